@@ -1,0 +1,74 @@
+/**
+ * Errors a user can act on. Each has a stable `code` so callers branch on codes, never on message text.
+ *
+ * Programmer misuse (bad options, missing keys) is a `SessionConfigError`, a `TypeError`, thrown when
+ * `session()` is called. Untrusted input (a bad cookie) never throws: it becomes a fresh session.
+ */
+
+export class SessionkitError extends Error {
+  readonly code: string;
+  /** HTTP status Koa uses when this error escapes a handler. */
+  readonly status: number;
+  /** Koa shows the message of an error with `expose: true` to the client; ours never do. */
+  readonly expose = false;
+
+  constructor(code: string, message: string, status = 500, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+  }
+}
+
+/** Bad configuration, thrown at start-up. A TypeError, as Koa throws for misuse. */
+export class SessionConfigError extends TypeError {
+  readonly code = "ERR_SESSIONKIT_CONFIG";
+  constructor(message: string) {
+    super(`koa-sessionkit: ${message}`);
+    this.name = "SessionConfigError";
+  }
+}
+
+/**
+ * The session store rejected, threw or did not answer in time. The middleware answers 503 with
+ * Retry-After; the client's cookie is kept, since the session is probably fine once the store is back.
+ */
+export class StoreUnavailableError extends SessionkitError {
+  readonly operation: string;
+  constructor(operation: string, cause: unknown, timedOut = false) {
+    const why = timedOut ? "did not answer in time" : "failed";
+    super(
+      "ERR_SESSIONKIT_STORE_UNAVAILABLE",
+      `koa-sessionkit: the session store ${why} during ${operation}; the request was answered with 503 and nothing was written. Check that the store's server is reachable, or raise the storeTimeout option if it is only slow.`,
+      503,
+      { cause },
+    );
+    this.operation = operation;
+  }
+}
+
+/** A cookie-mode session grew past what a browser keeps (4096 bytes per cookie). */
+export class SessionTooLargeError extends SessionkitError {
+  readonly size: number;
+  readonly limit: number;
+  constructor(size: number, limit: number) {
+    super(
+      "ERR_SESSIONKIT_SESSION_TOO_LARGE",
+      `koa-sessionkit: the sealed session cookie would be ${size} bytes, over the ${limit}-byte limit browsers keep, so it was not sent. Store less in the session, or use a server-side store (mode: "store" with RedisStore, PostgresStore or SqliteStore).`,
+      500,
+    );
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** An auth helper needs a store capability (for example the per-user index) that this store lacks. */
+export class StoreCapabilityError extends SessionkitError {
+  constructor(capability: string, fix: string) {
+    super(
+      "ERR_SESSIONKIT_STORE_CAPABILITY",
+      `koa-sessionkit: the configured session store does not implement ${capability}; ${fix}`,
+      500,
+    );
+  }
+}

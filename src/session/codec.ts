@@ -1,0 +1,65 @@
+/**
+ * Safe JSON for session data.
+ *
+ * JSON.parse itself never touches a prototype, but a parsed object with an own `__proto__` key turns
+ * dangerous the moment code copies it with assignment (koa-session's `for…in` + `Reflect.set` does).
+ * We drop `__proto__`, `constructor` and `prototype` keys at every depth while parsing. The reviver
+ * only runs when the text could contain such a key, so ordinary sessions parse at full speed.
+ */
+import { RAW_JSON, type StoredSession } from "../stores/contract.js";
+
+const DANGEROUS_KEY = /"(?:__proto__|constructor|prototype)"\s*:/;
+/** Unicode escapes could spell a dangerous key without matching the plain pattern above. */
+const ESCAPE = /\\u/;
+
+export function isDangerousKey(key: string): boolean {
+  return key === "__proto__" || key === "constructor" || key === "prototype";
+}
+
+function dropDangerous(this: unknown, key: string, value: unknown): unknown {
+  return isDangerousKey(key) ? undefined : value;
+}
+
+/** Parse JSON text into a plain value with no dangerous keys. Throws SyntaxError on bad JSON. */
+export function safeParse(text: string): unknown {
+  if (DANGEROUS_KEY.test(text) || ESCAPE.test(text)) return JSON.parse(text, dropDangerous);
+  return JSON.parse(text);
+}
+
+export function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Parse what a store kept into a StoredSession, remembering the text so the middleware can detect
+ * "unchanged" without serializing twice. Returns null for anything that is not a JSON object.
+ */
+export function parseStored(text: string | null | undefined): StoredSession | null {
+  if (typeof text !== "string" || text.length === 0) return null;
+  let value: unknown;
+  try {
+    value = safeParse(text);
+  } catch {
+    return null;
+  }
+  if (!isPlainRecord(value)) return null;
+  Object.defineProperty(value, RAW_JSON, { value: text, enumerable: false });
+  return value as StoredSession;
+}
+
+/** The JSON text for a session about to be stored: reuses the middleware's serialization when present. */
+export function serializeStored(session: StoredSession): string {
+  const raw = (session as { [RAW_JSON]?: unknown })[RAW_JSON];
+  return typeof raw === "string" ? raw : JSON.stringify(session);
+}
+
+/** Attach already-serialized text to a session object handed to a store. */
+export function withRawJson<T extends object>(value: T, text: string): T {
+  Object.defineProperty(value, RAW_JSON, { value: text, enumerable: false, configurable: true });
+  return value;
+}
+
+export function rawJsonOf(value: object): string | undefined {
+  const raw = (value as { [RAW_JSON]?: unknown })[RAW_JSON];
+  return typeof raw === "string" ? raw : undefined;
+}

@@ -1,0 +1,121 @@
+/**
+ * The store contract, shared by every built-in store and compatible with koa-session 7's stores
+ * (koa-redis and friends), which only implement get/set/destroy.
+ *
+ * | method          | status      | used for                                                   |
+ * |-----------------|-------------|------------------------------------------------------------|
+ * | get             | Required    | load a session                                             |
+ * | set             | Required    | save a whole session                                       |
+ * | destroy         | Required    | logout, regenerate, `ctx.session = null`                   |
+ * | touch           | Recommended | `rolling`/`renew` without rewriting the data               |
+ * | merge           | Optional    | write only changed keys; never recreates a destroyed entry |
+ * | listByUser      | Optional    | list a user's sessions (auth: listSessions)                |
+ * | destroyByUser   | Optional    | log out everywhere (auth: logoutEverywhere)                |
+ * | close           | Optional    | graceful shutdown                                          |
+ *
+ * Keys handed to a store are already `prefix + sha256(id)`: a dump of the store holds no usable cookie.
+ */
+import type { Context } from "koa";
+
+/** Metadata the library keeps beside the user's data, under the reserved `_sk` field. */
+export interface SessionMeta {
+  /** When the session was first saved (ms since epoch). */
+  createdAt: number;
+  /** Last time the session was written or touched (ms since epoch). */
+  lastSeenAt?: number;
+  /** The logged-in user, as given to auth's login(); stores index sessions by it. */
+  userId?: string;
+  /** When the user last proved who they are (login, password re-entry). */
+  authAt?: number;
+  /** Hard end of the session, counted from login; rolling/renew never move it. */
+  absoluteExpiresAt?: number;
+  ip?: string;
+  userAgent?: string;
+}
+
+/**
+ * What a store receives in `set` and returns from `get`: the user's top-level keys plus the reserved
+ * fields. `_expire`, `_maxAge` and `_session` are koa-session's own, so its stores keep working.
+ */
+export interface StoredSession {
+  [key: string]: unknown;
+  /** Expiry in ms since epoch; the middleware rejects a session past it even if the store still has it. */
+  _expire?: number;
+  _maxAge?: number;
+  /** Set instead of _maxAge when maxAge is "session" (a browser-session cookie). */
+  _session?: boolean;
+  _sk?: SessionMeta;
+}
+
+export type MaxAge = number | "session";
+
+export interface StoreGetOptions {
+  rolling?: boolean;
+  ctx?: Context;
+}
+
+export interface StoreSetOptions {
+  rolling?: boolean;
+  /** true when the data changed, false for a rolling/renew refresh of unchanged data. */
+  changed?: boolean;
+  ctx?: Context;
+}
+
+export interface StoreDestroyOptions {
+  ctx?: Context;
+}
+
+/** The top-level keys one request set or deleted, for stores that can merge (see `merge`). */
+export interface SessionChanges {
+  set: Record<string, unknown>;
+  unset: string[];
+  /** Reserved fields (_expire, _maxAge, _sk) after this request; always written. */
+  reserved: Pick<StoredSession, "_expire" | "_maxAge" | "_session" | "_sk">;
+}
+
+/** One row of a user's session list. `key` is the store key (a hash), never the session id. */
+export interface SessionListEntry {
+  key: string;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+  ip?: string;
+  userAgent?: string;
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+export interface SessionStore {
+  /** Required. Resolve the stored session, or null/undefined when missing or expired. */
+  get(key: string, maxAge: MaxAge | undefined, options: StoreGetOptions): MaybePromise<StoredSession | null | undefined>;
+  /** Required. Save the whole session; `maxAge` is the entry's lifetime in ms (or "session"). */
+  set(key: string, session: StoredSession, maxAge: MaxAge | undefined, options: StoreSetOptions): MaybePromise<unknown>;
+  /** Required. Remove the entry. Removing a missing entry is not an error. */
+  destroy(key: string, options: StoreDestroyOptions): MaybePromise<unknown>;
+  /** Recommended. Extend an entry's life (and set `_expire`/lastSeenAt) without rewriting its data. */
+  touch?(key: string, session: StoredSession, maxAge: MaxAge | undefined, options: StoreSetOptions): Promise<void>;
+  /**
+   * Optional. Apply only the changed top-level keys, atomically. Must not create an entry that does not
+   * exist (a destroyed session stays destroyed): resolve false in that case, true when merged.
+   */
+  merge?(key: string, changes: SessionChanges, maxAge: MaxAge | undefined, options: StoreSetOptions): Promise<boolean>;
+  /** Optional. Live sessions of one user (by `_sk.userId`), newest activity first. */
+  listByUser?(userId: string): Promise<SessionListEntry[]>;
+  /** Optional. Destroy every session of one user except the listed store keys; resolves how many went. */
+  destroyByUser?(userId: string, options?: { except?: string | string[] }): Promise<number>;
+  /** Optional. Release connections and timers. A store given an existing client leaves it open. */
+  close?(): Promise<void>;
+}
+
+/**
+ * Built-in stores attach the JSON text they parsed (on get) or that the middleware already serialized
+ * (on set) under this symbol, so one request does one parse and one serialize, not two of each.
+ */
+export const RAW_JSON: unique symbol = Symbol.for("koa-sessionkit.rawJson") as never;
+
+/** Lifetime of a store entry in ms: "session" cookies still need a server-side bound. */
+export const SESSION_COOKIE_STORE_TTL_MS = 24 * 60 * 60 * 1000;
+
+export function ttlMs(maxAge: MaxAge | undefined): number {
+  return typeof maxAge === "number" && Number.isFinite(maxAge) && maxAge > 0 ? maxAge : SESSION_COOKIE_STORE_TTL_MS;
+}

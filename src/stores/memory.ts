@@ -1,0 +1,186 @@
+/**
+ * MemoryStore: the development default. Bounded (least-recently-used eviction past `max` entries) and
+ * expiring by TTL. Entries are kept as JSON text, so a handler mutating its session can never alias the
+ * stored copy, and a read costs one parse just like a networked store.
+ *
+ * Not for production: it is lost on restart and not shared between processes (it says so once).
+ *
+ * @example
+ * import session from "koa-sessionkit";
+ * import { MemoryStore } from "koa-sessionkit/memory";
+ * app.use(session({ store: new MemoryStore({ max: 50_000 }) }, app));
+ */
+import { debuglog } from "node:util";
+import { parseStored, serializeStored, isDangerousKey } from "../session/codec.js";
+import {
+  ttlMs,
+  type MaxAge,
+  type SessionChanges,
+  type SessionListEntry,
+  type SessionStore,
+  type StoredSession,
+} from "./contract.js";
+
+const debug = debuglog("koa-sessionkit:memory");
+
+export interface MemoryStoreOptions {
+  /** Most entries kept; the least recently used goes first. Default 10,000. */
+  max?: number;
+  /** Clock, for tests. Default Date.now. */
+  now?: () => number;
+}
+
+interface Entry {
+  json: string;
+  expiresAt: number;
+  userId: string | undefined;
+}
+
+let warnedProduction = false;
+
+export class MemoryStore implements SessionStore {
+  readonly max: number;
+  readonly #entries = new Map<string, Entry>();
+  readonly #byUser = new Map<string, Set<string>>();
+  readonly #now: () => number;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const max = options.max ?? 10_000;
+    if (!Number.isInteger(max) || max < 1) {
+      throw new TypeError(`koa-sessionkit: MemoryStore max must be a positive integer, got ${String(options.max)}`);
+    }
+    this.max = max;
+    this.#now = options.now ?? Date.now;
+    if (process.env.NODE_ENV === "production" && !warnedProduction) {
+      warnedProduction = true;
+      process.emitWarning(
+        "koa-sessionkit: sessions are in the in-process MemoryStore, which is lost on restart and not shared between processes. Use RedisStore, PostgresStore or SqliteStore in production.",
+        { code: "KOA_SESSIONKIT_MEMORY_STORE" },
+      );
+    }
+  }
+
+  /** Number of live entries (expired ones are dropped as they are found). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(key: string): StoredSession | null {
+    const entry = this.#live(key);
+    if (!entry) return null;
+    // Map keeps insertion order: re-inserting marks the entry most recently used.
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return parseStored(entry.json);
+  }
+
+  set(key: string, session: StoredSession, maxAge: MaxAge | undefined): void {
+    const json = serializeStored(session);
+    this.#put(key, json, this.#now() + ttlMs(maxAge), session._sk?.userId);
+  }
+
+  destroy(key: string): void {
+    const entry = this.#entries.get(key);
+    if (!entry) return;
+    this.#entries.delete(key);
+    this.#unindex(key, entry.userId);
+  }
+
+  async touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
+    const entry = this.#live(key);
+    if (!entry) return;
+    const stored = parseStored(entry.json);
+    if (!stored) return;
+    stored._expire = session._expire;
+    if (session._sk) stored._sk = { ...stored._sk, ...session._sk };
+    this.#put(key, JSON.stringify(stored), this.#now() + ttlMs(maxAge), entry.userId);
+  }
+
+  async merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
+    const entry = this.#live(key);
+    // Destroy wins: an entry that is gone (logout, revoke) is never brought back by a merge.
+    if (!entry) return false;
+    const stored = parseStored(entry.json);
+    if (!stored) return false;
+    for (const name of changes.unset) delete stored[name];
+    for (const [name, value] of Object.entries(changes.set)) {
+      if (!isDangerousKey(name)) stored[name] = value;
+    }
+    Object.assign(stored, changes.reserved);
+    this.#put(key, JSON.stringify(stored), this.#now() + ttlMs(maxAge), stored._sk?.userId);
+    return true;
+  }
+
+  async listByUser(userId: string): Promise<SessionListEntry[]> {
+    const list: SessionListEntry[] = [];
+    for (const key of this.#byUser.get(userId) ?? []) {
+      const entry = this.#live(key);
+      const stored = entry && parseStored(entry.json);
+      if (!entry || !stored) continue;
+      const meta = stored._sk;
+      list.push({
+        key,
+        createdAt: meta?.createdAt ?? 0,
+        lastSeenAt: meta?.lastSeenAt ?? meta?.createdAt ?? 0,
+        expiresAt: entry.expiresAt,
+        ...(meta?.ip === undefined ? {} : { ip: meta.ip }),
+        ...(meta?.userAgent === undefined ? {} : { userAgent: meta.userAgent }),
+      });
+    }
+    return list.sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+  }
+
+  async destroyByUser(userId: string, options: { except?: string | string[] } = {}): Promise<number> {
+    const except = new Set(typeof options.except === "string" ? [options.except] : (options.except ?? []));
+    let count = 0;
+    for (const key of [...(this.#byUser.get(userId) ?? [])]) {
+      if (except.has(key)) continue;
+      if (this.#live(key)) count++;
+      this.destroy(key);
+    }
+    return count;
+  }
+
+  async close(): Promise<void> {
+    this.#entries.clear();
+    this.#byUser.clear();
+  }
+
+  #live(key: string): Entry | undefined {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= this.#now()) {
+      this.destroy(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #put(key: string, json: string, expiresAt: number, userId: string | undefined): void {
+    const previous = this.#entries.get(key);
+    if (previous) {
+      this.#entries.delete(key);
+      if (previous.userId !== userId) this.#unindex(key, previous.userId);
+    }
+    this.#entries.set(key, { json, expiresAt, userId });
+    if (userId !== undefined) {
+      let keys = this.#byUser.get(userId);
+      if (!keys) this.#byUser.set(userId, (keys = new Set()));
+      keys.add(key);
+    }
+    while (this.#entries.size > this.max) {
+      const oldest = this.#entries.keys().next().value as string;
+      debug("evicting least recently used entry %s", oldest.slice(-8));
+      this.destroy(oldest);
+    }
+  }
+
+  #unindex(key: string, userId: string | undefined): void {
+    if (userId === undefined) return;
+    const keys = this.#byUser.get(userId);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#byUser.delete(userId);
+  }
+}
+
+export default MemoryStore;

@@ -1,0 +1,47 @@
+/**
+ * Real services for tests. A suite that needs Redis or PostgreSQL runs against the real server.
+ * Without it, the suite skips with a visible notice on a user's machine; under CI=true a missing
+ * service fails the run instead, so a green CI always means the suite really ran.
+ */
+import net from "node:net";
+
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+export const DATABASE_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+function portOpen(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
+const cache = new Map<string, Promise<boolean>>();
+
+/**
+ * Resolve true when the service answers. When it does not: under CI=true throw (the run fails);
+ * otherwise print a notice and resolve false so the caller can `describe.skipIf(!up)`.
+ */
+export function requireService(name: "redis" | "postgres"): Promise<boolean> {
+  let pending = cache.get(name);
+  if (!pending) {
+    const url = new URL(name === "redis" ? REDIS_URL : DATABASE_URL);
+    const port = Number(url.port || (name === "redis" ? 6379 : 5432));
+    pending = portOpen(url.hostname, port).then((up) => {
+      if (up) return true;
+      const message = `${name} is not reachable at ${url.host}`;
+      if (process.env.CI === "true") {
+        throw new Error(`${message}; under CI=true a missing service fails the run. Start it (see README, "Services").`);
+      }
+      console.warn(`\n  SKIPPED: ${message}; its tests are skipped. Start ${name} to run them.\n`);
+      return false;
+    });
+    cache.set(name, pending);
+  }
+  return pending;
+}
