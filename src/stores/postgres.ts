@@ -1,0 +1,277 @@
+/**
+ * PostgresStore: sessions in one PostgreSQL table through node-postgres (pg 8).
+ *
+ * The session JSON is kept as text, byte for byte what the middleware serialized, so a read is one
+ * SELECT and one parse. Expiry is a bigint in ms on the application's clock (the same clock that sets
+ * `_expire`), and every read filters on it, so an expired row is never served even before pruning.
+ * merge is one UPDATE that only touches an existing row: a destroyed session stays destroyed.
+ *
+ * @example
+ * import { PostgresStore } from "koa-sessionkit/postgres";
+ * app.use(session({ store: new PostgresStore({ connectionString: process.env.DATABASE_URL }) }, app));
+ * // or share a pool: new PostgresStore({ pool })
+ */
+import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
+import { debuglog } from "node:util";
+import type { Pool, PoolConfig, QueryConfig, QueryResultRow } from "pg";
+import { isDangerousKey, parseStored, serializeStored } from "../session/codec.js";
+import {
+  ttlMs,
+  type MaxAge,
+  type SessionChanges,
+  type SessionListEntry,
+  type SessionMeta,
+  type SessionStore,
+  type StoredSession,
+} from "./contract.js";
+
+const debug = debuglog("koa-sessionkit:postgres");
+
+export interface PostgresStoreOptions {
+  /** A pg Pool you manage; the store never ends it. */
+  pool?: Pool;
+  /** postgres:// URL; the store creates (and on close ends) its own pool. */
+  connectionString?: string;
+  /** Extra pg Pool options for connectionString mode. */
+  poolOptions?: PoolConfig;
+  /** Default "koa_sessions". */
+  table?: string;
+  schema?: string;
+  /** Create the table and indexes on first use. Default true; set false if you run migrations. */
+  createTable?: boolean;
+  /** How often expired rows are deleted. Default 10 minutes; false disables pruning. */
+  pruneIntervalMs?: number | false;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+function identifier(kind: string, name: string): string {
+  if (typeof name !== "string" || !IDENTIFIER.test(name)) {
+    throw new TypeError(
+      `koa-sessionkit: PostgresStore ${kind} ${JSON.stringify(name)} is not a plain SQL identifier; use letters, digits and underscores (at most 63, not starting with a digit)`,
+    );
+  }
+  return `"${name}"`;
+}
+
+/**
+ * The table and indexes, for users who run their own migrations (then pass createTable: false).
+ * `table` is the quoted, optionally schema-qualified name, e.g. `"koa_sessions"`.
+ */
+export function POSTGRES_SCHEMA_SQL(table = '"koa_sessions"', indexPrefix = "koa_sessions"): string {
+  return `CREATE TABLE IF NOT EXISTS ${table} (
+  key          text PRIMARY KEY,
+  data         text NOT NULL,
+  user_id      text,
+  expires_at   bigint NOT NULL,
+  created_at   bigint NOT NULL,
+  last_seen_at bigint NOT NULL,
+  ip           text,
+  user_agent   text
+);
+CREATE INDEX IF NOT EXISTS "${indexPrefix}_expires_at" ON ${table} (expires_at);
+CREATE INDEX IF NOT EXISTS "${indexPrefix}_user_id" ON ${table} (user_id) WHERE user_id IS NOT NULL;`;
+}
+
+function loadPg(): typeof import("pg") {
+  // require, not import: the constructor is synchronous, and the core never pulls pg in.
+  const load = typeof require === "function" ? require : createRequire(import.meta.url);
+  try {
+    return load("pg") as typeof import("pg");
+  } catch (error) {
+    throw new Error("koa-sessionkit: PostgresStore needs the pg package; run npm install pg", { cause: error });
+  }
+}
+
+/** The metadata columns, taken from `_sk`, so listByUser never has to parse session data. */
+function columns(session: StoredSession, now: number): [string | null, number, number, string | null, string | null] {
+  const meta: SessionMeta | undefined = session._sk;
+  return [
+    meta?.userId ?? null,
+    meta?.createdAt ?? now,
+    meta?.lastSeenAt ?? meta?.createdAt ?? now,
+    meta?.ip ?? null,
+    meta?.userAgent ?? null,
+  ];
+}
+
+type Statement = "get" | "set" | "destroy" | "merge" | "touch" | "list" | "destroyUser" | "prune";
+
+interface SessionRow extends QueryResultRow {
+  key: string;
+  data: string;
+  expires_at: string;
+  created_at: string;
+  last_seen_at: string;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export class PostgresStore implements SessionStore {
+  readonly pool: Pool;
+  readonly table: string;
+  readonly #ownsPool: boolean;
+  readonly #createTable: boolean;
+  readonly #sql: Record<Statement, string>;
+  readonly #names: string;
+  readonly #indexPrefix: string;
+  #ready: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: PostgresStoreOptions = {}) {
+    const table = identifier("table", options.table ?? "koa_sessions");
+    this.table = options.schema === undefined ? table : `${identifier("schema", options.schema)}.${table}`;
+    this.#indexPrefix = `${options.schema ?? ""}${options.schema ? "_" : ""}${options.table ?? "koa_sessions"}`.slice(0, 40);
+    this.#createTable = options.createTable ?? true;
+    if (options.pool) {
+      this.pool = options.pool;
+      this.#ownsPool = false;
+    } else if (typeof options.connectionString === "string") {
+      const pg = loadPg();
+      /*
+       * Failure policy for a pool we own: a connect that gets no answer fails after 5 s rather than
+       * queueing forever, and a query with no answer after 10 s. Broken connections are dropped by the
+       * pool and replaced on the next query, so the store recovers by itself when the server returns.
+       */
+      this.pool = new pg.Pool({
+        connectionString: options.connectionString,
+        connectionTimeoutMillis: 5000,
+        query_timeout: 10_000,
+        ...options.poolOptions,
+      });
+      this.#ownsPool = true;
+      // An idle client whose server went away emits "error" on the pool; unheard, it would crash the process.
+      this.pool.on("error", (error) => debug("idle client error: %s", error.message));
+    } else {
+      throw new TypeError('koa-sessionkit: PostgresStore needs { pool } or { connectionString: "postgres://..." }');
+    }
+    // Prepared statement names are per connection and shared by every store on a pool: tie them to the table.
+    this.#names = `sk_${createHash("sha1").update(this.table).digest("hex").slice(0, 12)}_`;
+    const t = this.table;
+    const meta = "user_id, created_at, last_seen_at, ip, user_agent";
+    this.#sql = {
+      get: `SELECT data FROM ${t} WHERE key = $1 AND expires_at > $2`,
+      set: `INSERT INTO ${t} (key, data, expires_at, ${meta}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at,
+        user_id = EXCLUDED.user_id, created_at = EXCLUDED.created_at, last_seen_at = EXCLUDED.last_seen_at,
+        ip = EXCLUDED.ip, user_agent = EXCLUDED.user_agent`,
+      destroy: `DELETE FROM ${t} WHERE key = $1`,
+      // jsonb does the merge inside one statement, so the row lock makes parallel merges serialize.
+      merge: `UPDATE ${t} SET data = ((data::jsonb - $3::text[]) || $4::jsonb)::text, expires_at = $5,
+        user_id = $6, created_at = $7, last_seen_at = $8, ip = $9, user_agent = $10
+        WHERE key = $1 AND expires_at > $2`,
+      touch: `UPDATE ${t} SET data = (data::jsonb || jsonb_build_object('_sk',
+        COALESCE(data::jsonb -> '_sk', '{}'::jsonb) || $3::jsonb) || $4::jsonb)::text,
+        expires_at = $5, last_seen_at = COALESCE($6, last_seen_at) WHERE key = $1 AND expires_at > $2`,
+      list: `SELECT key, expires_at, created_at, last_seen_at, ip, user_agent FROM ${t}
+        WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC`,
+      destroyUser: `DELETE FROM ${t} WHERE user_id = $1 AND NOT (key = ANY($2::text[]))`,
+      prune: `DELETE FROM ${t} WHERE expires_at <= $1`,
+    };
+    const interval = options.pruneIntervalMs ?? 10 * 60 * 1000;
+    if (interval !== false) {
+      if (!Number.isFinite(interval) || interval <= 0) {
+        throw new TypeError("koa-sessionkit: PostgresStore pruneIntervalMs must be a positive number of ms, or false");
+      }
+      // unref: pruning alone never keeps the process alive.
+      this.#timer = setInterval(() => void this.prune(), interval).unref();
+    }
+  }
+
+  async get(key: string): Promise<StoredSession | null> {
+    const { rows } = await this.#query<{ data: string }>("get", [key, Date.now()]);
+    return parseStored(rows[0]?.data);
+  }
+
+  async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
+    const now = Date.now();
+    await this.#query("set", [key, serializeStored(session), now + ttlMs(maxAge), ...columns(session, now)]);
+  }
+
+  async destroy(key: string): Promise<void> {
+    await this.#query("destroy", [key]);
+  }
+
+  async touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
+    const now = Date.now();
+    const expire = session._expire === undefined ? {} : { _expire: session._expire };
+    const lastSeen = session._sk?.lastSeenAt ?? null;
+    await this.#query("touch", [key, now, JSON.stringify(session._sk ?? {}), JSON.stringify(expire), now + ttlMs(maxAge), lastSeen]);
+  }
+
+  async merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
+    const now = Date.now();
+    const patch: Record<string, unknown> = {};
+    const unset = [...changes.unset];
+    for (const [name, value] of Object.entries(changes.set)) {
+      if (!isDangerousKey(name)) patch[name] = value;
+    }
+    for (const [name, value] of Object.entries(changes.reserved)) {
+      // A reserved field explicitly set to undefined is removed, as Object.assign + JSON would.
+      if (value === undefined) unset.push(name);
+      else patch[name] = value;
+    }
+    const merged: StoredSession = { _sk: changes.reserved._sk };
+    const result = await this.#query("merge", [key, now, unset, JSON.stringify(patch), now + ttlMs(maxAge), ...columns(merged, now)]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async listByUser(userId: string): Promise<SessionListEntry[]> {
+    const { rows } = await this.#query<SessionRow>("list", [userId, Date.now()]);
+    return rows.map((row) => ({
+      key: row.key,
+      createdAt: Number(row.created_at),
+      lastSeenAt: Number(row.last_seen_at),
+      expiresAt: Number(row.expires_at),
+      ...(row.ip === null ? {} : { ip: row.ip }),
+      ...(row.user_agent === null ? {} : { userAgent: row.user_agent }),
+    }));
+  }
+
+  async destroyByUser(userId: string, options: { except?: string | string[] } = {}): Promise<number> {
+    const except = typeof options.except === "string" ? [options.except] : (options.except ?? []);
+    const result = await this.#query("destroyUser", [userId, except]);
+    return result.rowCount ?? 0;
+  }
+
+  /** Delete expired rows now. Never throws: a failed prune is retried at the next interval. */
+  async prune(): Promise<number> {
+    try {
+      const result = await this.#query("prune", [Date.now()]);
+      return result.rowCount ?? 0;
+    } catch (error) {
+      debug("prune failed: %s", (error as Error).message);
+      return 0;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#ownsPool) await this.pool.end();
+  }
+
+  #ensureTable(): Promise<void> {
+    if (!this.#createTable) return Promise.resolve();
+    this.#ready ??= this.pool.query(POSTGRES_SCHEMA_SQL(this.table, this.#indexPrefix)).then(
+      () => undefined,
+      (error: Error & { code?: string }) => {
+        // Two processes creating the table at once: the loser sees a duplicate; the table exists.
+        if (error.code === "23505" || error.code === "42P07") return;
+        // Forget the failure so the next call tries again (the server may just have been down).
+        this.#ready = undefined;
+        throw error;
+      },
+    );
+    return this.#ready;
+  }
+
+  async #query<Row extends QueryResultRow = QueryResultRow>(statement: Statement, values: unknown[]) {
+    await this.#ensureTable();
+    const config: QueryConfig = { name: this.#names + statement, text: this.#sql[statement], values };
+    return this.pool.query<Row>(config);
+  }
+}
+
+export default PostgresStore;

@@ -1,0 +1,269 @@
+/**
+ * RedisStore: sessions in Redis (single node or Cluster) through ioredis 5.
+ *
+ * Layout, chosen so every command touches one key and therefore one Cluster slot:
+ * - `${keyPrefix}s:${key}` holds the session JSON with a PX expiry (the key is already a hash of the id);
+ * - `${keyPrefix}u:${userId}` is a sorted set of that user's session keys, scored by expiry, expiring
+ *   itself with the longest-lived member. It is an index only: listByUser re-checks every session.
+ *
+ * A read is one GET. A write is one SET (plus one script on the user's index when `_sk.userId` is set).
+ * merge and touch are compare-and-set: read, apply the change in JS, then a Lua script writes only if
+ * the entry still holds what was read (retrying otherwise) and never recreates a missing entry.
+ * Merging inside Lua with cjson was rejected: it turns `[]` into `{}` and rounds numbers to 14 digits.
+ *
+ * @example
+ * import { RedisStore } from "koa-sessionkit/redis";
+ * app.use(session({ store: new RedisStore({ url: process.env.REDIS_URL }) }, app));
+ * // or share a client: new RedisStore({ client: new Redis(...) }) / an ioredis Cluster
+ */
+import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
+import { debuglog } from "node:util";
+import type { Cluster, Redis, RedisOptions } from "ioredis";
+import { isDangerousKey, parseStored, serializeStored } from "../session/codec.js";
+import {
+  ttlMs,
+  type MaxAge,
+  type SessionChanges,
+  type SessionListEntry,
+  type SessionStore,
+  type StoredSession,
+} from "./contract.js";
+
+const debug = debuglog("koa-sessionkit:redis");
+
+export interface RedisStoreOptions extends RedisOptions {
+  /** An ioredis client or Cluster you manage; the store never quits it. */
+  client?: Redis | Cluster;
+  /** redis:// or rediss:// URL; the store creates (and on close quits) its own client. */
+  url?: string;
+  /** Prefix of every key the store writes. Default "sess:". */
+  keyPrefix?: string;
+}
+
+/** Writes `ARGV[2]` only if the key still holds text whose sha1 is `ARGV[1]`: 1 written, 0 gone, -1 changed. */
+const COMPARE_AND_SET = `
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if redis.sha1hex(current) ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`;
+
+/** Adds a member to a user's index, drops expired members and lets the index live as long as its newest entry. */
+const INDEX_ADD = `
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
+return 1`;
+
+const sha1 = (text: string): string => createHash("sha1").update(text).digest("hex");
+const scripts = { cas: { lua: COMPARE_AND_SET, sha: sha1(COMPARE_AND_SET) }, index: { lua: INDEX_ADD, sha: sha1(INDEX_ADD) } };
+
+/** Contention bound for compare-and-set; each round at least one writer wins, so this is generous. */
+const MAX_CAS_ATTEMPTS = 100;
+
+function loadIoredis(): typeof import("ioredis") {
+  // require, not import: the constructor is synchronous, and the core never pulls ioredis in.
+  const load = typeof require === "function" ? require : createRequire(import.meta.url);
+  try {
+    return load("ioredis") as typeof import("ioredis");
+  } catch (error) {
+    throw new Error("koa-sessionkit: RedisStore needs the ioredis package; run npm install ioredis", { cause: error });
+  }
+}
+
+export class RedisStore implements SessionStore {
+  readonly client: Redis | Cluster;
+  readonly keyPrefix: string;
+  readonly #ownsClient: boolean;
+
+  constructor(options: RedisStoreOptions = {}) {
+    const { client, url, keyPrefix = "sess:", ...redisOptions } = options;
+    if (typeof keyPrefix !== "string") throw new TypeError("koa-sessionkit: RedisStore keyPrefix must be a string");
+    this.keyPrefix = keyPrefix;
+    if (client) {
+      if (url !== undefined) throw new TypeError("koa-sessionkit: RedisStore takes either client or url, not both; drop one");
+      this.client = client;
+      this.#ownsClient = false;
+      return;
+    }
+    if (typeof url !== "string") {
+      throw new TypeError('koa-sessionkit: RedisStore needs { client } or { url: "redis://host:6379" }');
+    }
+    const ioredis = loadIoredis();
+    const RedisClass = ioredis.Redis ?? ioredis.default;
+    /*
+     * Failure policy for a client we own. ioredis's defaults queue commands while disconnected and
+     * retry each one 20 times, so a request can wait a minute on a dead Redis. Instead:
+     * - the offline queue stays on, so commands issued during the first connect wait for it;
+     * - maxRetriesPerRequest: 1 fails a queued command after one failed reconnect (about a second),
+     *   connectTimeout and commandTimeout bound a silent network (no RST) to a few seconds;
+     * - retryStrategy never gives up (capped at 1 s between attempts), so when Redis returns the same
+     *   store works again without a restart.
+     * Every option can be overridden by passing it.
+     */
+    this.client = new RedisClass(url, {
+      maxRetriesPerRequest: 1,
+      connectTimeout: 3000,
+      commandTimeout: 3000,
+      retryStrategy: (times: number) => Math.min(times * 100, 1000),
+      ...redisOptions,
+    });
+    this.#ownsClient = true;
+    // Without a listener ioredis prints every reconnect error; failures reach callers as rejections anyway.
+    this.client.on("error", (error: Error) => debug("redis client error: %s", error.message));
+  }
+
+  async get(key: string): Promise<StoredSession | null> {
+    return parseStored(await this.client.get(this.#sessionKey(key)));
+  }
+
+  async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
+    const ttl = ttlMs(maxAge);
+    const json = serializeStored(session);
+    const userId = session._sk?.userId;
+    // Two independent single-key commands: sent together, so still one round trip on one connection.
+    await Promise.all([
+      this.client.set(this.#sessionKey(key), json, "PX", ttl),
+      userId === undefined ? undefined : this.#index(userId, key, Date.now() + ttl),
+    ]);
+  }
+
+  async destroy(key: string): Promise<void> {
+    // The user index is left alone: listByUser prunes members whose session is gone.
+    await this.client.del(this.#sessionKey(key));
+  }
+
+  async touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
+    await this.#update(key, maxAge, (stored) => {
+      stored._expire = session._expire;
+      if (session._sk) stored._sk = { ...stored._sk, ...session._sk };
+    });
+  }
+
+  async merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
+    return this.#update(key, maxAge, (stored) => {
+      for (const name of changes.unset) delete stored[name];
+      for (const [name, value] of Object.entries(changes.set)) {
+        if (!isDangerousKey(name)) stored[name] = value;
+      }
+      Object.assign(stored, changes.reserved);
+    });
+  }
+
+  async listByUser(userId: string): Promise<SessionListEntry[]> {
+    const indexKey = this.#userKey(userId);
+    const now = Date.now();
+    const members = await this.client.zrangebyscore(indexKey, now, "+inf", "WITHSCORES");
+    const keys: string[] = [];
+    const expiries: number[] = [];
+    for (let i = 0; i + 1 < members.length; i += 2) {
+      keys.push(members[i] as string);
+      expiries.push(Number(members[i + 1]));
+    }
+    const texts = await this.#getMany(keys);
+    const list: SessionListEntry[] = [];
+    const dead: string[] = [];
+    keys.forEach((key, i) => {
+      const stored = parseStored(texts[i]);
+      const meta = stored?._sk;
+      // A member whose session is gone, or now belongs to someone else, is stale index data.
+      if (!stored || meta?.userId !== userId) {
+        dead.push(key);
+        return;
+      }
+      list.push({
+        key,
+        createdAt: meta.createdAt ?? 0,
+        lastSeenAt: meta.lastSeenAt ?? meta.createdAt ?? 0,
+        expiresAt: expiries[i] ?? now,
+        ...(meta.ip === undefined ? {} : { ip: meta.ip }),
+        ...(meta.userAgent === undefined ? {} : { userAgent: meta.userAgent }),
+      });
+    });
+    if (dead.length > 0) await this.client.zrem(indexKey, ...dead);
+    return list.sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+  }
+
+  async destroyByUser(userId: string, options: { except?: string | string[] } = {}): Promise<number> {
+    const except = new Set(typeof options.except === "string" ? [options.except] : (options.except ?? []));
+    const indexKey = this.#userKey(userId);
+    const victims = (await this.listByUser(userId)).map((entry) => entry.key).filter((key) => !except.has(key));
+    if (victims.length === 0) return 0;
+    // One DEL per key: in a Cluster the sessions live in different slots.
+    const deleted = await Promise.all(victims.map((key) => this.client.del(this.#sessionKey(key))));
+    await this.client.zrem(indexKey, ...victims);
+    return deleted.reduce((sum, count) => sum + count, 0);
+  }
+
+  async close(): Promise<void> {
+    if (!this.#ownsClient) return;
+    try {
+      await this.client.quit();
+    } catch (error) {
+      // quit fails when the connection is already down; disconnect stops the reconnect loop regardless.
+      debug("quit failed, disconnecting: %s", (error as Error).message);
+      this.client.disconnect();
+    }
+  }
+
+  #sessionKey(key: string): string {
+    return `${this.keyPrefix}s:${key}`;
+  }
+
+  #userKey(userId: string): string {
+    return `${this.keyPrefix}u:${userId}`;
+  }
+
+  async #getMany(keys: string[]): Promise<(string | null)[]> {
+    if (keys.length === 0) return [];
+    const full = keys.map((key) => this.#sessionKey(key));
+    // MGET across slots is a CROSSSLOT error in a Cluster; there, concurrent GETs are the safe form.
+    if (this.client.isCluster) return Promise.all(full.map((key) => this.client.get(key)));
+    return this.client.mget(full);
+  }
+
+  async #index(userId: string, key: string, expiresAt: number): Promise<void> {
+    await this.#script(scripts.index, this.#userKey(userId), [String(expiresAt), key, String(Date.now())]);
+  }
+
+  /** Read, change in JS, compare-and-set. Resolves false when the entry is missing (destroy wins). */
+  async #update(key: string, maxAge: MaxAge | undefined, change: (stored: StoredSession) => void): Promise<boolean> {
+    const redisKey = this.#sessionKey(key);
+    const ttl = ttlMs(maxAge);
+    for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
+      const text = await this.client.get(redisKey);
+      if (text === null) return false;
+      const stored = parseStored(text);
+      if (!stored) return false;
+      change(stored);
+      const written = await this.#script(scripts.cas, redisKey, [sha1(text), JSON.stringify(stored), String(ttl)]);
+      if (written === 0) return false;
+      if (written === 1) {
+        // The index score is the expiry, so every write that moves the expiry re-scores the member.
+        const userId = stored._sk?.userId;
+        if (userId !== undefined) await this.#index(userId, key, Date.now() + ttl);
+        return true;
+      }
+      debug("merge conflict on …%s, attempt %d", key.slice(-6), attempt);
+      // Past a few rounds, spread the writers out so they stop colliding.
+      if (attempt > 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * attempt));
+    }
+    throw new Error(
+      `koa-sessionkit: RedisStore could not merge into a session after ${MAX_CAS_ATTEMPTS} attempts; too many parallel writes to one session`,
+    );
+  }
+
+  /** EVALSHA, falling back to EVAL once when the script cache was flushed (restart, SCRIPT FLUSH). */
+  async #script(script: { lua: string; sha: string }, key: string, args: string[]): Promise<number> {
+    try {
+      return (await this.client.evalsha(script.sha, 1, key, ...args)) as number;
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return (await this.client.eval(script.lua, 1, key, ...args)) as number;
+    }
+  }
+}
+
+export default RedisStore;

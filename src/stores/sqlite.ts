@@ -1,0 +1,224 @@
+/**
+ * SqliteStore: sessions in one SQLite table through better-sqlite3, for single-server apps that want
+ * sessions to survive a restart without running a database server.
+ *
+ * better-sqlite3 is synchronous; each call is a short indexed statement, prepared once. The methods
+ * are still async so they satisfy the store contract and a thrown error becomes a rejection.
+ * merge runs read-modify-write inside a transaction: SQLite has one writer, so it is atomic.
+ *
+ * @example
+ * import { SqliteStore } from "koa-sessionkit/sqlite";
+ * app.use(session({ store: new SqliteStore({ path: "data/sessions.db" }) }, app));
+ */
+import { createRequire } from "node:module";
+import { debuglog } from "node:util";
+import type BetterSqlite3 from "better-sqlite3";
+import { isDangerousKey, parseStored, serializeStored } from "../session/codec.js";
+import {
+  ttlMs,
+  type MaxAge,
+  type SessionChanges,
+  type SessionListEntry,
+  type SessionStore,
+  type StoredSession,
+} from "./contract.js";
+
+const debug = debuglog("koa-sessionkit:sqlite");
+
+export interface SqliteStoreOptions {
+  /** Database file the store opens (and on close closes). ":memory:" works for tests. */
+  path?: string;
+  /** An open better-sqlite3 Database you manage; the store never closes it. */
+  database?: BetterSqlite3.Database;
+  /** Default "koa_sessions". */
+  table?: string;
+  /** Create the table and indexes if missing. Default true. */
+  createTable?: boolean;
+  /** How often expired rows are deleted. Default 10 minutes; false disables pruning. */
+  pruneIntervalMs?: number | false;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** The table and indexes, for users who run their own migrations (then pass createTable: false). */
+export function SQLITE_SCHEMA_SQL(table = "koa_sessions"): string {
+  return `CREATE TABLE IF NOT EXISTS "${table}" (
+  key          TEXT PRIMARY KEY,
+  data         TEXT NOT NULL,
+  user_id      TEXT,
+  expires_at   INTEGER NOT NULL,
+  created_at   INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  ip           TEXT,
+  user_agent   TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS "${table}_expires_at" ON "${table}" (expires_at);
+CREATE INDEX IF NOT EXISTS "${table}_user_id" ON "${table}" (user_id) WHERE user_id IS NOT NULL;`;
+}
+
+function loadBetterSqlite3(): typeof BetterSqlite3 {
+  // require, not import: the constructor is synchronous, and the core never pulls better-sqlite3 in.
+  const load = typeof require === "function" ? require : createRequire(import.meta.url);
+  try {
+    return load("better-sqlite3") as typeof BetterSqlite3;
+  } catch (error) {
+    throw new Error("koa-sessionkit: SqliteStore needs the better-sqlite3 package; run npm install better-sqlite3", {
+      cause: error,
+    });
+  }
+}
+
+interface MetaRow {
+  key: string;
+  expires_at: number;
+  created_at: number;
+  last_seen_at: number;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+type Row = [string, string, number, string | null, number, number, string | null, string | null];
+
+/** key, data, expires_at and the metadata columns taken from `_sk`, so listing never parses data. */
+function row(key: string, json: string, session: StoredSession, expiresAt: number, now: number): Row {
+  const meta = session._sk;
+  const createdAt = meta?.createdAt ?? now;
+  return [key, json, expiresAt, meta?.userId ?? null, createdAt, meta?.lastSeenAt ?? createdAt, meta?.ip ?? null, meta?.userAgent ?? null];
+}
+
+export class SqliteStore implements SessionStore {
+  readonly database: BetterSqlite3.Database;
+  readonly #ownsDatabase: boolean;
+  readonly #timer: NodeJS.Timeout | undefined;
+  readonly #get: BetterSqlite3.Statement<[string, number], { data: string }>;
+  readonly #put: BetterSqlite3.Statement<Row>;
+  readonly #destroy: BetterSqlite3.Statement<[string]>;
+  readonly #list: BetterSqlite3.Statement<[string, number], MetaRow>;
+  readonly #userKeys: BetterSqlite3.Statement<[string, number], { key: string }>;
+  readonly #prune: BetterSqlite3.Statement<[number]>;
+  /** Read-modify-write of one row, atomic. Returns false when the row is missing or expired. */
+  readonly #update: (key: string, maxAge: MaxAge | undefined, change: (stored: StoredSession) => void) => boolean;
+
+  constructor(options: SqliteStoreOptions = {}) {
+    const table = options.table ?? "koa_sessions";
+    if (typeof table !== "string" || !IDENTIFIER.test(table)) {
+      throw new TypeError(
+        `koa-sessionkit: SqliteStore table ${JSON.stringify(table)} is not a plain SQL identifier; use letters, digits and underscores (at most 63, not starting with a digit)`,
+      );
+    }
+    if (options.database) {
+      this.database = options.database;
+      this.#ownsDatabase = false;
+    } else if (typeof options.path === "string") {
+      const Database = loadBetterSqlite3();
+      this.database = new Database(options.path);
+      this.#ownsDatabase = true;
+      // WAL: readers never wait on the writer, and a commit is one fsync of the log, not of the file.
+      this.database.pragma("journal_mode = WAL");
+      this.database.pragma("synchronous = NORMAL");
+    } else {
+      throw new TypeError('koa-sessionkit: SqliteStore needs { path: "sessions.db" } or { database }');
+    }
+    if (options.createTable ?? true) this.database.exec(SQLITE_SCHEMA_SQL(table));
+    const t = `"${table}"`;
+    const db = this.database;
+    this.#get = db.prepare(`SELECT data FROM ${t} WHERE key = ? AND expires_at > ?`);
+    this.#put = db.prepare(
+      `INSERT OR REPLACE INTO ${t} (key, data, expires_at, user_id, created_at, last_seen_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#destroy = db.prepare(`DELETE FROM ${t} WHERE key = ?`);
+    this.#list = db.prepare(
+      `SELECT key, expires_at, created_at, last_seen_at, ip, user_agent FROM ${t} WHERE user_id = ? AND expires_at > ? ORDER BY last_seen_at DESC`,
+    );
+    this.#userKeys = db.prepare(`SELECT key FROM ${t} WHERE user_id = ? AND expires_at > ?`);
+    this.#prune = db.prepare(`DELETE FROM ${t} WHERE expires_at <= ?`);
+    this.#update = db.transaction((key: string, maxAge: MaxAge | undefined, change: (stored: StoredSession) => void) => {
+      const now = Date.now();
+      // Destroy wins: a missing (or expired) row is never recreated.
+      const stored = parseStored(this.#get.get(key, now)?.data);
+      if (!stored) return false;
+      change(stored);
+      this.#put.run(...row(key, JSON.stringify(stored), stored, now + ttlMs(maxAge), now));
+      return true;
+    });
+
+    const interval = options.pruneIntervalMs ?? 10 * 60 * 1000;
+    if (interval !== false) {
+      if (!Number.isFinite(interval) || interval <= 0) {
+        throw new TypeError("koa-sessionkit: SqliteStore pruneIntervalMs must be a positive number of ms, or false");
+      }
+      // unref: pruning alone never keeps the process alive.
+      this.#timer = setInterval(() => this.prune(), interval).unref();
+    }
+  }
+
+  async get(key: string): Promise<StoredSession | null> {
+    return parseStored(this.#get.get(key, Date.now())?.data);
+  }
+
+  async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
+    const now = Date.now();
+    this.#put.run(...row(key, serializeStored(session), session, now + ttlMs(maxAge), now));
+  }
+
+  async destroy(key: string): Promise<void> {
+    this.#destroy.run(key);
+  }
+
+  async touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
+    this.#update(key, maxAge, (stored) => {
+      stored._expire = session._expire;
+      if (session._sk) stored._sk = { ...stored._sk, ...session._sk };
+    });
+  }
+
+  async merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
+    return this.#update(key, maxAge, (stored) => {
+      for (const name of changes.unset) delete stored[name];
+      for (const [name, value] of Object.entries(changes.set)) {
+        if (!isDangerousKey(name)) stored[name] = value;
+      }
+      Object.assign(stored, changes.reserved);
+    });
+  }
+
+  async listByUser(userId: string): Promise<SessionListEntry[]> {
+    return this.#list.all(userId, Date.now()).map((entry) => ({
+      key: entry.key,
+      createdAt: entry.created_at,
+      lastSeenAt: entry.last_seen_at,
+      expiresAt: entry.expires_at,
+      ...(entry.ip === null ? {} : { ip: entry.ip }),
+      ...(entry.user_agent === null ? {} : { userAgent: entry.user_agent }),
+    }));
+  }
+
+  async destroyByUser(userId: string, options: { except?: string | string[] } = {}): Promise<number> {
+    const except = new Set(typeof options.except === "string" ? [options.except] : (options.except ?? []));
+    const destroyAll = this.database.transaction(() => {
+      let count = 0;
+      for (const { key } of this.#userKeys.all(userId, Date.now())) {
+        if (!except.has(key)) count += this.#destroy.run(key).changes;
+      }
+      return count;
+    });
+    return destroyAll();
+  }
+
+  /** Delete expired rows now. Never throws: a failed prune is retried at the next interval. */
+  prune(): number {
+    try {
+      return this.#prune.run(Date.now()).changes;
+    } catch (error) {
+      debug("prune failed: %s", (error as Error).message);
+      return 0;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.#ownsDatabase && this.database.open) this.database.close();
+  }
+}
+
+export default SqliteStore;
