@@ -1,0 +1,79 @@
+/**
+ * The keyring: HMAC-SHA256 over `app.keys`. The first key signs; every key verifies, so keys rotate
+ * without logging anyone out. Koa's default, Keygrip, signs with SHA-1; a Keyring has Keygrip's
+ * `sign`/`verify`/`index` methods, so it can be assigned to `app.keys` and then
+ * `ctx.cookies.set(name, value, { signed: true })` signs with SHA-256 too.
+ *
+ * @example
+ * import { keyring } from "koa-sessionkit";
+ * app.keys = keyring(process.env.SESSION_KEYS!.split(","));
+ */
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
+import { SessionConfigError } from "../errors.js";
+
+export const MIN_KEY_BYTES = 32;
+
+export type KeyInput = string | Buffer;
+
+const KEY_FIX = 'generate keys with "npx koa-sessionkit keys"';
+
+function keyBytes(key: KeyInput): Buffer {
+  return typeof key === "string" ? Buffer.from(key, "utf8") : key;
+}
+
+export class Keyring {
+  /** Raw key material, first (signing) key first. Used to derive other keys (HKDF). */
+  readonly keys: readonly Buffer[];
+  readonly #hmacKeys: readonly KeyObject[];
+
+  constructor(keys: readonly KeyInput[]) {
+    if (!Array.isArray(keys) || keys.length === 0) {
+      throw new SessionConfigError(`app.keys must be a non-empty array of secret keys; ${KEY_FIX}`);
+    }
+    const bad = keys.filter((key) => typeof key !== "string" && !Buffer.isBuffer(key));
+    if (bad.length > 0) {
+      throw new SessionConfigError(`app.keys must hold strings or Buffers (found ${typeof bad[0]}); ${KEY_FIX}`);
+    }
+    const short = keys.filter((key) => keyBytes(key).length < MIN_KEY_BYTES).length;
+    if (short > 0) {
+      throw new SessionConfigError(
+        `app.keys has ${short} key${short === 1 ? "" : "s"} shorter than ${MIN_KEY_BYTES} bytes; ${KEY_FIX}`,
+      );
+    }
+    this.keys = Object.freeze(keys.map((key) => Buffer.from(keyBytes(key))));
+    // KeyObjects are made once here, never per request.
+    this.#hmacKeys = Object.freeze(this.keys.map((key) => createSecretKey(key)));
+  }
+
+  get length(): number {
+    return this.keys.length;
+  }
+
+  /** base64url HMAC-SHA256 of `data` under key `index` (default: the signing key). */
+  sign(data: string, index = 0): string {
+    const key = this.#hmacKeys[index];
+    if (!key) throw new RangeError(`koa-sessionkit: no key at index ${index}`);
+    return createHmac("sha256", key).update(data).digest("base64url");
+  }
+
+  /** Index of the key whose signature matches, or -1. Constant-time per comparison. */
+  index(data: string, signature: string): number {
+    if (typeof signature !== "string" || signature.length !== 43) return -1;
+    const expected = Buffer.from(signature, "base64url");
+    if (expected.length !== 32) return -1;
+    for (let i = 0; i < this.#hmacKeys.length; i++) {
+      const actual = createHmac("sha256", this.#hmacKeys[i] as KeyObject).update(data).digest();
+      if (timingSafeEqual(actual, expected)) return i;
+    }
+    return -1;
+  }
+
+  verify(data: string, signature: string): boolean {
+    return this.index(data, signature) !== -1;
+  }
+}
+
+/** Build a Keyring (accepts an existing Keyring unchanged). */
+export function keyring(keys: readonly KeyInput[] | Keyring): Keyring {
+  return keys instanceof Keyring ? keys : new Keyring(keys);
+}

@@ -1,0 +1,39 @@
+/**
+ * koa-sessionkit: sessions, keys and login for Koa. A drop-in replacement for koa-session 7 that signs
+ * with HMAC-SHA256, issues 256-bit ids, hands stores only a hash of the id, and seals cookie-mode
+ * sessions with AES-256-GCM.
+ *
+ * @example
+ * import session from "koa-sessionkit"; // was: import session from "koa-session"
+ * app.keys = [process.env.SESSION_KEY_1!, process.env.SESSION_KEY_2!];
+ * app.use(session({ key: "koa.sess", maxAge: 86_400_000, sameSite: "lax" }, app));
+ */
+import { session } from "./session/middleware.js";
+import type { KoaSession, SessionOptions as Options } from "./session/types.js";
+import "./session/legacy.js";
+
+export { session };
+export default session;
+export { contextSession, CONTEXT_SESSION } from "./session/middleware.js";
+export type { ContextSession } from "./session/context-session.js";
+export type { SessionOptions, SessionData, SessionModel, KoaSession, SessionEvent, SameSite, ExternalKeyAccessor } from "./session/types.js";
+export { Session } from "./session/session.js";
+export { Keyring, keyring, MIN_KEY_BYTES, type KeyInput } from "./crypto/keyring.js";
+export { generateId, storeKeyFor } from "./crypto/ids.js";
+export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";
+export * from "./stores/contract.js";
+export {
+  SessionkitError,
+  SessionConfigError,
+  StoreUnavailableError,
+  SessionTooLargeError,
+  StoreCapabilityError,
+} from "./errors.js";
+
+declare module "koa" {
+  interface ExtendableContext {
+    get session(): KoaSession | null;
+    set session(value: Record<string, unknown> | null);
+    readonly sessionOptions: Options | undefined;
+  }
+}

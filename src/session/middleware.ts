@@ -1,0 +1,143 @@
+/**
+ * `session(options, app)`: the koa-session 7 compatible middleware.
+ *
+ * @example
+ * import Koa from "koa";
+ * import session from "koa-sessionkit";
+ * const app = new Koa();
+ * app.keys = [process.env.SESSION_KEY_1!, process.env.SESSION_KEY_2!];
+ * app.use(session({ maxAge: 86_400_000 }, app));
+ * app.use((ctx) => { ctx.session!.views = ((ctx.session!.views as number) ?? 0) + 1; ctx.body = ctx.session!.views; });
+ */
+import type Koa from "koa";
+import type { Context, Middleware, Next } from "koa";
+import { debuglog } from "node:util";
+import { SessionConfigError, type StoreUnavailableError } from "../errors.js";
+import { Sealer } from "../crypto/seal.js";
+import { MemoryStore } from "../stores/memory.js";
+import { ContextSession, type LegacyReader, type Runtime } from "./context-session.js";
+import { resolveOptions } from "./options.js";
+import { isStoreUnavailable } from "./store-call.js";
+import type { SessionOptions } from "./types.js";
+
+const debug = debuglog("koa-sessionkit:session");
+
+/** Where a request's controller lives; Symbol.for so every bundle of the package finds the same one. */
+export const CONTEXT_SESSION = Symbol.for("koa-sessionkit.contextSession");
+const RUNTIME = Symbol.for("koa-sessionkit.runtime");
+
+type Carrier = { [CONTEXT_SESSION]?: ContextSession; [RUNTIME]?: Runtime };
+
+let legacyFactory: ((options: Runtime["options"]) => LegacyReader) | undefined;
+/** Installed by the legacy module so the core does not load it unless `legacy` is used. */
+export function registerLegacyReader(factory: (options: Runtime["options"]) => LegacyReader): void {
+  legacyFactory = factory;
+}
+
+function isApp(value: unknown): value is Koa {
+  return typeof value === "object" && value !== null && typeof (value as Koa).use === "function" && "context" in value;
+}
+
+/** The controller of this request, created on first use (even before the middleware ran). */
+export function contextSession(ctx: Context): ContextSession {
+  const carrier = ctx as unknown as Carrier;
+  let controller = carrier[CONTEXT_SESSION];
+  if (!controller) {
+    const runtime = carrier[RUNTIME];
+    if (!runtime) throw new TypeError("koa-sessionkit: session() middleware is not installed on this app");
+    controller = new ContextSession(ctx, runtime);
+    carrier[CONTEXT_SESSION] = controller;
+  }
+  return controller;
+}
+
+export function session(app: Koa, options?: SessionOptions): Middleware;
+export function session(options: SessionOptions | undefined, app: Koa): Middleware;
+export function session(first: Koa | SessionOptions | undefined, second?: Koa | SessionOptions): Middleware {
+  const [app, input] = isApp(first) ? [first, (second ?? {}) as SessionOptions] : [second, (first ?? {}) as SessionOptions];
+  if (!isApp(app)) throw new SessionConfigError("session(options, app) needs the Koa app as an argument, e.g. app.use(session({}, app))");
+
+  const options = resolveOptions(input, app.keys);
+  let legacy: LegacyReader | undefined;
+  if (options.legacy) {
+    if (!legacyFactory) throw new SessionConfigError('legacy: "koa-session" needs the legacy reader; import "koa-sessionkit" (not a partial build)');
+    legacy = legacyFactory(options);
+  }
+  const runtime: Runtime = {
+    options,
+    store: options.mode === "store" && !options.ContextStore ? (options.store ?? new MemoryStore()) : undefined,
+    sealer: options.mode === "cookie" ? new Sealer(options.keyring as NonNullable<typeof options.keyring>) : undefined,
+    legacy,
+  };
+  defineContext(app, runtime);
+
+  return async function sessionMiddleware(ctx: Context, next: Next): Promise<void> {
+    const controller = contextSession(ctx);
+    if (options.mode === "store") {
+      try {
+        await controller.load();
+      } catch (err) {
+        if (isStoreUnavailable(err)) return respondUnavailable(ctx, err);
+        throw err;
+      }
+    }
+    let handlerFailed = false;
+    try {
+      await next();
+    } catch (err) {
+      handlerFailed = true;
+      throw err;
+    } finally {
+      if (options.autoCommit) await commitAfter(ctx, controller, handlerFailed);
+    }
+  };
+}
+
+async function commitAfter(ctx: Context, controller: ContextSession, handlerFailed: boolean): Promise<void> {
+  try {
+    await controller.commit();
+  } catch (err) {
+    // The handler's own error is the one the client should see.
+    if (handlerFailed) {
+      debug("commit after a failed handler also failed: %s", (err as Error).message);
+      return;
+    }
+    if (isStoreUnavailable(err)) return respondUnavailable(ctx, err);
+    throw err;
+  }
+}
+
+/** 503 with Retry-After and a generic body; the client's cookie stays as it was. */
+function respondUnavailable(ctx: Context, err: StoreUnavailableError): void {
+  ctx.app.emit("error", err, ctx);
+  ctx.remove("Set-Cookie");
+  ctx.status = 503;
+  ctx.set("Retry-After", "5");
+  ctx.set("Cache-Control", "no-store");
+  ctx.body = { error: "Service temporarily unavailable" };
+}
+
+function defineContext(app: Koa, runtime: Runtime): void {
+  const context = app.context as unknown as Carrier & object;
+  if (Object.prototype.hasOwnProperty.call(context, RUNTIME)) {
+    throw new SessionConfigError("session() was installed twice on the same app; install it once (use one cookie key per app)");
+  }
+  Object.defineProperty(context, RUNTIME, { value: runtime, configurable: true });
+  Object.defineProperties(context, {
+    session: {
+      get(this: Context) {
+        return contextSession(this).get();
+      },
+      set(this: Context, value: unknown) {
+        contextSession(this).set(value);
+      },
+      configurable: true,
+    },
+    sessionOptions: {
+      get(this: Context) {
+        return contextSession(this).sessionOptions;
+      },
+      configurable: true,
+    },
+  });
+}

@@ -1,0 +1,157 @@
+/**
+ * Validate and freeze the middleware's options once, at `session()` time. Misuse throws a
+ * SessionConfigError naming the fix; nothing about configuration is discovered at request time.
+ * The caller's object is never mutated (koa-session's Object.assign onto it was a source of bugs).
+ */
+import type { Context } from "koa";
+import { SessionConfigError } from "../errors.js";
+import { keyring, type Keyring, type KeyInput } from "../crypto/keyring.js";
+import type { MaxAge, SessionStore } from "../stores/contract.js";
+import type { SessionOptions, SameSite } from "./types.js";
+
+export const ONE_DAY_MS = 24 * 60 * 60 * 1000;
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+export interface ResolvedOptions
+  extends Required<Pick<SessionOptions, "key" | "autoCommit" | "overwrite" | "httpOnly" | "signed" | "rolling" | "renew" | "path" | "mode" | "prefix" | "storeTimeout">> {
+  maxAge: MaxAge;
+  secure: boolean | undefined;
+  sameSite: SameSite;
+  domain: string | undefined;
+  store: SessionStore | undefined;
+  ContextStore: SessionOptions["ContextStore"];
+  externalKey: SessionOptions["externalKey"];
+  encode: SessionOptions["encode"];
+  decode: SessionOptions["decode"];
+  genid: ((ctx: Context) => string) | undefined;
+  valid: SessionOptions["valid"];
+  beforeSave: SessionOptions["beforeSave"];
+  legacy: "koa-session" | undefined;
+  /** Undefined only when nothing is signed or sealed (signed: false in store mode). */
+  keyring: Keyring | undefined;
+}
+
+function fail(message: string): never {
+  throw new SessionConfigError(message);
+}
+
+function checkFunction(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== "function") fail(`option "${name}" must be a function, got ${typeof value}`);
+}
+
+function checkBoolean(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== "boolean") fail(`option "${name}" must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function isStore(value: unknown): value is SessionStore {
+  const store = value as Partial<SessionStore> | null;
+  return (
+    typeof store === "object" && store !== null &&
+    typeof store.get === "function" && typeof store.set === "function" && typeof store.destroy === "function"
+  );
+}
+
+export function resolveOptions(input: SessionOptions, appKeys: unknown): ResolvedOptions {
+  if (typeof input !== "object" || input === null) fail("options must be an object");
+  const key = input.key ?? "koa.sess";
+  if (typeof key !== "string" || !COOKIE_NAME.test(key)) {
+    fail(`option "key" must be a valid cookie name (letters, digits and !#$%&'*+-.^_\`|~), got ${JSON.stringify(key)}`);
+  }
+
+  const maxAge = input.maxAge ?? ONE_DAY_MS;
+  if (maxAge !== "session" && (typeof maxAge !== "number" || !Number.isFinite(maxAge) || maxAge <= 0)) {
+    fail(`option "maxAge" must be a positive number of milliseconds or "session", got ${JSON.stringify(input.maxAge)}`);
+  }
+
+  for (const name of ["autoCommit", "overwrite", "httpOnly", "signed", "rolling", "renew", "secure"] as const) {
+    checkBoolean(name, input[name]);
+  }
+  for (const name of ["encode", "decode", "genid", "valid", "beforeSave", "ContextStore"] as const) {
+    checkFunction(name, input[name]);
+  }
+
+  const mode = input.mode ?? "store";
+  if (mode !== "store" && mode !== "cookie") fail(`option "mode" must be "store" or "cookie", got ${JSON.stringify(mode)}`);
+  if (input.store !== undefined && !isStore(input.store)) {
+    fail('option "store" must have get(key, maxAge, opts), set(key, session, maxAge, opts) and destroy(key, opts) methods');
+  }
+  if (mode === "cookie" && (input.store || input.ContextStore || input.externalKey)) {
+    fail('mode "cookie" keeps the whole session in the cookie; remove the store, ContextStore and externalKey options or use mode "store"');
+  }
+  if (input.externalKey !== undefined) {
+    const accessor = input.externalKey as Partial<NonNullable<SessionOptions["externalKey"]>>;
+    if (typeof accessor?.get !== "function" || typeof accessor.set !== "function") {
+      fail('option "externalKey" must be an object with get(ctx) and set(ctx, value) functions');
+    }
+  }
+
+  let sameSite: SameSite = input.sameSite ?? "lax";
+  if (typeof sameSite === "string") sameSite = sameSite.toLowerCase() as SameSite;
+  if (![true, false, "strict", "lax", "none"].includes(sameSite)) {
+    fail(`option "sameSite" must be "strict", "lax", "none" or a boolean, got ${JSON.stringify(input.sameSite)}`);
+  }
+  const path = input.path ?? "/";
+  if (typeof path !== "string" || !path.startsWith("/")) fail(`option "path" must start with "/", got ${JSON.stringify(path)}`);
+  if (sameSite === "none" && input.secure === false) {
+    fail('sameSite "none" requires Secure cookies, which browsers enforce; remove secure: false or choose sameSite "lax"');
+  }
+  if (key.startsWith("__Host-")) {
+    if (input.secure === false || input.domain !== undefined || path !== "/") {
+      fail(`a "__Host-" cookie name requires secure cookies, path "/" and no domain; fix the options for "${key}"`);
+    }
+  } else if (key.startsWith("__Secure-") && input.secure === false) {
+    fail(`a "__Secure-" cookie name requires secure cookies; remove secure: false for "${key}"`);
+  }
+
+  const storeTimeout = input.storeTimeout ?? 3000;
+  if (typeof storeTimeout !== "number" || !(storeTimeout > 0)) fail(`option "storeTimeout" must be a positive number of ms`);
+  const prefix = input.prefix ?? "";
+  if (typeof prefix !== "string") fail(`option "prefix" must be a string`);
+  if (input.legacy !== undefined && input.legacy !== "koa-session") {
+    fail(`option "legacy" accepts only "koa-session", got ${JSON.stringify(input.legacy)}`);
+  }
+
+  const signed = input.signed ?? true;
+  const needsKeys = signed || mode === "cookie" || input.legacy !== undefined;
+  const keySource = input.keys ?? appKeys;
+  let ring: Keyring | undefined;
+  if (needsKeys) {
+    if (keySource === undefined || keySource === null) {
+      fail(
+        'app.keys is required for signed sessions; set app.keys = [key1, key2] with keys of at least 32 bytes (generate them with "npx koa-sessionkit keys")',
+      );
+    }
+    ring = keyring(keySource as readonly KeyInput[] | Keyring);
+  }
+
+  const secure = input.secure ?? (key.startsWith("__Host-") || key.startsWith("__Secure-") || sameSite === "none" ? true : undefined);
+
+  return Object.freeze({
+    key,
+    maxAge,
+    autoCommit: input.autoCommit ?? true,
+    overwrite: input.overwrite ?? true,
+    httpOnly: input.httpOnly ?? true,
+    // A sealed cookie is already authenticated (AES-GCM); a .sig companion would add nothing.
+    signed: mode === "cookie" ? false : signed,
+    rolling: input.rolling ?? false,
+    renew: input.renew ?? false,
+    secure,
+    sameSite,
+    path,
+    domain: input.domain,
+    mode,
+    store: input.store,
+    ContextStore: input.ContextStore,
+    externalKey: input.externalKey,
+    encode: input.encode,
+    decode: input.decode,
+    genid: input.genid,
+    prefix,
+    valid: input.valid,
+    beforeSave: input.beforeSave,
+    storeTimeout,
+    legacy: input.legacy,
+    keyring: ring,
+  });
+}

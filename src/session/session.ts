@@ -1,0 +1,107 @@
+/**
+ * The session model: what a handler sees as `ctx.session`. User data lives in own properties, so
+ * `ctx.session.views = 1` works as in koa-session. The API (isNew, save, …) lives on the prototype as
+ * accessors and methods, and the controller is a #private field, so no stored key can shadow or replace
+ * it; reserved fields (`_expire`, `_maxAge`, `_session`, `_sk`) are never loaded into, nor saved from,
+ * the handler's object.
+ */
+import { inspect } from "node:util";
+import type { MaxAge } from "../stores/contract.js";
+import { isDangerousKey } from "./codec.js";
+
+/** The slice of the per-request controller that the model needs. */
+export interface SessionController {
+  readonly isNew: boolean;
+  readonly storeKey: string | undefined;
+  maxAge: MaxAge | undefined;
+  requireSave(): void;
+  commit(options?: { save?: boolean; regenerate?: boolean }): Promise<void>;
+}
+
+export const RESERVED_FIELDS: ReadonlySet<string> = new Set(["_expire", "_maxAge", "_session", "_sk"]);
+const API_NAMES: ReadonlySet<string> = new Set([
+  "isNew", "populated", "length", "maxAge", "externalKey", "save", "regenerate", "manuallyCommit", "toJSON", "commit",
+]);
+
+/** True for a top-level key that belongs to the user's data. */
+export function isDataKey(key: string): boolean {
+  return !RESERVED_FIELDS.has(key) && !API_NAMES.has(key) && !isDangerousKey(key);
+}
+
+export class Session {
+  readonly #controller: SessionController;
+
+  constructor(controller: SessionController, data?: Record<string, unknown>) {
+    this.#controller = controller;
+    if (data) {
+      for (const key of Object.keys(data)) {
+        // defineProperty, not assignment: a key can never reach an accessor or the prototype.
+        if (isDataKey(key)) Object.defineProperty(this, key, { value: data[key], writable: true, enumerable: true, configurable: true });
+      }
+    }
+  }
+
+  get isNew(): boolean {
+    return this.#controller.isNew;
+  }
+
+  get length(): number {
+    return Object.keys(this.toJSON()).length;
+  }
+
+  get populated(): boolean {
+    return this.length > 0;
+  }
+
+  get maxAge(): MaxAge | undefined {
+    return this.#controller.maxAge;
+  }
+
+  set maxAge(value: MaxAge | undefined) {
+    if (value !== "session" && value !== undefined && (typeof value !== "number" || !(value > 0))) {
+      throw new TypeError(`koa-sessionkit: session.maxAge must be a positive number of ms or "session", got ${String(value)}`);
+    }
+    this.#controller.maxAge = value;
+    this.#controller.requireSave();
+  }
+
+  get externalKey(): string | undefined {
+    return this.#controller.storeKey;
+  }
+
+  /** Save now, even if nothing changed. */
+  save(callback?: (err?: unknown) => void): Promise<void> | undefined {
+    return withCallback(this.#controller.commit({ save: true }), callback);
+  }
+
+  /** Move the session to a new id (the old one is destroyed), keeping its data. */
+  regenerate(callback?: (err?: unknown) => void): Promise<void> | undefined {
+    return withCallback(this.#controller.commit({ regenerate: true }), callback);
+  }
+
+  /** Commit now; for `autoCommit: false`. */
+  manuallyCommit(): Promise<void> {
+    return this.#controller.commit();
+  }
+
+  /** The user's data: own enumerable keys, without reserved fields or functions. */
+  toJSON(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(this)) {
+      const value = (this as Record<string, unknown>)[key];
+      if (typeof value === "function" || !isDataKey(key)) continue;
+      out[key] = value;
+    }
+    return out;
+  }
+
+  [inspect.custom](): Record<string, unknown> {
+    return this.toJSON();
+  }
+}
+
+function withCallback(promise: Promise<void>, callback?: (err?: unknown) => void): Promise<void> | undefined {
+  if (!callback) return promise;
+  promise.then(() => callback(), callback);
+  return undefined;
+}

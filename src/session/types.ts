@@ -1,0 +1,98 @@
+/**
+ * Public types of the session middleware. `SessionData` is empty on purpose: extend it by declaration
+ * merging to type your own fields.
+ *
+ * @example
+ * declare module "koa-sessionkit" {
+ *   interface SessionData { views?: number; userId?: string }
+ * }
+ */
+import type { Context } from "koa";
+import type { Keyring, KeyInput } from "../crypto/keyring.js";
+import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface SessionData {}
+
+export type SameSite = "strict" | "lax" | "none" | boolean;
+
+export interface ExternalKeyAccessor {
+  /** Read the session id from the request (for example a header). */
+  get(ctx: Context): string | undefined | null;
+  /** Send the session id to the client. */
+  set(ctx: Context, value: string): void;
+}
+
+export interface SessionOptions {
+  /** Cookie name. Default "koa.sess". */
+  key?: string;
+  /** Lifetime in ms, or "session" for a browser-session cookie. Default one day. */
+  maxAge?: MaxAge;
+  /** Commit at the end of every request. Default true. */
+  autoCommit?: boolean;
+  /** Replace earlier Set-Cookie headers of the same name. Default true. */
+  overwrite?: boolean;
+  /** Default true. */
+  httpOnly?: boolean;
+  /** Sign the cookie (HMAC-SHA256 with app.keys). Default true. */
+  signed?: boolean;
+  /** Re-send the cookie (and extend the store entry) on every request. Default false. */
+  rolling?: boolean;
+  /** Re-send the cookie when less than half of maxAge remains. Default false. */
+  renew?: boolean;
+  /** Default: true when the request is HTTPS (honouring app.proxy). An explicit true always marks it Secure. */
+  secure?: boolean;
+  /** Default "lax". */
+  sameSite?: SameSite;
+  /** Default "/". */
+  path?: string;
+  domain?: string;
+  /** "store" (default): the cookie holds an id. "cookie": the whole session, sealed with AES-256-GCM. */
+  mode?: "store" | "cookie";
+  /** Where sessions live in store mode. Default: a bounded in-process MemoryStore. */
+  store?: SessionStore;
+  /** A store made per request: `new ContextStore(ctx)`. */
+  ContextStore?: new (ctx: Context) => SessionStore;
+  /** Read/write the session id somewhere other than the cookie. */
+  externalKey?: ExternalKeyAccessor;
+  /** Cookie mode: turn the session into text before sealing. Default JSON.stringify. */
+  encode?: (session: StoredSession) => string;
+  /** Cookie mode: the inverse of encode. Default a prototype-safe JSON.parse. */
+  decode?: (text: string) => StoredSession;
+  /** Make a new session id. Default 32 random bytes, base64url. Must be unguessable. */
+  genid?: (ctx: Context) => string;
+  /** Prepended to every store key. */
+  prefix?: string;
+  /** Reject a loaded session: return false and the request gets a fresh one (emits session:invalid). */
+  valid?: (ctx: Context, session: StoredSession) => boolean;
+  /** Called just before a session is saved. */
+  beforeSave?: (ctx: Context, session: SessionModel) => void;
+  /** Store calls that take longer fail with StoreUnavailableError (503). Default 3000 ms. */
+  storeTimeout?: number;
+  /** Accept, once, sessions written by koa-session 7 and re-issue them in koa-sessionkit's format. */
+  legacy?: "koa-session";
+  /** Keys to use instead of app.keys. */
+  keys?: readonly KeyInput[] | Keyring;
+}
+
+/** What `ctx.session` is, apart from your own fields. */
+export interface SessionModel {
+  readonly isNew: boolean;
+  readonly populated: boolean;
+  readonly length: number;
+  maxAge: MaxAge | undefined;
+  /** The store key of this session (a hash of the id, safe to log and to pass to store methods). */
+  readonly externalKey: string | undefined;
+  save(callback?: (err?: unknown) => void): Promise<void> | undefined;
+  regenerate(callback?: (err?: unknown) => void): Promise<void> | undefined;
+  manuallyCommit(): Promise<void>;
+  toJSON(): Record<string, unknown>;
+}
+
+export type KoaSession = SessionModel & SessionData & Record<string, unknown>;
+
+export interface SessionEvent {
+  key: string | undefined;
+  value: StoredSession | null | undefined;
+  ctx: Context;
+}
