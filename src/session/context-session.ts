@@ -34,7 +34,10 @@ export interface LegacySession {
 }
 
 export interface LegacyReader {
+  /** Store mode: the koa-session session this request carries (Keygrip-signed id → entry under the raw id). */
   read(ctx: Context, store: SessionStore | undefined): Promise<LegacySession | undefined>;
+  /** Cookie mode: the koa-session cookie-mode session (Keygrip-signed base64 JSON) this request carries. */
+  readCookie(ctx: Context): StoredSession | undefined;
 }
 
 /** Shared by every request of one `session()` middleware. */
@@ -192,6 +195,14 @@ export class ContextSession implements SessionController {
     if (!token) return;
     const opened = sealer.open(token, this.options.key);
     if (!opened) {
+      const legacy = this.#runtime.legacy?.readCookie(this.ctx);
+      const stored = legacy ? normalize(legacy) : null;
+      if (stored && this.#accept(stored, undefined)) {
+        debug("accepted a koa-session cookie once; re-sealing it");
+        this.#adopt(stored);
+        this.#force = true;
+        return;
+      }
       debug("sealed cookie %s did not open; starting a fresh session", logTag(token));
       this.#staleCookie = true;
       return;
