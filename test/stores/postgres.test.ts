@@ -1,0 +1,57 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { describe, expect, it } from "vitest";
+import { PostgresStore } from "../../src/stores/postgres.js";
+import { DATABASE_URL, requireService } from "../helpers/services.js";
+import { runStoreContract } from "./contract.js";
+
+const up = await requireService("postgres");
+
+describe.skipIf(!up)("PostgresStore", () => {
+  runStoreContract("PostgresStore", async () => {
+    const table = `sk_test_${randomBytes(4).toString("hex")}`;
+    const pool = new pg.Pool({ connectionString: DATABASE_URL });
+    const store = new PostgresStore({ pool, table, pruneIntervalMs: false });
+    return {
+      store,
+      rawDump: async () => (await pool.query<{ row: string }>(`SELECT t::text AS row FROM "${table}" t`)).rows.map((r) => r.row).join("\n"),
+      cleanup: async () => {
+        await store.close();
+        await pool.query(`DROP TABLE IF EXISTS "${table}"`);
+        await pool.end();
+      },
+    };
+  });
+
+  it("rejects table and schema names that are not plain identifiers", () => {
+    expect(() => new PostgresStore({ connectionString: DATABASE_URL, table: 'x"; DROP TABLE y; --' })).toThrow(TypeError);
+    expect(() => new PostgresStore({ connectionString: DATABASE_URL, schema: "1bad" })).toThrow(/plain SQL identifier/);
+  });
+
+  it("prunes expired rows, uses a schema, and owns (then ends) a pool it created", async () => {
+    const schema = `sk_schema_${randomBytes(4).toString("hex")}`;
+    const admin = new pg.Pool({ connectionString: DATABASE_URL });
+    await admin.query(`CREATE SCHEMA "${schema}"`);
+    const store = new PostgresStore({ connectionString: DATABASE_URL, schema, table: "sessions", pruneIntervalMs: false });
+    try {
+      await store.set("sk:short", { a: 1 }, 50, {});
+      await store.set("sk:long", { a: 2 }, 60_000, {});
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await store.prune()).toBe(1);
+      const { rows } = await admin.query<{ key: string }>(`SELECT key FROM "${schema}".sessions`);
+      expect(rows.map((row) => row.key)).toEqual(["sk:long"]);
+    } finally {
+      await store.close();
+      expect(store.pool.ending).toBe(true);
+      await admin.query(`DROP SCHEMA "${schema}" CASCADE`);
+      await admin.end();
+    }
+  });
+
+  it("with createTable: false it never creates the table", async () => {
+    const table = `sk_absent_${randomBytes(4).toString("hex")}`;
+    const store = new PostgresStore({ connectionString: DATABASE_URL, table, createTable: false, pruneIntervalMs: false });
+    await expect(store.get("sk:x")).rejects.toThrow(/does not exist/);
+    await store.close();
+  });
+});

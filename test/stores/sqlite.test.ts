@@ -1,0 +1,54 @@
+import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { describe, expect, it } from "vitest";
+import { SqliteStore } from "../../src/stores/sqlite.js";
+import { runStoreContract } from "./contract.js";
+
+runStoreContract("SqliteStore (file)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sk-sqlite-"));
+  const path = join(dir, "sessions.db");
+  const store = new SqliteStore({ path, table: "sessions", pruneIntervalMs: false });
+  return {
+    store,
+    // Rows as text plus the raw bytes of the database file and its write-ahead log.
+    rawDump: async () => {
+      const rows = JSON.stringify(store.database.prepare("SELECT * FROM sessions").all());
+      const files = [path, `${path}-wal`].filter(existsSync).map((file) => readFileSync(file).toString("latin1"));
+      return [rows, ...files].join("\n");
+    },
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe("SqliteStore", () => {
+  it("opens its file in WAL mode and closes only a database it opened", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sk-sqlite-"));
+    const own = new SqliteStore({ path: join(dir, "a.db"), pruneIntervalMs: false });
+    expect(own.database.pragma("journal_mode", { simple: true })).toBe("wal");
+    await own.close();
+    expect(own.database.open).toBe(false);
+
+    const database = new Database(":memory:");
+    const shared = new SqliteStore({ database, table: "t1" });
+    await shared.set("sk:a", { a: 1 }, 60_000, {});
+    await shared.close();
+    expect(database.open).toBe(true);
+    database.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("prunes expired rows and rejects bad table names", async () => {
+    const store = new SqliteStore({ path: ":memory:", pruneIntervalMs: false });
+    await store.set("sk:short", { a: 1 }, 20, {});
+    await store.set("sk:long", { a: 1 }, 60_000, {});
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(store.prune()).toBe(1);
+    await store.close();
+    expect(() => new SqliteStore({ path: ":memory:", table: "bad name" })).toThrow(/plain SQL identifier/);
+  });
+});
