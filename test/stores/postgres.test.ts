@@ -34,8 +34,8 @@ describe.skipIf(!up)("PostgresStore", () => {
     await admin.query(`CREATE SCHEMA "${schema}"`);
     const store = new PostgresStore({ connectionString: DATABASE_URL, schema, table: "sessions", pruneIntervalMs: false });
     try {
-      await store.set("sk:short", { a: 1 }, 50, {});
-      await store.set("sk:long", { a: 2 }, 60_000, {});
+      await store.set("sk:short", { a: 1 }, 50);
+      await store.set("sk:long", { a: 2 }, 60_000);
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(await store.prune()).toBe(1);
       const { rows } = await admin.query<{ key: string }>(`SELECT key FROM "${schema}".sessions`);

@@ -35,7 +35,7 @@ describe("SqliteStore", () => {
 
     const database = new Database(":memory:");
     const shared = new SqliteStore({ database, table: "t1" });
-    await shared.set("sk:a", { a: 1 }, 60_000, {});
+    await shared.set("sk:a", { a: 1 }, 60_000);
     await shared.close();
     expect(database.open).toBe(true);
     database.close();
@@ -44,8 +44,8 @@ describe("SqliteStore", () => {
 
   it("prunes expired rows and rejects bad table names", async () => {
     const store = new SqliteStore({ path: ":memory:", pruneIntervalMs: false });
-    await store.set("sk:short", { a: 1 }, 20, {});
-    await store.set("sk:long", { a: 1 }, 60_000, {});
+    await store.set("sk:short", { a: 1 }, 20);
+    await store.set("sk:long", { a: 1 }, 60_000);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(store.prune()).toBe(1);
     await store.close();
