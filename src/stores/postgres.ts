@@ -197,7 +197,11 @@ export class PostgresStore implements SessionStore {
     const now = Date.now();
     const expire = session._expire === undefined ? {} : { _expire: session._expire };
     const lastSeen = session._sk?.lastSeenAt ?? null;
-    await this.#query("touch", [key, now, JSON.stringify(session._sk ?? {}), JSON.stringify(expire), now + ttlMs(maxAge), lastSeen]);
+    const values = [key, now, JSON.stringify(session._sk ?? {}), JSON.stringify(expire), now + ttlMs(maxAge), lastSeen];
+    await this.#jsonbOr("touch", values, key, maxAge, (stored) => {
+      stored._expire = session._expire;
+      if (session._sk) stored._sk = { ...stored._sk, ...session._sk };
+    });
   }
 
   async merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
@@ -213,8 +217,11 @@ export class PostgresStore implements SessionStore {
       else patch[name] = value;
     }
     const merged: StoredSession = { _sk: changes.reserved._sk };
-    const result = await this.#query("merge", [key, now, unset, JSON.stringify(patch), now + ttlMs(maxAge), ...columns(merged, now)]);
-    return (result.rowCount ?? 0) > 0;
+    const values = [key, now, unset, JSON.stringify(patch), now + ttlMs(maxAge), ...columns(merged, now)];
+    return this.#jsonbOr("merge", values, key, maxAge, (stored) => {
+      for (const name of unset) delete stored[name];
+      Object.assign(stored, patch);
+    });
   }
 
   async listByUser(userId: string): Promise<SessionListEntry[]> {
@@ -265,6 +272,37 @@ export class PostgresStore implements SessionStore {
       },
     );
     return this.#ready;
+  }
+
+  /**
+   * Run the one-statement jsonb form of merge/touch. jsonb cannot hold "\u0000" (error 22P05), which
+   * JSON text can; for such a session, fall back to read-modify-write under a row lock.
+   */
+  async #jsonbOr(statement: "merge" | "touch", values: unknown[], key: string, maxAge: MaxAge | undefined, change: (stored: StoredSession) => void) {
+    try {
+      return ((await this.#query(statement, values)).rowCount ?? 0) > 0;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "22P05") throw error;
+    }
+    debug("%s of …%s falls back to a locked read-modify-write: its data holds \\u0000", statement, key.slice(-6));
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const now = Date.now();
+      const { rows } = await client.query<{ data: string }>(`SELECT data FROM ${this.table} WHERE key = $1 AND expires_at > $2 FOR UPDATE`, [key, now]);
+      const stored = parseStored(rows[0]?.data);
+      if (stored) {
+        change(stored);
+        await client.query(this.#sql.set, [key, JSON.stringify(stored), now + ttlMs(maxAge), ...columns(stored, now)]);
+      }
+      await client.query("COMMIT");
+      return stored !== null;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
   }
 
   async #query<Row extends QueryResultRow = QueryResultRow>(statement: Statement, values: unknown[]) {

@@ -149,12 +149,13 @@ export function runStoreContract(
       const merge = need(store.merge, "merge").bind(store);
       const key = storeKeyOf(uid());
       const now = Date.now();
-      await store.set(key, sessionFor(now, 60_000, { keep: 1, drop: 2, change: 3 }), 60_000, {});
+      // "\u0000" is valid JSON text that PostgreSQL's jsonb refuses: a merge must still work.
+      await store.set(key, sessionFor(now, 60_000, { keep: 1, drop: 2, change: 3, nul: "a\u0000b" }), 60_000, {});
       const reserved: SessionChanges["reserved"] = { _expire: now + 120_000, _maxAge: 120_000, _sk: { createdAt: now, lastSeenAt: now + 1 } };
       const changes: SessionChanges = { set: { change: 4, added: { x: [] } }, unset: ["drop"], reserved };
       expect(await merge(key, changes, 120_000, {})).toBe(true);
       const loaded = await store.get(key, 120_000, {});
-      expect(loaded).toEqual({ keep: 1, change: 4, added: { x: [] }, ...reserved });
+      expect(loaded).toEqual({ keep: 1, change: 4, nul: "a\u0000b", added: { x: [] }, ...reserved });
 
       await store.destroy(key, {});
       expect(await merge(key, changes, 120_000, {})).toBe(false);
