@@ -1,4 +1,112 @@
 /**
- * Placeholder registration point for the koa-session 7 legacy reader (filled in by the migration work).
+ * The koa-session 7 legacy reader, enabled by `legacy: "koa-session"`. It accepts, once, a session
+ * written by koa-session so that users stay logged in across the switch; the controller then re-issues
+ * it in koa-sessionkit's format (a new 256-bit id or a sealed cookie) and destroys the legacy entry.
+ *
+ * koa-session's formats, matched exactly (koa-session 7, dist/esm/context.js and util.js):
+ *   cookie mode: `<key>` = base64(JSON of the session incl. `_expire`, `_maxAge`)
+ *   store mode:  `<key>` = externalKey (`prefix + randomUUID()`), the store entry keyed by that raw value
+ *   both:        `<key>.sig` = Keygrip: HMAC-SHA1 of "<key>=<value>", base64 with / + = → _ - "",
+ *                verified against every key of app.keys.
+ *
+ * @example
+ * app.use(session({ legacy: "koa-session", store }, app)); // keep it on for at least one maxAge
  */
-export {};
+import type { Context } from "koa";
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { debuglog } from "node:util";
+import { logTag } from "../crypto/ids.js";
+import type { SessionStore, StoredSession } from "../stores/contract.js";
+import { isPlainRecord, safeParse } from "./codec.js";
+import type { LegacyReader, LegacySession } from "./context-session.js";
+import { registerLegacyReader } from "./middleware.js";
+import type { ResolvedOptions } from "./options.js";
+import { callStore } from "./store-call.js";
+
+const debug = debuglog("koa-sessionkit:legacy");
+
+/** A Keygrip SHA-1 signature: 20 bytes in unpadded base64url is exactly 27 characters. */
+const KEYGRIP_SIGNATURE = /^[A-Za-z0-9_-]{27}$/;
+/** koa-session's cookie-mode value is standard base64 (with padding). */
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+/** Printable, no separators; koa-session ids are UUIDs, possibly behind a prefix or from a custom genid. */
+const EXTERNAL_KEY = /^[\x21-\x7e]{1,256}$/;
+/** Browsers keep at most 4096 bytes per cookie, so anything longer is not a cookie koa-session set. */
+const MAX_COOKIE_CHARS = 4096;
+
+/** Keygrip's encoding of an HMAC-SHA1 digest, as koa's `ctx.cookies` wrote it. */
+function keygripSign(data: string, key: Buffer): Buffer {
+  return createHmac("sha1", key).update(data).digest();
+}
+
+/** True when `signature` is Keygrip's signature of `data` under any of the keys. */
+function verifyKeygrip(data: string, signature: string, keys: readonly Buffer[]): boolean {
+  if (!KEYGRIP_SIGNATURE.test(signature)) return false;
+  const given = Buffer.from(signature, "base64url");
+  if (given.length !== 20) return false;
+  let matched = false;
+  // Every key is tried, even after a match, so timing does not reveal which key signed.
+  for (const key of keys) {
+    if (timingSafeEqual(keygripSign(data, key), given)) matched = true;
+  }
+  return matched;
+}
+
+function cookie(ctx: Context, name: string): string | undefined {
+  try {
+    return ctx.cookies.get(name, { signed: false }) || undefined;
+  } catch {
+    return undefined; // a malformed Cookie header is no session, never a 5xx
+  }
+}
+
+/** The value of the koa-session cookie when its Keygrip signature verifies; undefined otherwise. */
+function signedValue(ctx: Context, options: ResolvedOptions): string | undefined {
+  const keys = options.keyring?.keys;
+  if (!keys || keys.length === 0) return undefined;
+  const value = cookie(ctx, options.key);
+  if (value === undefined || value.length > MAX_COOKIE_CHARS) return undefined;
+  const signature = cookie(ctx, `${options.key}.sig`);
+  if (signature === undefined) return undefined;
+  if (!verifyKeygrip(`${options.key}=${value}`, signature, keys)) {
+    debug("cookie %s: no koa-session signature matched", logTag(value));
+    return undefined;
+  }
+  return value;
+}
+
+function decodeCookieSession(value: string): StoredSession | undefined {
+  if (!BASE64.test(value)) return undefined;
+  try {
+    const decoded = safeParse(Buffer.from(value, "base64").toString("utf8"));
+    return isPlainRecord(decoded) ? (decoded as StoredSession) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createLegacyReader(options: ResolvedOptions): LegacyReader {
+  return {
+    readCookie(ctx: Context): StoredSession | undefined {
+      const value = signedValue(ctx, options);
+      if (value === undefined) return undefined;
+      const stored = decodeCookieSession(value);
+      debug("cookie %s: koa-session cookie-mode session %s", logTag(value), stored ? "decoded" : "did not decode");
+      return stored;
+    },
+
+    async read(ctx: Context, store: SessionStore | undefined): Promise<LegacySession | undefined> {
+      if (!store || options.externalKey) return undefined;
+      const rawKey = signedValue(ctx, options);
+      if (rawKey === undefined || !EXTERNAL_KEY.test(rawKey)) return undefined;
+      // koa-session kept the entry under the raw id (no hash); the controller destroys it after re-issuing.
+      const stored = await callStore("get", options.storeTimeout, () =>
+        store.get(rawKey, options.maxAge, { rolling: options.rolling, ctx }));
+      debug("cookie %s: koa-session store entry %s", logTag(rawKey), stored ? "found" : "missing");
+      if (!isPlainRecord(stored)) return undefined;
+      return { stored: stored as StoredSession, legacyStoreKey: rawKey };
+    },
+  };
+}
+
+registerLegacyReader(createLegacyReader);

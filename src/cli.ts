@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+/**
+ * `koa-sessionkit keys`: make and rotate session keys without copying crypto snippets around.
+ * Keys are 32 random bytes, base64url, printed as one comma-separated line for an environment
+ * variable; the first key signs and seals, every key verifies (see docs/keys.md).
+ *
+ * @example
+ * npx koa-sessionkit keys                       # SESSION_KEYS=<new>,<new>
+ * npx koa-sessionkit keys --rotate "$SESSION_KEYS" --max 3
+ */
+import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+
+const KEY_BYTES = 32;
+const MIN_KEY_BYTES = 32;
+
+const HELP = `Usage: koa-sessionkit keys [options]
+
+Print session keys as one comma-separated line, first key first (it signs and seals; all keys verify).
+
+Options:
+  --count N            how many fresh keys to print (default 2)
+  --rotate "<keys>"    the current comma-separated keys: prints a new key first, then the current ones
+  --max N              with --rotate: keep at most N keys, dropping the oldest (default 3)
+  -h, --help           show this help
+
+Examples:
+  SESSION_KEYS=$(npx koa-sessionkit keys)
+  SESSION_KEYS=$(npx koa-sessionkit keys --rotate "$SESSION_KEYS")
+
+In the app: app.keys = process.env.SESSION_KEYS!.split(",");
+`;
+
+/** A usage mistake: one line on stderr, exit code 1. */
+class UsageError extends Error {}
+
+function newKey(): string {
+  return randomBytes(KEY_BYTES).toString("base64url");
+}
+
+function positiveInteger(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < 1 || number > 100) {
+    throw new UsageError(`${name} must be a whole number from 1 to 100, got ${JSON.stringify(value)}`);
+  }
+  return number;
+}
+
+/**
+ * Split the current list and check each key. Byte length is measured as the app will see it:
+ * app.keys strings are used as UTF-8 bytes, so a 43-character base64url key counts as 43 bytes.
+ */
+function currentKeys(list: string): string[] {
+  const keys = list.split(",").map((key) => key.trim()).filter((key) => key.length > 0);
+  if (keys.length === 0) throw new UsageError('--rotate needs the current keys, e.g. --rotate "$SESSION_KEYS"');
+  const short = keys
+    .map((key, index) => ({ index, bytes: Buffer.byteLength(key, "utf8") }))
+    .filter(({ bytes }) => bytes < MIN_KEY_BYTES);
+  if (short.length > 0) {
+    const which = short.map(({ index, bytes }) => `#${index + 1} (${bytes} bytes)`).join(", ");
+    throw new UsageError(
+      `key ${which} shorter than ${MIN_KEY_BYTES} bytes; replace the list with fresh keys from "npx koa-sessionkit keys" (users signed in under the short keys will have to sign in again)`,
+    );
+  }
+  if (new Set(keys).size !== keys.length) throw new UsageError("the current keys contain a duplicate; remove it and rotate again");
+  return keys;
+}
+
+function run(argv: readonly string[]): { stdout: string; stderr: string } {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      count: { type: "string" },
+      rotate: { type: "string" },
+      max: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return { stdout: HELP, stderr: "" };
+  const [command, ...rest] = positionals;
+  if (command !== "keys") {
+    throw new UsageError(command === undefined ? 'missing command; try "koa-sessionkit keys"' : `unknown command ${JSON.stringify(command)}; the only command is "keys"`);
+  }
+  if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+
+  if (values.rotate !== undefined) {
+    if (values.count !== undefined) throw new UsageError("--count and --rotate cannot be combined; --rotate adds exactly one key");
+    const max = positiveInteger("--max", values.max, 3);
+    const rotated = [newKey(), ...currentKeys(values.rotate)].slice(0, max);
+    return {
+      stdout: `${rotated.join(",")}\n`,
+      stderr: "New key first (it signs from now on); the others still verify. Deploy the new list; dropped keys log their users out.\n",
+    };
+  }
+  if (values.max !== undefined) throw new UsageError("--max only applies with --rotate");
+  const count = positiveInteger("--count", values.count, 2);
+  const keys = Array.from({ length: count }, newKey);
+  return {
+    stdout: `${keys.join(",")}\n`,
+    stderr: 'Set it as an environment variable, e.g. SESSION_KEYS=<line above>, and use app.keys = process.env.SESSION_KEYS.split(",").\n',
+  };
+}
+
+function main(): void {
+  try {
+    const { stdout, stderr } = run(process.argv.slice(2));
+    process.stdout.write(stdout);
+    if (stderr) process.stderr.write(stderr);
+  } catch (err) {
+    // parseArgs reports unknown options with a TypeError carrying an ERR_PARSE_ARGS_* code.
+    const known = err instanceof UsageError || (err as { code?: unknown }).code?.toString().startsWith("ERR_PARSE_ARGS");
+    if (!known) throw err;
+    // parseArgs appends a paragraph about "--"; its first sentence is the useful part.
+    const message = err instanceof UsageError ? err.message : ((err as Error).message.split(". ")[0] ?? "");
+    process.stderr.write(`koa-sessionkit: ${message}; see koa-sessionkit --help\n`);
+    process.exitCode = 1;
+  }
+}
+
+main();
