@@ -63,3 +63,16 @@ export function rawJsonOf(value: object): string | undefined {
   const raw = (value as { [RAW_JSON]?: unknown })[RAW_JSON];
   return typeof raw === "string" ? raw : undefined;
 }
+
+/** Make whatever a store returned into a clean StoredSession with its JSON text attached. */
+export function normalizeStored(value: unknown): StoredSession | null {
+  if (!isPlainRecord(value)) return null;
+  if (rawJsonOf(value) !== undefined) return value as StoredSession;
+  // A foreign store (koa-redis…) hands back its own object: one serialize gives both a clean,
+  // prototype-safe copy and the text that change detection compares against.
+  try {
+    return parseStored(JSON.stringify(value));
+  } catch {
+    return null;
+  }
+}

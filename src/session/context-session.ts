@@ -10,21 +10,21 @@
 import type { Context } from "koa";
 import { debuglog } from "node:util";
 import { SessionTooLargeError } from "../errors.js";
-import { generateId, ID_PATTERN, logTag, storeKeyFor } from "../crypto/ids.js";
+import { generateId, logTag, storeKeyFor } from "../crypto/ids.js";
 import type { Sealer } from "../crypto/seal.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
-import { parseStored, safeParse, withRawJson, rawJsonOf, isPlainRecord } from "./codec.js";
-import { diffData, splitStored } from "./changes.js";
-import { clearCookie, cookieBytes, COOKIE_LIMIT_BYTES, readCookie, writeCookie } from "./cookies.js";
+import { normalizeStored, withRawJson, rawJsonOf, isPlainRecord } from "./codec.js";
+import { customId, openSealedCookie, readSessionId, rejectReason } from "./incoming.js";
+import { writeToStore, type SaveReason } from "./persist.js";
+import { clearCookie, cookieBytes, COOKIE_LIMIT_BYTES, writeCookie } from "./cookies.js";
 import { ONE_DAY_MS, type ResolvedOptions } from "./options.js";
-import { isDataKey, Session, type SessionController } from "./session.js";
+import { Session, type SessionController } from "./session.js";
 import { callStore } from "./store-call.js";
 import type { SessionEvent } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
 /** The store entry outlives the cookie by 10 s so a cookie never points at a row that just vanished. */
 const STORE_GRACE_MS = 10_000;
-const CUSTOM_ID = /^[\x21-\x7e]{1,256}$/;
 
 /** A koa-session 7 session found on this request (see legacy.ts). */
 export interface LegacySession {
@@ -48,7 +48,6 @@ export interface Runtime {
   legacy: LegacyReader | undefined;
 }
 
-type SaveReason = "" | "force" | "changed" | "rolling" | "renew" | "touch";
 
 export class ContextSession implements SessionController {
   readonly ctx: Context;
@@ -117,11 +116,13 @@ export class ContextSession implements SessionController {
 
   /** Store mode: read the session before the handler runs. At most one store read. */
   async load(): Promise<void> {
-    const id = this.#readId();
+    const incoming = readSessionId(this.ctx, this.options);
+    this.#staleCookie = incoming.stale;
+    const id = incoming.id;
     if (id !== undefined) {
       const storeKey = storeKeyFor(id, this.options.prefix);
       const store = this.store as SessionStore;
-      const stored = normalize(
+      const stored = normalizeStored(
         await callStore("get", this.options.storeTimeout, () =>
           store.get(storeKey, this.sessionOptions.maxAge, { rolling: this.options.rolling, ctx: this.ctx })),
       );
@@ -129,6 +130,7 @@ export class ContextSession implements SessionController {
         this.#id = id;
         this.#storeKey = storeKey;
         this.#adopt(stored as StoredSession);
+        this.#reissue = incoming.keyIndex > 0;
         return;
       }
       this.#staleCookie = true;
@@ -136,114 +138,48 @@ export class ContextSession implements SessionController {
     await this.#loadLegacy();
   }
 
-  #readId(): string | undefined {
-    const { externalKey } = this.options;
-    if (externalKey) {
-      const value = externalKey.get(this.ctx);
-      return typeof value === "string" && this.#idLooksValid(value) ? value : undefined;
-    }
-    const cookie = readCookie(this.ctx, this.options);
-    if (!cookie) {
-      this.#staleCookie = this.#hasRawCookie();
-      return undefined;
-    }
-    if (!this.#idLooksValid(cookie.value)) {
-      debug("cookie value is not a session id; ignored without a store lookup");
-      this.#staleCookie = true;
-      return undefined;
-    }
-    if (cookie.keyIndex > 0) this.#reissue = true; // verified by an older key: re-sign with the first
-    return cookie.value;
-  }
-
-  #idLooksValid(id: string): boolean {
-    return this.options.genid ? CUSTOM_ID.test(id) : ID_PATTERN.test(id);
-  }
-
-  #hasRawCookie(): boolean {
-    try {
-      return Boolean(this.ctx.cookies.get(this.options.key, { signed: false }));
-    } catch {
-      return false;
-    }
-  }
-
   async #loadLegacy(): Promise<void> {
     if (!this.#runtime.legacy) return;
     const found = await this.#runtime.legacy.read(this.ctx, this.store);
     if (!found) return;
-    const stored = normalize(found.stored);
+    const stored = normalizeStored(found.stored);
     if (!this.#accept(stored, found.legacyStoreKey)) return;
-    debug("accepted a koa-session cookie once; re-issuing it in koa-sessionkit's format");
-    this.#adopt(stored as StoredSession);
-    // A new id, a hashed store key, a SHA-256 signature or sealed cookie: written at commit.
+    this.#adoptLegacy(stored as StoredSession);
+    this.#legacyKey = found.legacyStoreKey;
+  }
+
+  /** Accepted once: a new id, a hashed store key and a SHA-256 signature (or a seal) at commit. */
+  #adoptLegacy(stored: StoredSession): void {
+    debug("accepted a koa-session session once; re-issuing it in koa-sessionkit's format");
+    this.#adopt(stored);
     this.#savedJson = undefined;
     this.#force = true;
-    this.#legacyKey = found.legacyStoreKey;
     this.#staleCookie = false;
   }
 
   /** Cookie mode: open the sealed cookie (lazily, on first access to ctx.session). */
   #loadFromCookie(): void {
-    const sealer = this.#runtime.sealer as Sealer;
-    let token: string | undefined;
-    try {
-      token = this.ctx.cookies.get(this.options.key, { signed: false });
-    } catch {
-      token = undefined;
-    }
-    if (!token) return;
-    const opened = sealer.open(token, this.options.key);
-    if (!opened) {
+    const sealed = openSealedCookie(this.ctx, this.options, this.#runtime.sealer as Sealer);
+    if (sealed.kind === "none") return;
+    if (sealed.kind === "unopened") {
       const legacy = this.#runtime.legacy?.readCookie(this.ctx);
-      const stored = legacy ? normalize(legacy) : null;
-      if (stored && this.#accept(stored, undefined)) {
-        debug("accepted a koa-session cookie once; re-sealing it");
-        this.#adopt(stored);
-        this.#force = true;
-        return;
-      }
-      debug("sealed cookie %s did not open; starting a fresh session", logTag(token));
-      this.#staleCookie = true;
-      return;
-    }
-    if (opened.expiresAt !== undefined && opened.expiresAt <= Date.now()) {
+      const stored = legacy ? normalizeStored(legacy) : null;
+      if (stored && this.#accept(stored, undefined)) return this.#adoptLegacy(stored);
+      debug("sealed cookie %s did not open; starting a fresh session", logTag(sealed.token));
+    } else if (sealed.kind === "expired") {
       this.#emit("expired", { key: undefined, value: undefined, ctx: this.ctx });
-      this.#staleCookie = true;
+    } else if (this.#accept(sealed.stored, undefined)) {
+      this.#adopt(sealed.stored as StoredSession);
+      this.#reissue = sealed.keyIndex > 0;
       return;
     }
-    let stored: StoredSession | null = null;
-    try {
-      const decoded = this.options.decode ? this.options.decode(opened.payload) : safeParse(opened.payload);
-      stored = normalize(isPlainRecord(decoded) ? (decoded as StoredSession) : null);
-    } catch {
-      stored = null;
-    }
-    if (!this.#accept(stored, undefined)) {
-      this.#staleCookie = true;
-      return;
-    }
-    this.#adopt(stored as StoredSession);
-    if (opened.keyIndex > 0) this.#reissue = true;
+    this.#staleCookie = true;
   }
 
   #accept(stored: StoredSession | null, key: string | undefined): boolean {
-    const event: SessionEvent = { key, value: stored, ctx: this.ctx };
-    if (!stored) {
-      this.#emit("missed", event);
-      return false;
-    }
-    const now = Date.now();
-    const absolute = stored._sk?.absoluteExpiresAt;
-    if ((typeof stored._expire === "number" && stored._expire < now) || (typeof absolute === "number" && absolute <= now)) {
-      this.#emit("expired", event);
-      return false;
-    }
-    if (this.options.valid && !this.options.valid(this.ctx, stored)) {
-      this.#emit("invalid", event);
-      return false;
-    }
-    return true;
+    const reason = rejectReason(this.ctx, this.options, stored);
+    if (reason) this.#emit(reason, { key, value: stored, ctx: this.ctx });
+    return reason === null;
   }
 
   #adopt(stored: StoredSession): void {
@@ -365,31 +301,29 @@ export class ContextSession implements SessionController {
   async #writeStore(stored: StoredSession, json: string, data: Record<string, unknown>, reason: SaveReason, maxAge: MaxAge): Promise<boolean> {
     const store = this.store as SessionStore;
     const timeout = this.options.storeTimeout;
-    const ttl: MaxAge = typeof maxAge === "number" ? maxAge + STORE_GRACE_MS : maxAge;
-    const setOptions = { changed: reason === "changed", rolling: this.options.rolling, ctx: this.ctx };
-    const isNewEntry = this.#id === undefined || this.#savedJson === undefined;
     if (this.#id === undefined) {
-      this.#id = this.options.genid ? this.#customId() : generateId();
+      this.#id = this.options.genid ? customId(this.ctx, this.options) : generateId();
       this.#storeKey = storeKeyFor(this.#id, this.options.prefix);
+      this.#savedJson = undefined;
     }
     const key = this.#storeKey as string;
-    withRawJson(stored, json);
-
-    if (!isNewEntry && (reason === "rolling" || reason === "renew" || reason === "touch") && store.touch) {
-      await callStore("touch", timeout, () => store.touch?.(key, stored, ttl, setOptions));
-    } else if (!isNewEntry && reason === "changed" && store.merge && this.#savedJson !== undefined) {
-      const before = splitStored(parseStored(this.#savedJson) ?? {}, isDataKey);
-      const changes = diffData(before, data, { _expire: stored._expire, _maxAge: stored._maxAge, _session: stored._session, _sk: stored._sk });
-      const merged = await callStore("merge", timeout, () => store.merge?.(key, changes, ttl, setOptions));
-      if (merged === false) {
-        debug("session %s was destroyed by another request; not written back", logTag(key));
-        this.#session = null;
-        this.#id = this.#storeKey = undefined;
-        this.#clear();
-        return false;
-      }
-    } else {
-      await callStore("set", timeout, () => store.set(key, stored, ttl, setOptions));
+    const written = await writeToStore({
+      store,
+      key,
+      stored: withRawJson(stored, json),
+      data,
+      previousJson: this.#savedJson,
+      reason,
+      ttl: typeof maxAge === "number" ? maxAge + STORE_GRACE_MS : maxAge,
+      timeout,
+      setOptions: { changed: reason === "changed", rolling: this.options.rolling, ctx: this.ctx },
+    });
+    if (!written) {
+      debug("session %s was destroyed by another request; not written back", logTag(key));
+      this.#session = null;
+      this.#id = this.#storeKey = undefined;
+      this.#clear();
+      return false;
     }
     if (this.#legacyKey !== undefined) {
       const legacyKey = this.#legacyKey;
@@ -399,16 +333,6 @@ export class ContextSession implements SessionController {
     // Plain "touch" only refreshes server-side bookkeeping; the browser's cookie is unchanged.
     if (reason !== "touch" || this.#reissue) this.#writeIdCookie(this.#id as string, stored._expire);
     return true;
-  }
-
-  #customId(): string {
-    const id = (this.options.genid as (ctx: Context) => string)(this.ctx);
-    if (typeof id !== "string" || !CUSTOM_ID.test(id) || id.length < 22) {
-      throw new TypeError(
-        "koa-sessionkit: genid must return an unguessable string of 22 to 256 printable characters (at least 128 random bits); remove the genid option to use 256-bit ids",
-      );
-    }
-    return id;
   }
 
   #writeIdCookie(id: string, expire: number | undefined = this.#expire): void {
@@ -455,18 +379,5 @@ export class ContextSession implements SessionController {
     if (this.options.externalKey) return;
     clearCookie(this.ctx, this.options);
     this.#staleCookie = false;
-  }
-}
-
-/** Make whatever a store returned into a clean StoredSession with its JSON text attached. */
-function normalize(value: unknown): StoredSession | null {
-  if (!isPlainRecord(value)) return null;
-  if (rawJsonOf(value) !== undefined) return value as StoredSession;
-  // A foreign store (koa-redis…) hands back its own object: one serialize gives both a clean,
-  // prototype-safe copy and the text that change detection compares against.
-  try {
-    return parseStored(JSON.stringify(value));
-  } catch {
-    return null;
   }
 }

@@ -1,0 +1,46 @@
+/**
+ * How a commit reaches the store: the cheapest operation that is still correct.
+ *
+ *   refresh of unchanged data (rolling, renew, touch) → touch: no data rewrite
+ *   changed data on an existing entry                 → merge: only the changed keys; never recreates
+ *   anything else (new entry, forced save, no merge)  → set: the whole session
+ */
+import { parseStored } from "./codec.js";
+import { diffData, splitStored } from "./changes.js";
+import { isDataKey } from "./session.js";
+import { callStore } from "./store-call.js";
+import type { MaxAge, SessionStore, StoredSession, StoreSetOptions } from "../stores/contract.js";
+
+export type SaveReason = "" | "force" | "changed" | "rolling" | "renew" | "touch";
+
+export interface StoreWrite {
+  store: SessionStore;
+  key: string;
+  stored: StoredSession;
+  data: Record<string, unknown>;
+  /** The session's JSON as loaded or last saved; undefined for an entry not yet in the store. */
+  previousJson: string | undefined;
+  reason: SaveReason;
+  ttl: MaxAge;
+  timeout: number;
+  setOptions: StoreSetOptions;
+}
+
+/** Resolves false when the entry turned out to be destroyed by another request (destroy wins). */
+export async function writeToStore(write: StoreWrite): Promise<boolean> {
+  const { store, key, stored, ttl, timeout, setOptions, previousJson, reason } = write;
+  const exists = previousJson !== undefined;
+  if (exists && (reason === "rolling" || reason === "renew" || reason === "touch") && store.touch) {
+    await callStore("touch", timeout, () => store.touch?.(key, stored, ttl, setOptions));
+    return true;
+  }
+  if (exists && reason === "changed" && store.merge) {
+    const before = splitStored(parseStored(previousJson) ?? {}, isDataKey);
+    const reserved = { _expire: stored._expire, _maxAge: stored._maxAge, _session: stored._session, _sk: stored._sk };
+    const changes = diffData(before, write.data, reserved);
+    const merged = await callStore("merge", timeout, () => store.merge?.(key, changes, ttl, setOptions));
+    return merged !== false;
+  }
+  await callStore("set", timeout, () => store.set(key, stored, ttl, setOptions));
+  return true;
+}
