@@ -18,6 +18,7 @@ const HEADER_BYTES = 16;
 const MIN_TOKEN_BYTES = KID_BYTES + NONCE_BYTES + HEADER_BYTES + TAG_BYTES;
 /** Larger tokens can't be a cookie we issued; refuse before decoding. */
 const MAX_TOKEN_CHARS = 8192;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 export interface Opened {
   payload: string;
@@ -63,8 +64,12 @@ export class Sealer {
   /** The payload, or null for anything that is not a token we sealed for this cookie name. Never throws. */
   open(token: string, cookieName: string): Opened | null {
     if (typeof token !== "string" || token.length > MAX_TOKEN_CHARS || !token.startsWith(VERSION)) return null;
-    const bytes = Buffer.from(token.slice(VERSION.length), "base64url");
-    if (bytes.length < MIN_TOKEN_BYTES) return null;
+    const encoded = token.slice(VERSION.length);
+    if (!BASE64URL.test(encoded)) return null;
+    const bytes = Buffer.from(encoded, "base64url");
+    // Node's decoder skips stray characters and ignores the last character's spare bits, so many
+    // spellings decode to the same bytes; only the canonical one is a token we issued.
+    if (bytes.length < MIN_TOKEN_BYTES || bytes.toString("base64url") !== encoded) return null;
     const keyIndex = this.#byKid.get(bytes.subarray(0, KID_BYTES).toString("hex"));
     if (keyIndex === undefined) return null;
     const nonce = bytes.subarray(KID_BYTES, KID_BYTES + NONCE_BYTES);

@@ -170,7 +170,9 @@ export class ContextSession implements SessionController {
       this.#emit("expired", { key: undefined, value: undefined, ctx: this.ctx });
     } else if (this.#accept(sealed.stored, undefined)) {
       this.#adopt(sealed.stored as StoredSession);
-      this.#reissue = sealed.keyIndex > 0;
+      // Sealed under an older key: re-seal under key[0] now. A sealed cookie has no id to re-sign
+      // (the #reissue path), so it is a save, which restarts maxAge as a renew would.
+      if (sealed.keyIndex > 0) this.#force = true;
       return;
     }
     this.#staleCookie = true;
