@@ -5,7 +5,7 @@
  *   changed data on an existing entry                 → merge: only the changed keys; never recreates
  *   anything else (new entry, forced save, no merge)  → set: the whole session
  */
-import { parseStored } from "./codec.js";
+import { parseStored, serializeStored } from "./codec.js";
 import { diffData, splitStored } from "./changes.js";
 import { isDataKey } from "./session.js";
 import { callStore } from "./store-call.js";
@@ -37,7 +37,7 @@ export async function writeToStore(write: StoreWrite): Promise<boolean> {
   if (exists && reason === "changed" && store.merge) {
     const before = splitStored(parseStored(previousJson) ?? {}, isDataKey);
     const reserved = { _expire: stored._expire, _maxAge: stored._maxAge, _session: stored._session, _sk: stored._sk };
-    const changes = diffData(before, write.data, reserved);
+    const changes = { ...diffData(before, write.data, reserved), base: previousJson, result: serializeStored(stored) };
     const merged = await callStore("merge", timeout, () => store.merge?.(key, changes, ttl, setOptions));
     return merged !== false;
   }

@@ -71,6 +71,13 @@ export interface SessionChanges {
   unset: string[];
   /** Reserved fields (_expire, _maxAge, _sk) after this request; always written. */
   reserved: Pick<StoredSession, "_expire" | "_maxAge" | "_session" | "_sk">;
+  /**
+   * Optional fast path: the JSON text this request loaded, and the whole session's JSON after its
+   * changes. A store may write `result` in one compare-and-set when the entry still holds `base`,
+   * and fall back to applying set/unset to the current entry when it does not.
+   */
+  base?: string;
+  result?: string;
 }
 
 /** One row of a user's session list. `key` is the store key (a hash), never the session id. */

@@ -136,14 +136,15 @@ export class RedisStore implements SessionStore {
   }
 
   async touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
-    await this.#update(key, maxAge, (stored) => {
+    await this.#update(key, maxAge, undefined, (stored) => {
       stored._expire = session._expire;
       if (session._sk) stored._sk = { ...stored._sk, ...session._sk };
     });
   }
 
   async merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
-    return this.#update(key, maxAge, (stored) => {
+    const hint = changes.base !== undefined && changes.result !== undefined ? { base: changes.base, result: changes.result } : undefined;
+    return this.#update(key, maxAge, hint, (stored) => {
       for (const name of changes.unset) delete stored[name];
       for (const [name, value] of Object.entries(changes.set)) {
         if (!isDangerousKey(name)) stored[name] = value;
@@ -228,24 +229,45 @@ export class RedisStore implements SessionStore {
     await this.#script(scripts.index, this.#userKey(userId), [String(expiresAt), key, String(Date.now())]);
   }
 
-  /** Read, change in JS, compare-and-set. Resolves false when the entry is missing (destroy wins). */
-  async #update(key: string, maxAge: MaxAge | undefined, change: (stored: StoredSession) => void): Promise<boolean> {
+  /**
+   * Read, change in JS, compare-and-set. Resolves false when the entry is missing (destroy wins).
+   * With a hint (the text the request loaded and the result it wants), the first round skips the read:
+   * an uncontended merge is one round trip.
+   */
+  async #update(
+    key: string,
+    maxAge: MaxAge | undefined,
+    hint: { base: string; result: string } | undefined,
+    change: (stored: StoredSession) => void,
+  ): Promise<boolean> {
     const redisKey = this.#sessionKey(key);
     const ttl = ttlMs(maxAge);
     for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
-      const text = await this.client.get(redisKey);
-      if (text === null) return false;
-      const stored = parseStored(text);
-      if (!stored) return false;
-      change(stored);
-      const written = await this.#script(scripts.cas, redisKey, [sha1(text), JSON.stringify(stored), String(ttl)]);
-      if (written === 0) return false;
-      if (written === 1) {
-        // The index score is the expiry, so every write that moves the expiry re-scores the member.
-        const userId = stored._sk?.userId;
-        if (userId !== undefined) await this.#index(userId, key, Date.now() + ttl);
-        return true;
+      let text: string;
+      let next: string;
+      let userId: string | undefined;
+      if (attempt === 1 && hint) {
+        text = hint.base;
+        next = hint.result;
+        userId = parseStored(next)?._sk?.userId;
+      } else {
+        const current = await this.client.get(redisKey);
+        if (current === null) return false;
+        const stored = parseStored(current);
+        if (!stored) return false;
+        change(stored);
+        text = current;
+        next = JSON.stringify(stored);
+        userId = stored._sk?.userId;
       }
+      // The index is only a hint that listByUser re-checks, so it is updated alongside the write
+      // (pipelined: one round trip) rather than after it; the index score is the expiry.
+      const [written] = await Promise.all([
+        this.#script(scripts.cas, redisKey, [sha1(text), next, String(ttl)]),
+        userId === undefined ? undefined : this.#index(userId, key, Date.now() + ttl),
+      ]);
+      if (written === 0) return false;
+      if (written === 1) return true;
       debug("merge conflict on …%s, attempt %d", key.slice(-6), attempt);
       // Past a few rounds, spread the writers out so they stop colliding.
       if (attempt > 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * attempt));
