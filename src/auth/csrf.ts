@@ -1,0 +1,118 @@
+/**
+ * `csrf()`: cross-site request forgery protection for unsafe methods (POST, PUT, PATCH, DELETE), in
+ * two layers.
+ *
+ * 1. Fetch metadata. `Sec-Fetch-Site`, when sent, must be `same-origin` or `none` (typed URL,
+ *    bookmark). Without it, `Origin`, when sent, must be this request's origin (`ctx.origin`, which
+ *    honours X-Forwarded-Proto/Host only when `app.proxy` is set) or one of `allowedOrigins`. A
+ *    request with neither header (curl, server to server) is not a browser and passes this layer.
+ * 2. A session-bound token for form posts (urlencoded, multipart, text/plain: what an HTML form can
+ *    send cross-site without a CORS preflight), in the field `_csrf` or the header `x-csrf-token`.
+ *    It covers browsers that send neither header.
+ *
+ * Install `csrf()` after `session()` and after your body parser, so `ctx.request.body._csrf` is there.
+ * (A multipart body your parser does not read must send the token in the `x-csrf-token` header.)
+ *
+ * The token is a fresh random mask XOR a 32-byte secret kept in the session (`csrfSecret`), so each
+ * page gets a different-looking token (no BREACH-style leak through compression). login() drops the
+ * anonymous session's data, so a token from before login stops working after it.
+ *
+ * @example
+ * import { bodyParser } from "@koa/bodyparser";
+ * import { csrf, csrfToken } from "koa-sessionkit/auth";
+ * app.use(session({ store }, app));
+ * app.use(bodyParser());
+ * app.use(csrf());
+ * router.get("/login", (ctx) => { ctx.body = `<form method="post"><input type="hidden" name="_csrf" value="${csrfToken(ctx)}">…`; });
+ */
+import type { Context, Middleware, Next } from "koa";
+import { randomBytes, timingSafeEqual } from "node:crypto";
+
+export interface CsrfOptions {
+  /** Other origins allowed to post here, e.g. ["https://admin.example.com"]. */
+  allowedOrigins?: readonly string[];
+}
+
+const UNSAFE_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+const FORM_TYPES: ReadonlySet<string> = new Set(["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"]);
+const SECRET_FIELD = "csrfSecret";
+const SECRET_BYTES = 32;
+const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+function sessionSecret(ctx: Context): string | undefined {
+  const value = ctx.session?.[SECRET_FIELD];
+  return typeof value === "string" && SECRET_PATTERN.test(value) ? value : undefined;
+}
+
+/**
+ * A CSRF token for this session, to put in a form's `_csrf` field or a fetch's `x-csrf-token` header.
+ * Creates the session's secret on first use, so the session (e.g. the login page's) is saved.
+ */
+export function csrfToken(ctx: Context): string {
+  let secret = sessionSecret(ctx);
+  if (!secret) {
+    secret = randomBytes(SECRET_BYTES).toString("base64url");
+    if (!ctx.session) ctx.session = {};
+    (ctx.session as Record<string, unknown>)[SECRET_FIELD] = secret;
+  }
+  const secretBytes = Buffer.from(secret, "base64url");
+  const mask = randomBytes(SECRET_BYTES);
+  const masked = Buffer.alloc(SECRET_BYTES);
+  for (let i = 0; i < SECRET_BYTES; i++) masked[i] = (mask[i] as number) ^ (secretBytes[i] as number);
+  return Buffer.concat([mask, masked]).toString("base64url");
+}
+
+/** Does `token` unmask to this session's secret? Constant time; false for anything malformed. */
+export function verifyCsrfToken(ctx: Context, token: unknown): boolean {
+  const secret = sessionSecret(ctx);
+  if (!secret || typeof token !== "string" || token.length !== 86) return false;
+  const raw = Buffer.from(token, "base64url");
+  if (raw.length !== 2 * SECRET_BYTES) return false;
+  const unmasked = Buffer.alloc(SECRET_BYTES);
+  for (let i = 0; i < SECRET_BYTES; i++) unmasked[i] = (raw[i] as number) ^ (raw[i + SECRET_BYTES] as number);
+  return timingSafeEqual(unmasked, Buffer.from(secret, "base64url"));
+}
+
+function normalizeOrigin(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new TypeError(`koa-sessionkit: csrf({ allowedOrigins }) entries must be origins like "https://app.example.com", got ${value}`);
+  }
+  if (url.origin === "null") throw new TypeError(`koa-sessionkit: csrf({ allowedOrigins }) entry ${value} has no origin`);
+  return url.origin;
+}
+
+function submittedToken(ctx: Context): unknown {
+  const body = (ctx.request as { body?: unknown }).body;
+  if (typeof body === "object" && body !== null && !Array.isArray(body)) {
+    const field = (body as Record<string, unknown>)._csrf;
+    if (field !== undefined) return field;
+  }
+  return ctx.get("x-csrf-token") || undefined;
+}
+
+function reject(ctx: Context, error: string): void {
+  ctx.status = 403;
+  ctx.set("Cache-Control", "no-store");
+  ctx.body = { error };
+}
+
+export function csrf(options: CsrfOptions = {}): Middleware {
+  const allowed = new Set((options.allowedOrigins ?? []).map(normalizeOrigin));
+
+  return async function csrfMiddleware(ctx: Context, next: Next): Promise<void> {
+    if (!UNSAFE_METHODS.has(ctx.method)) return next();
+    const site = ctx.get("sec-fetch-site").toLowerCase();
+    const origin = ctx.get("origin");
+    const originAllowed = origin !== "" && allowed.has(origin);
+    if (site) {
+      if (site !== "same-origin" && site !== "none" && !originAllowed) return reject(ctx, "Cross-site request blocked");
+    } else if (origin && origin !== ctx.origin && !originAllowed) {
+      return reject(ctx, "Cross-site request blocked");
+    }
+    if (FORM_TYPES.has(ctx.request.type) && !verifyCsrfToken(ctx, submittedToken(ctx))) return reject(ctx, "Invalid CSRF token");
+    await next();
+  };
+}

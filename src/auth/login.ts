@@ -1,0 +1,100 @@
+/**
+ * `login`, `logout` and `currentUser`. Login always moves the session to a new id (the old store entry
+ * is destroyed), so an id planted or seen before login (session fixation) is worth nothing after it.
+ * The user id lives in the session's metadata (`_sk.userId`), which handler code can't set by
+ * accident through `ctx.session.userId = …`; the stores index sessions by it.
+ *
+ * Works in store mode and in cookie mode (`mode: "cookie"`). In cookie mode logout clears the cookie,
+ * but a copy of the old cookie stays valid until it expires: use a store if you need revocation.
+ *
+ * @example
+ * import { login, logout, currentUser } from "koa-sessionkit/auth";
+ * router.post("/login", async (ctx) => {
+ *   const user = await checkCredentials(ctx);   // see password.ts and throttle.ts
+ *   await login(ctx, { id: user.id, role: user.role });
+ *   ctx.body = { ok: true };
+ * });
+ * router.post("/logout", async (ctx) => { await logout(ctx); ctx.status = 204; });
+ * router.get("/me", (ctx) => { ctx.body = currentUser(ctx); });
+ */
+import type { Context } from "koa";
+import { contextSession } from "../session/middleware.js";
+import { authConfigOf } from "./config.js";
+
+/** Longest User-Agent kept in the session's metadata. */
+export const MAX_USER_AGENT_LENGTH = 256;
+
+export interface LoginUser {
+  id: string | number;
+  role?: string;
+}
+
+export interface CurrentUser {
+  id: string;
+  role?: string;
+}
+
+type Controller = ReturnType<typeof contextSession>;
+
+/** Metadata that says "nobody is logged in" (keys present so updateMeta overwrites old values). */
+function anonymousMeta(now: number): Parameters<Controller["updateMeta"]>[0] {
+  return { createdAt: now, lastSeenAt: now, userId: undefined, authAt: undefined, absoluteExpiresAt: undefined, ip: undefined, userAgent: undefined };
+}
+
+/**
+ * Log `user` in: the session becomes `{ userId, role }` (anonymous data is dropped, including any
+ * CSRF secret) under a new id; metadata records when and from where. Saved before it resolves.
+ */
+export async function login(ctx: Context, user: LoginUser): Promise<void> {
+  const id = user?.id;
+  if (!((typeof id === "string" && id.length > 0) || (typeof id === "number" && Number.isFinite(id)))) {
+    throw new TypeError("koa-sessionkit: login(ctx, user) needs user.id as a non-empty string or a finite number");
+  }
+  if (user.role !== undefined && typeof user.role !== "string") {
+    throw new TypeError("koa-sessionkit: login(ctx, user) needs user.role to be a string when given");
+  }
+  const controller = contextSession(ctx);
+  const config = authConfigOf(ctx);
+  const now = Date.now();
+  const userId = String(id);
+  ctx.session = user.role === undefined ? { userId } : { userId, role: user.role };
+  const userAgent = ctx.get("user-agent");
+  controller.updateMeta({
+    createdAt: now,
+    lastSeenAt: now,
+    userId,
+    authAt: now,
+    absoluteExpiresAt: now + config.absoluteTimeoutMs,
+    ip: ctx.ip || undefined,
+    userAgent: userAgent ? userAgent.slice(0, MAX_USER_AGENT_LENGTH) : undefined,
+  });
+  // regenerate: destroy the old store entry, then save under a fresh id and send the cookie.
+  await controller.commit({ regenerate: true });
+}
+
+/** End this session now: the store entry is destroyed and the cookie expired. `ctx.session` is null after. */
+export async function logout(ctx: Context): Promise<void> {
+  const controller = contextSession(ctx);
+  await endSession(controller);
+}
+
+/** Destroy the session behind `controller` and forget who was logged in. */
+export async function endSession(controller: Controller): Promise<void> {
+  // Cookie mode opens the cookie lazily; load it so commit knows there is something to clear.
+  controller.get();
+  // Should the handler start a new session later in this request, it must not inherit the login.
+  controller.updateMeta(anonymousMeta(Date.now()));
+  controller.set(null);
+  await controller.commit();
+}
+
+/** The logged-in user of this request, or null. */
+export function currentUser(ctx: Context): CurrentUser | null {
+  const controller = contextSession(ctx);
+  const session = controller.get();
+  const meta = controller.meta;
+  if (!session || typeof meta?.userId !== "string") return null;
+  if (typeof meta.absoluteExpiresAt === "number" && meta.absoluteExpiresAt <= Date.now()) return null;
+  const role = (session as unknown as Record<string, unknown>).role;
+  return typeof role === "string" ? { id: meta.userId, role } : { id: meta.userId };
+}

@@ -1,0 +1,109 @@
+/**
+ * A user's sessions: list them, revoke one, or log out everywhere. These need a store that indexes
+ * sessions by user (`listByUser` / `destroyByUser`): the built-in MemoryStore, RedisStore,
+ * PostgresStore and SqliteStore all do; koa-session-era stores and cookie mode do not, and these
+ * functions then throw a StoreCapabilityError (code ERR_SESSIONKIT_STORE_CAPABILITY).
+ *
+ * A listed session's `id` is an opaque handle: a hash of the store key (itself a hash of the session
+ * id), so it can be shown in a page or sent back in a form without being usable as a cookie. It is
+ * stable across processes and restarts, so a list rendered by one instance can be revoked on another.
+ *
+ * @example
+ * import { listSessions, revokeSession, logoutEverywhere } from "koa-sessionkit/auth";
+ * router.get("/sessions", async (ctx) => { ctx.body = await listSessions(ctx); });
+ * router.delete("/sessions/:id", async (ctx) => { ctx.status = (await revokeSession(ctx, ctx.params.id)) ? 204 : 404; });
+ * router.post("/logout-others", async (ctx) => { ctx.body = { revoked: await logoutEverywhere(ctx, { exceptCurrent: true }) }; });
+ */
+import type { Context } from "koa";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { StoreCapabilityError } from "../errors.js";
+import type { SessionListEntry, SessionStore } from "../stores/contract.js";
+import { contextSession } from "../session/middleware.js";
+import { currentUser, endSession } from "./login.js";
+
+export interface SessionInfo {
+  /** Opaque handle for revokeSession; not a session id. */
+  id: string;
+  /** True for the session making this request. */
+  current: boolean;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+  ip?: string;
+  userAgent?: string;
+}
+
+const FIX = "use a store that indexes sessions by user: RedisStore, PostgresStore, SqliteStore or MemoryStore (mode: \"store\")";
+const HANDLE_PATTERN = /^[A-Za-z0-9_-]{32}$/;
+
+type UserIndexedStore = SessionStore & Required<Pick<SessionStore, "listByUser" | "destroyByUser">>;
+
+function indexedStore(ctx: Context, capability: "listByUser" | "destroyByUser"): UserIndexedStore {
+  const controller = contextSession(ctx);
+  const store = controller.store;
+  if (!store) {
+    throw new StoreCapabilityError(`${capability} (cookie mode keeps each session only in its browser, so sessions can't be listed or revoked)`, FIX);
+  }
+  if (typeof store.listByUser !== "function" || typeof store.destroyByUser !== "function") throw new StoreCapabilityError(capability, FIX);
+  return store as UserIndexedStore;
+}
+
+/** The opaque handle of a store key: 24 bytes of a domain-separated SHA-256, base64url. */
+export function sessionHandle(storeKey: string): string {
+  return createHash("sha256").update("koa-sessionkit:session-handle\0").update(storeKey).digest("base64url").slice(0, 32);
+}
+
+function toInfo(entry: SessionListEntry, currentKey: string | undefined): SessionInfo {
+  const info: SessionInfo = {
+    id: sessionHandle(entry.key),
+    current: entry.key === currentKey,
+    createdAt: entry.createdAt,
+    lastSeenAt: entry.lastSeenAt,
+    expiresAt: entry.expiresAt,
+  };
+  if (entry.ip !== undefined) info.ip = entry.ip;
+  if (entry.userAgent !== undefined) info.userAgent = entry.userAgent;
+  return info;
+}
+
+/** The logged-in user's live sessions, most recently active first; [] when nobody is logged in. */
+export async function listSessions(ctx: Context): Promise<SessionInfo[]> {
+  const store = indexedStore(ctx, "listByUser");
+  const user = currentUser(ctx);
+  if (!user) return [];
+  const currentKey = contextSession(ctx).storeKey;
+  return (await store.listByUser(user.id)).map((entry) => toInfo(entry, currentKey));
+}
+
+/**
+ * Destroy every session of the logged-in user (all but this one with `exceptCurrent`). Resolves how
+ * many were revoked; 0 when nobody is logged in. Without exceptCurrent this request is logged out too.
+ */
+export async function logoutEverywhere(ctx: Context, options: { exceptCurrent?: boolean } = {}): Promise<number> {
+  const store = indexedStore(ctx, "destroyByUser");
+  const user = currentUser(ctx);
+  if (!user) return 0;
+  const controller = contextSession(ctx);
+  const currentKey = controller.storeKey;
+  const keepCurrent = options.exceptCurrent === true && currentKey !== undefined;
+  const count = await store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {});
+  if (!keepCurrent) await endSession(controller);
+  return count;
+}
+
+/**
+ * Revoke one session of the logged-in user by its handle (from listSessions). Resolves false when the
+ * handle matches none of this user's sessions, so nobody can end another user's session.
+ */
+export async function revokeSession(ctx: Context, handle: string): Promise<boolean> {
+  const store = indexedStore(ctx, "listByUser");
+  const user = currentUser(ctx);
+  if (!user || typeof handle !== "string" || !HANDLE_PATTERN.test(handle)) return false;
+  const wanted = Buffer.from(handle);
+  const entry = (await store.listByUser(user.id)).find((candidate) => timingSafeEqual(Buffer.from(sessionHandle(candidate.key)), wanted));
+  if (!entry) return false;
+  const controller = contextSession(ctx);
+  if (entry.key === controller.storeKey) await endSession(controller);
+  else await store.destroy(entry.key, { ctx });
+  return true;
+}

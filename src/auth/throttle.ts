@@ -1,0 +1,123 @@
+/**
+ * `loginThrottle`: slows password guessing two ways.
+ *
+ * - Per account: `accountLimit` (10) failures in a row within `windowSeconds` lock the account for
+ *   `blockSeconds` (15 min): even the right password gets 429 until it ends. A success resets it.
+ *   The key is the normalized email, whether or not such an account exists, so the response never
+ *   tells an attacker which emails are registered.
+ * - Per IP: `ipLimit` (100) failures within the window block the address (password spraying over
+ *   many accounts). The IP is `ctx.ip`, which honours X-Forwarded-For only when `app.proxy` is set.
+ *
+ * Counters live in memory by default (one process); pass `redis` (an ioredis client) or `pg` (a pg
+ * Pool; the table is created on first use) to share them between instances. Store keys hold a hash
+ * of the email, never the email.
+ *
+ * @example
+ * import { loginThrottle, tooManyAttempts, verifyPassword, verifyDummy, login } from "koa-sessionkit/auth";
+ * const throttle = loginThrottle({ redis });
+ * router.post("/login", async (ctx) => {
+ *   const { email, password } = ctx.request.body;
+ *   const gate = await throttle.check(ctx, email);
+ *   if (!gate.allowed) return tooManyAttempts(ctx, gate.retryAfterSeconds);
+ *   const user = await users.findByEmail(email);
+ *   const ok = user ? await verifyPassword(user.passwordHash, password) : await verifyDummy(password);
+ *   if (!ok || !user) { await throttle.fail(ctx, email); ctx.status = 401; ctx.body = { error: "Invalid email or password" }; return; }
+ *   await throttle.succeed(ctx, email);
+ *   await login(ctx, { id: user.id });
+ * });
+ */
+import type { Context } from "koa";
+import { createHash } from "node:crypto";
+import { MemoryBackend, PostgresBackend, RedisBackend, type Counter, type FailureBackend, type PgLike, type RedisLike } from "./throttle-backends.js";
+
+export type { PgLike, RedisLike } from "./throttle-backends.js";
+
+export interface LoginThrottleOptions {
+  /** Share counters through Redis (an ioredis client). */
+  redis?: RedisLike;
+  /** Share counters through PostgreSQL (a pg Pool). */
+  pg?: PgLike;
+  /** Failures in a row that lock one account. Default 10. */
+  accountLimit?: number;
+  /** Failures from one IP (any accounts) that block it. Default 100. */
+  ipLimit?: number;
+  /** How long failures are remembered. Default 900 s. */
+  windowSeconds?: number;
+  /** How long a lockout lasts. Default 900 s. */
+  blockSeconds?: number;
+  /** Prefix of Redis keys / PostgreSQL rows. Default "sk:login:". */
+  keyPrefix?: string;
+  /** PostgreSQL table. Default "sessionkit_login_failures". */
+  tableName?: string;
+}
+
+export type ThrottleResult = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+
+export interface LoginThrottle {
+  /** Before checking the password: may this attempt go ahead? */
+  check(ctx: Context, email: unknown): Promise<ThrottleResult>;
+  /** After a wrong password or unknown account. Resolves whether the next attempt is allowed. */
+  fail(ctx: Context, email: unknown): Promise<ThrottleResult>;
+  /** After a successful login: forget the account's failures (the IP's stay). */
+  succeed(ctx: Context, email: unknown): Promise<void>;
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) throw new TypeError(`koa-sessionkit: loginThrottle({ ${name} }) must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+/** One key per mailbox however it is typed: "  Alice@Example.COM " and "alice@example.com" count together. */
+export function normalizeEmail(email: unknown): string {
+  return (typeof email === "string" ? email : "").normalize("NFKC").trim().toLowerCase();
+}
+
+export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle {
+  const accountLimit = positiveInteger("accountLimit", options.accountLimit, 10);
+  const ipLimit = positiveInteger("ipLimit", options.ipLimit, 100);
+  const windowMs = positiveInteger("windowSeconds", options.windowSeconds, 900) * 1000;
+  const blockMs = positiveInteger("blockSeconds", options.blockSeconds, 900) * 1000;
+  const prefix = options.keyPrefix ?? "sk:login:";
+  if (options.redis && options.pg) throw new TypeError("koa-sessionkit: loginThrottle() takes either redis or pg, not both");
+  const backend: FailureBackend = options.redis
+    ? new RedisBackend(options.redis)
+    : options.pg
+      ? new PostgresBackend(options.pg, options.tableName)
+      : new MemoryBackend();
+
+  const accountKey = (email: unknown): string => `${prefix}a:${createHash("sha256").update(normalizeEmail(email)).digest("base64url")}`;
+  const ipKey = (ctx: Context): string => `${prefix}ip:${ctx.ip || "unknown"}`;
+
+  function verdict(account: Counter | null, ip: Counter | null): ThrottleResult {
+    let waitMs = 0;
+    if (account && account.count >= accountLimit) waitMs = Math.max(waitMs, account.msLeft);
+    if (ip && ip.count >= ipLimit) waitMs = Math.max(waitMs, ip.msLeft);
+    return waitMs > 0 ? { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } : { allowed: true };
+  }
+
+  return {
+    async check(ctx, email) {
+      const [account, ip] = await Promise.all([backend.peek(accountKey(email)), backend.peek(ipKey(ctx))]);
+      return verdict(account, ip);
+    },
+    async fail(ctx, email) {
+      const [account, ip] = await Promise.all([
+        backend.hit(accountKey(email), windowMs, accountLimit, blockMs),
+        backend.hit(ipKey(ctx), windowMs, ipLimit, blockMs),
+      ]);
+      return verdict(account, ip);
+    },
+    async succeed(_ctx, email) {
+      await backend.reset(accountKey(email));
+    },
+  };
+}
+
+/** Answer 429 with Retry-After and `{"error":"Too many attempts"}`. */
+export function tooManyAttempts(ctx: Context, retryAfterSeconds: number): void {
+  ctx.status = 429;
+  ctx.set("Retry-After", String(Math.max(1, Math.ceil(retryAfterSeconds))));
+  ctx.set("Cache-Control", "no-store");
+  ctx.body = { error: "Too many attempts" };
+}

@@ -1,0 +1,75 @@
+/**
+ * `auth()`: idle and absolute timeouts for logged-in sessions. Install it after `session()`.
+ *
+ * - Idle: a session not seen for `idleTimeout` ms is destroyed; the request goes on logged out.
+ * - Absolute: `absoluteTimeout` ms after login the session ends however active it is. login() writes
+ *   `absoluteExpiresAt` into the metadata and the core rejects a session past it on load, so neither
+ *   `rolling` nor `renew` can stretch a login beyond it.
+ * - Activity: lastSeenAt is refreshed at most once per `touchInterval` (a store touch, not a
+ *   rewrite), so a busy user costs one store write a minute, not one per request.
+ *
+ * @example
+ * import session from "koa-sessionkit";
+ * import { auth } from "koa-sessionkit/auth";
+ * app.use(session({ store }, app));
+ * app.use(auth({ idleTimeout: 30 * 60_000, absoluteTimeout: 12 * 3_600_000 }));
+ */
+import type { Context, Middleware, Next } from "koa";
+import { debuglog } from "node:util";
+import { contextSession } from "../session/middleware.js";
+import { attachAuthConfig, type AuthConfig } from "./config.js";
+import { endSession } from "./login.js";
+
+const debug = debuglog("koa-sessionkit:auth");
+
+export interface AuthOptions {
+  /** ms without a request before a logged-in session ends. Default 30 minutes. */
+  idleTimeout?: number;
+  /** ms after login when the session ends regardless of activity. Default 12 hours. */
+  absoluteTimeout?: number;
+  /** Shortest ms between two lastSeenAt writes. Default 60 seconds. */
+  touchInterval?: number;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`koa-sessionkit: auth({ ${name} }) must be a positive number of milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function auth(options: AuthOptions = {}): Middleware {
+  const config: AuthConfig = Object.freeze({
+    idleTimeoutMs: positive("idleTimeout", options.idleTimeout, 30 * 60 * 1000),
+    absoluteTimeoutMs: positive("absoluteTimeout", options.absoluteTimeout, 12 * 60 * 60 * 1000),
+    touchIntervalMs: positive("touchInterval", options.touchInterval, 60 * 1000),
+  });
+  if (config.touchIntervalMs >= config.idleTimeoutMs) {
+    throw new TypeError("koa-sessionkit: auth() touchInterval must be shorter than idleTimeout, or active users would time out");
+  }
+
+  return async function authMiddleware(ctx: Context, next: Next): Promise<void> {
+    attachAuthConfig(ctx, config);
+    const controller = contextSession(ctx);
+    // Cookie mode opens the cookie on first access; store mode already loaded it.
+    const session = controller.get();
+    const meta = controller.meta;
+    if (session && typeof meta?.userId === "string") {
+      const now = Date.now();
+      const lastSeenAt = meta.lastSeenAt ?? meta.authAt ?? meta.createdAt;
+      const absoluteOver = typeof meta.absoluteExpiresAt === "number" && meta.absoluteExpiresAt <= now;
+      const idleOver = now - lastSeenAt >= config.idleTimeoutMs;
+      if (absoluteOver || idleOver) {
+        debug("logged-in session ended: %s timeout", absoluteOver ? "absolute" : "idle");
+        await endSession(controller);
+        // Proceed logged out, with an empty session the handler can still use.
+        controller.set({});
+      } else if (now - lastSeenAt >= config.touchIntervalMs) {
+        controller.updateMeta({ lastSeenAt: now });
+        controller.requestTouch();
+      }
+    }
+    await next();
+  };
+}
