@@ -1,0 +1,119 @@
+import Koa from "koa";
+import request from "supertest";
+import { describe, expect, it } from "vitest";
+import session, { MemoryStore, type SessionOptions } from "../../src/index.js";
+import { Client, KEY1, KEY2, viewCounter } from "./_util.js";
+
+const NO_KEYS = Symbol("no keys");
+
+function appWith(keys: unknown = [KEY1, KEY2]): Koa {
+  const app = new Koa();
+  if (keys !== NO_KEYS) (app as unknown as { keys: unknown }).keys = keys;
+  return app;
+}
+
+function configError(fn: () => unknown): TypeError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(TypeError);
+    expect((err as Error).message).toMatch(/^koa-sessionkit:/);
+    return err as TypeError;
+  }
+  throw new Error("expected session() to throw");
+}
+
+const bad = (options: unknown, keys?: unknown) => () => session(options as SessionOptions, appWith(keys));
+
+describe("session() refuses bad configuration at start-up", () => {
+  it("missing app.keys names app.keys and the key generator", () => {
+    const err = configError(() => session({}, appWith(NO_KEYS)));
+    expect(err.message).toMatch(/app\.keys/);
+    expect(err.message).toContain("npx koa-sessionkit keys");
+  });
+
+  it("a key shorter than 32 bytes", () => {
+    const err = configError(bad({}, [KEY1, "short-key"]));
+    expect(err.message).toMatch(/32 bytes/);
+    expect(err.message).toContain("npx koa-sessionkit keys");
+  });
+
+  it("non-array keys and empty keys", () => {
+    expect(configError(bad({}, KEY1)).message).toContain("npx koa-sessionkit keys");
+    expect(configError(bad({}, [])).message).toMatch(/non-empty array/);
+    expect(configError(bad({}, [42])).message).toMatch(/strings or Buffers/);
+  });
+
+  it("bad maxAge", () => {
+    for (const maxAge of [0, -1, Number.NaN, Infinity, "1d", "forever"]) {
+      expect(configError(bad({ maxAge })).message).toMatch(/maxAge.*positive number of milliseconds or "session"/);
+    }
+  });
+
+  it("bad sameSite", () => {
+    expect(configError(bad({ sameSite: "sometimes" })).message).toMatch(/sameSite.*"strict", "lax", "none"/);
+    expect(configError(bad({ sameSite: "none", secure: false })).message).toMatch(/Secure/);
+  });
+
+  it("__Host- name with a domain, secure: false or another path", () => {
+    for (const options of [{ domain: "example.com" }, { secure: false }, { path: "/app" }]) {
+      expect(configError(bad({ key: "__Host-sid", ...options })).message).toMatch(/__Host-.*secure cookies, path "\/" and no domain/);
+    }
+    expect(configError(bad({ key: "__Secure-sid", secure: false })).message).toMatch(/__Secure-/);
+  });
+
+  it("non-function genid (and other hooks)", () => {
+    expect(configError(bad({ genid: "uuid" })).message).toMatch(/"genid" must be a function/);
+    expect(configError(bad({ valid: true })).message).toMatch(/"valid" must be a function/);
+    expect(configError(bad({ beforeSave: {} })).message).toMatch(/"beforeSave" must be a function/);
+  });
+
+  it("bad store object", () => {
+    for (const store of [{}, { get() {} }, { get() {}, set() {} }, "redis://", 5]) {
+      expect(configError(bad({ store })).message).toMatch(/"store" must have get.*set.*destroy/);
+    }
+  });
+
+  it("bad key, boolean options, externalKey, mode", () => {
+    expect(configError(bad({ key: "has space" })).message).toMatch(/"key"/);
+    expect(configError(bad({ httpOnly: "yes" })).message).toMatch(/"httpOnly" must be true or false/);
+    expect(configError(bad({ externalKey: { get() {} } })).message).toMatch(/externalKey/);
+    expect(configError(bad({ mode: "jwt" })).message).toMatch(/mode/);
+    expect(configError(bad({ mode: "cookie", store: new MemoryStore() })).message).toMatch(/mode "cookie"/);
+  });
+
+  it("installing session() twice on one app", () => {
+    const app = appWith();
+    app.use(session({}, app));
+    const err = configError(() => session({ key: "other" }, app));
+    expect(err.message).toMatch(/installed twice/);
+  });
+
+  it("does not mutate the caller's options object", () => {
+    const options: SessionOptions = { key: "sid" };
+    session(options, appWith());
+    expect(options).toEqual({ key: "sid" });
+  });
+});
+
+describe("configurations that need no keys", () => {
+  it("signed: false in store mode works without app.keys", async () => {
+    const app = appWith(NO_KEYS);
+    app.use(session({ signed: false }, app));
+    app.use(viewCounter);
+    const client = new Client(app.callback());
+    expect((await client.get("/")).text).toBe("1 views");
+    expect((await client.get("/")).text).toBe("2 views");
+  });
+
+  it("cookie mode still needs keys", () => {
+    expect(configError(() => session({ mode: "cookie", signed: false }, appWith(NO_KEYS))).message).toMatch(/app\.keys/);
+  });
+
+  it("keys given as an option instead of app.keys", async () => {
+    const app = appWith(NO_KEYS);
+    app.use(session({ keys: [KEY1] }, app));
+    app.use(viewCounter);
+    expect((await request(app.callback()).get("/")).text).toBe("1 views");
+  });
+});
