@@ -1,0 +1,149 @@
+/**
+ * The reference app: an HTML login page and a JSON API on koa-sessionkit, built in-process so tests
+ * can drive it over HTTP with a temporary DATA_DIR.
+ *
+ * Middleware, outermost first:
+ *   request log → security headers → error boundary → /style.css → body parser (1 MB)
+ *   → session() → auth() (timeouts) → csrf() → routes
+ *
+ * @example
+ * const { app, close } = await createApp(loadConfig(process.env));
+ * const server = app.listen(3000);
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import { fileURLToPath } from "node:url";
+import { bodyParser } from "@koa/bodyparser";
+import Koa from "koa";
+import type { Logger } from "pino";
+import session from "../src/index.js";
+import { auth, csrf, hashPassword, loginThrottle } from "../src/auth/index.js";
+import type { AppConfig } from "./config.js";
+import { errorHandler } from "./errors.js";
+import { sendHtml, wantsHtml } from "./http.js";
+import { createLogger, requestLogger } from "./logging.js";
+import { openResources } from "./resources.js";
+import { accountRoutes } from "./routes/account.js";
+import type { RouteDeps } from "./routes/deps.js";
+import { loginRoutes } from "./routes/login.js";
+import { DuplicateEmailError, type UserRepository } from "./users/repository.js";
+import { errorPage } from "./views/pages.js";
+
+export const BODY_LIMIT = "1mb";
+export const DEMO_EMAIL = "demo@example.com";
+
+export interface CreateAppOptions {
+  /** Use this logger instead of one built from config.logLevel (tests pass a silent one). */
+  logger?: Logger;
+}
+
+export interface AppHandle {
+  app: Koa;
+  users: UserRepository;
+  logger: Logger;
+  /** Set when this start created the demo user; the caller prints it once. */
+  demoUser: { email: string; password: string } | undefined;
+  /** Close the stores and databases (after the HTTP server stopped accepting). */
+  close(): Promise<void>;
+}
+
+const STYLESHEET = fs.readFileSync(fileURLToPath(new URL("./public/style.css", import.meta.url)), "utf8");
+
+export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<AppHandle> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const resources = openResources(config);
+  try {
+    const demoUser = config.seedDemoUser ? await seedDemoUser(resources.users) : undefined;
+    const app = buildApp(config, logger, resources);
+    return { app, users: resources.users, logger, demoUser, close: () => resources.close() };
+  } catch (error) {
+    await resources.close().catch(() => {});
+    throw error;
+  }
+}
+
+function buildApp(config: AppConfig, logger: Logger, resources: ReturnType<typeof openResources>): Koa {
+  const app = new Koa({ proxy: config.trustProxy });
+  app.keys = config.sessionKeys;
+  // Errors are logged once, by the error boundary; Koa's default handler would print stacks to stderr.
+  app.silent = true;
+
+  app.use(requestLogger(logger));
+  app.use(securityHeaders());
+  app.use(errorHandler(logger));
+  app.use(async (ctx, next) => {
+    if (ctx.path !== "/style.css" || (ctx.method !== "GET" && ctx.method !== "HEAD")) return next();
+    ctx.type = "text/css; charset=utf-8";
+    ctx.set("Cache-Control", "public, max-age=3600");
+    ctx.body = STYLESHEET;
+  });
+  app.use(bodyParser({ enableTypes: ["json", "form"], jsonLimit: BODY_LIMIT, formLimit: BODY_LIMIT }));
+  app.use(
+    session(
+      {
+        key: config.secureCookies ? "__Host-sid" : "sessionkit.sid",
+        store: resources.store,
+        sameSite: "lax",
+        httpOnly: true,
+        secure: config.secureCookies,
+        // The cookie lives as long as a login may; auth() ends it earlier when idle.
+        maxAge: config.absoluteTimeoutMs,
+      },
+      app,
+    ),
+  );
+  app.use(auth({ idleTimeout: config.idleTimeoutMs, absoluteTimeout: config.absoluteTimeoutMs }));
+  app.use(htmlRejections());
+  app.use(csrf());
+
+  const throttle = loginThrottle(resources.throttleBacking);
+  const deps: RouteDeps = { config, users: resources.users, throttle };
+  for (const router of [loginRoutes(deps), accountRoutes(deps)]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+  return app;
+}
+
+/** csrf() answers 403 in JSON; a person posting a form gets the same refusal as a page. */
+function htmlRejections(): Koa.Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.status === 403 && wantsHtml(ctx)) {
+      const body = ctx.body as { error?: unknown } | undefined;
+      const reason = typeof body?.error === "string" ? body.error : "Forbidden";
+      sendHtml(ctx, 403, errorPage(403, `${reason}. Reload the page and try again.`));
+    }
+  };
+}
+
+/** Headers every response carries: no sniffing, no framing, no inline script, forms only to us. */
+function securityHeaders(): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } finally {
+      ctx.set("X-Content-Type-Options", "nosniff");
+      ctx.set("X-Frame-Options", "DENY");
+      ctx.set("Referrer-Policy", "same-origin");
+      ctx.set(
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      );
+    }
+  };
+}
+
+/** First start with no users: create demo@example.com with a random password. */
+async function seedDemoUser(users: UserRepository): Promise<{ email: string; password: string } | undefined> {
+  if ((await users.count()) > 0) return undefined;
+  const password = randomBytes(12).toString("base64url");
+  try {
+    await users.create({ email: DEMO_EMAIL, passwordHash: await hashPassword(password), role: "user" });
+  } catch (error) {
+    // Another process seeded it first; its password is the one that was printed.
+    if (error instanceof DuplicateEmailError) return undefined;
+    throw error;
+  }
+  return { email: DEMO_EMAIL, password };
+}

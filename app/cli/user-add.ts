@@ -1,0 +1,64 @@
+/**
+ * `npm run user:add -- --email E --password P [--role R]`: add a user to the app's database (the same
+ * DATA_DIR / DATABASE_URL configuration as the server).
+ *
+ * Exit codes: 0 added; 1 bad configuration; 2 bad arguments; 3 the email is taken.
+ */
+import { parseArgs } from "node:util";
+import { hashPassword } from "../../src/auth/index.js";
+import { ConfigError, parseConfig } from "../config.js";
+import { openUsers } from "../resources.js";
+import { MIN_PASSWORD_LENGTH } from "../routes/deps.js";
+import { DuplicateEmailError, isPlausibleEmail, normalizeEmail } from "../users/repository.js";
+
+const USAGE = "usage: npm run user:add -- --email you@example.com --password 'at least 8 characters' [--role admin]";
+
+function exit(code: number, message: string): never {
+  (code === 0 ? process.stdout : process.stderr).write(`${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let values: { email?: string; password?: string; role?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      options: { email: { type: "string" }, password: { type: "string" }, role: { type: "string" }, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    exit(2, `user:add: ${(error as Error).message}\n${USAGE}`);
+  }
+  if (values.help) exit(0, USAGE);
+  const email = normalizeEmail(values.email ?? "");
+  const password = values.password ?? "";
+  const role = (values.role ?? "user").trim();
+  if (!email) exit(2, `user:add: --email is required\n${USAGE}`);
+  if (!isPlausibleEmail(email)) exit(2, `user:add: ${JSON.stringify(values.email)} is not an email address`);
+  if (!password) exit(2, `user:add: --password is required\n${USAGE}`);
+  if ([...password].length < MIN_PASSWORD_LENGTH) exit(2, `user:add: the password needs at least ${MIN_PASSWORD_LENGTH} characters`);
+  if (Buffer.byteLength(password) > 1024) exit(2, "user:add: the password is over 1024 bytes");
+  if (!/^[a-z][a-z0-9_-]{0,31}$/i.test(role)) exit(2, "user:add: --role must be a word of letters, digits, - or _ (at most 32)");
+
+  let config;
+  try {
+    // Keys are not needed to add a user, so no key file is generated here.
+    config = parseConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) exit(1, `user:add: ${error.message}`);
+    throw error;
+  }
+
+  const { users, close } = openUsers(config);
+  try {
+    const user = await users.create({ email, passwordHash: await hashPassword(password), role });
+    await close();
+    exit(0, `Added ${user.email} (role ${user.role}).`);
+  } catch (error) {
+    await close().catch(() => {});
+    if (error instanceof DuplicateEmailError) exit(3, `user:add: a user with email ${email} already exists`);
+    exit(1, `user:add: ${(error as Error).message.split("\n")[0]}`);
+  }
+}
+
+void main();

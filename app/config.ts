@@ -1,0 +1,213 @@
+/**
+ * Configuration of the reference app, read from the environment once at start-up and validated.
+ * Anything wrong is a ConfigError with one plain sentence; server.ts prints it and exits 1.
+ *
+ * | variable        | default                    | meaning                                                     |
+ * |-----------------|----------------------------|-------------------------------------------------------------|
+ * | PORT            | 3000                       | TCP port                                                    |
+ * | HOST            | 127.0.0.1                  | interface to listen on                                      |
+ * | DATA_DIR        | ./data                     | SQLite database and generated keys                          |
+ * | SESSION_KEYS    | generated into DATA_DIR/keys | comma-separated signing keys, each at least 32 bytes; the first signs |
+ * | SESSION_STORE   | sqlite                     | sqlite, memory, redis or postgres                           |
+ * | REDIS_URL       | (none)                     | required when SESSION_STORE=redis                           |
+ * | DATABASE_URL    | (none)                     | PostgreSQL; when set, users live there too                  |
+ * | LOG_LEVEL       | info                       | pino level: fatal, error, warn, info, debug, trace, silent  |
+ * | SECURE_COOKIES  | true when NODE_ENV=production | mark the cookie Secure (its name becomes __Host-sid)     |
+ * | TRUST_PROXY     | false                      | trust X-Forwarded-* (behind a TLS-terminating proxy)        |
+ *
+ * @example
+ * const config = loadConfig(process.env); // throws ConfigError
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+
+export const SESSION_STORES = ["sqlite", "memory", "redis", "postgres"] as const;
+export type SessionStoreKind = (typeof SESSION_STORES)[number];
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Same minimum as the library's keyring: an HMAC-SHA256 key shorter than its output weakens it. */
+export const MIN_KEY_BYTES = 32;
+
+export interface AppConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  sessionKeys: string[];
+  sessionStore: SessionStoreKind;
+  redisUrl: string | undefined;
+  databaseUrl: string | undefined;
+  logLevel: LogLevel;
+  secureCookies: boolean;
+  trustProxy: boolean;
+  /** Sign out after this long without a request. */
+  idleTimeoutMs: number;
+  /** Sign out this long after login, however active the session is. */
+  absoluteTimeoutMs: number;
+  /** Create demo@example.com with a random password when there are no users. */
+  seedDemoUser: boolean;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+type Env = Record<string, string | undefined>;
+
+export interface LoadConfigOptions {
+  /** Where to say that keys were generated. Default: stderr. */
+  notice?: (message: string) => void;
+}
+
+/** Parse and validate the environment; creates DATA_DIR (and DATA_DIR/keys when no SESSION_KEYS). */
+export function loadConfig(env: Env, options: LoadConfigOptions = {}): AppConfig {
+  const config = parseConfig(env);
+  if (config.sessionKeys.length === 0) {
+    if (env.NODE_ENV === "production") {
+      throw new ConfigError(
+        'SESSION_KEYS is required when NODE_ENV=production; generate keys with "npx koa-sessionkit keys" and set SESSION_KEYS=key1,key2',
+      );
+    }
+    const file = path.join(config.dataDir, "keys");
+    const { keys, created } = readOrCreateKeyFile(file);
+    config.sessionKeys = keys;
+    const notice = options.notice ?? ((message: string) => process.stderr.write(`${message}\n`));
+    notice(
+      created
+        ? `No SESSION_KEYS set: generated session keys into ${file} (mode 0600). Set SESSION_KEYS in production.`
+        : `No SESSION_KEYS set: using session keys from ${file}. Set SESSION_KEYS in production.`,
+    );
+  }
+  return config;
+}
+
+/** Parse and validate without touching the file system (SESSION_KEYS may come back empty). */
+export function parseConfig(env: Env): AppConfig {
+  const port = parsePort(env.PORT);
+  const host = nonEmpty(env.HOST) ?? "127.0.0.1";
+  const dataDir = path.resolve(nonEmpty(env.DATA_DIR) ?? "data");
+
+  const storeInput = (nonEmpty(env.SESSION_STORE) ?? "sqlite").toLowerCase();
+  if (!(SESSION_STORES as readonly string[]).includes(storeInput)) {
+    throw new ConfigError(`SESSION_STORE must be one of ${SESSION_STORES.join(", ")}; got ${JSON.stringify(env.SESSION_STORE)}`);
+  }
+  const sessionStore = storeInput as SessionStoreKind;
+
+  const redisUrl = nonEmpty(env.REDIS_URL);
+  if (redisUrl !== undefined) checkUrl("REDIS_URL", redisUrl, ["redis:", "rediss:"]);
+  if (sessionStore === "redis" && redisUrl === undefined) {
+    throw new ConfigError("SESSION_STORE=redis needs REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379");
+  }
+
+  const databaseUrl = nonEmpty(env.DATABASE_URL);
+  if (databaseUrl !== undefined) checkUrl("DATABASE_URL", databaseUrl, ["postgres:", "postgresql:"]);
+  if (sessionStore === "postgres" && databaseUrl === undefined) {
+    throw new ConfigError("SESSION_STORE=postgres needs DATABASE_URL, e.g. DATABASE_URL=postgres://user@127.0.0.1:5432/app");
+  }
+
+  const levelInput = (nonEmpty(env.LOG_LEVEL) ?? "info").toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(levelInput)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}; got ${JSON.stringify(env.LOG_LEVEL)}`);
+  }
+
+  return {
+    port,
+    host,
+    dataDir,
+    sessionKeys: parseKeys(env.SESSION_KEYS),
+    sessionStore,
+    redisUrl,
+    databaseUrl,
+    logLevel: levelInput as LogLevel,
+    secureCookies: parseBoolean("SECURE_COOKIES", env.SECURE_COOKIES) ?? env.NODE_ENV === "production",
+    trustProxy: parseBoolean("TRUST_PROXY", env.TRUST_PROXY) ?? false,
+    idleTimeoutMs: 30 * 60 * 1000,
+    absoluteTimeoutMs: 12 * 60 * 60 * 1000,
+    seedDemoUser: true,
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed ? trimmed : undefined;
+}
+
+function parsePort(value: string | undefined): number {
+  const text = nonEmpty(value);
+  if (text === undefined) return 3000;
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`PORT must be an integer from 0 to 65535; got ${JSON.stringify(value)}`);
+  }
+  return port;
+}
+
+function parseBoolean(name: string, value: string | undefined): boolean | undefined {
+  const text = nonEmpty(value)?.toLowerCase();
+  if (text === undefined) return undefined;
+  if (["1", "true", "yes", "on"].includes(text)) return true;
+  if (["0", "false", "no", "off"].includes(text)) return false;
+  throw new ConfigError(`${name} must be true or false; got ${JSON.stringify(value)}`);
+}
+
+function checkUrl(name: string, value: string, protocols: string[]): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL; expected ${protocols[0]}//host:port/...`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(`${name} must start with ${protocols.map((p) => `${p}//`).join(" or ")}; got ${url.protocol}//...`);
+  }
+}
+
+function parseKeys(value: string | undefined): string[] {
+  if (nonEmpty(value) === undefined) return [];
+  const keys = (value as string).split(",").map((key) => key.trim());
+  keys.forEach((key, index) => {
+    const bytes = Buffer.byteLength(key, "utf8");
+    if (bytes < MIN_KEY_BYTES) {
+      // Never echo the key itself: it is a secret even when it is a bad one.
+      throw new ConfigError(
+        `SESSION_KEYS key ${index + 1} of ${keys.length} is ${bytes} bytes; each key needs at least ${MIN_KEY_BYTES} (generate keys with "npx koa-sessionkit keys")`,
+      );
+    }
+  });
+  return keys;
+}
+
+/** One key per line; created with mode 0600 so only the app's user can read it. */
+function readOrCreateKeyFile(file: string): { keys: string[]; created: boolean } {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new ConfigError(`DATA_DIR ${path.dirname(file)} could not be created: ${(error as Error).message}`);
+  }
+  let text: string | undefined;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new ConfigError(`session key file ${file} could not be read: ${(error as Error).message}`);
+    }
+  }
+  if (text !== undefined) {
+    const keys = text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
+    if (keys.length === 0 || keys.some((key) => Buffer.byteLength(key) < MIN_KEY_BYTES)) {
+      throw new ConfigError(`session key file ${file} holds a key shorter than ${MIN_KEY_BYTES} bytes; delete the file to regenerate it`);
+    }
+    return { keys, created: false };
+  }
+  const keys = [randomBytes(32).toString("base64url")];
+  try {
+    // "wx": never overwrite a file another process created in the meantime.
+    fs.writeFileSync(file, `${keys.join("\n")}\n`, { mode: 0o600, flag: "wx" });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return readOrCreateKeyFile(file);
+    throw new ConfigError(`session key file ${file} could not be written: ${(error as Error).message}`);
+  }
+  return { keys, created: true };
+}

@@ -1,0 +1,87 @@
+/**
+ * The outermost error boundary. Client mistakes (bad JSON, a body over the limit, a 4xx thrown by a
+ * middleware) become a short JSON (or HTML) error with their status; anything else is a 500 with a
+ * generic message. A stack trace or an internal message never reaches the client.
+ */
+import type { Context, Middleware } from "koa";
+import type { Logger } from "pino";
+import { noStore, sendHtml, wantsHtml } from "./http.js";
+import { errorPage } from "./views/pages.js";
+
+interface HttpLikeError {
+  status?: number;
+  statusCode?: number;
+  expose?: boolean;
+  type?: string;
+  code?: string;
+  message?: string;
+  headers?: Record<string, string>;
+}
+
+/** Messages we choose for errors whose own text is not for clients. */
+function publicMessage(error: HttpLikeError, status: number): string {
+  if (error.type === "entity.too.large" || status === 413) return "Request body too large";
+  if (error.type === "entity.parse.failed" || (status === 400 && /JSON|Unexpected token|JSON\.parse/i.test(error.message ?? ""))) {
+    return "Malformed JSON";
+  }
+  if (error.type === "encoding.unsupported" || status === 415) return "Unsupported content encoding";
+  if (error.type === "request.aborted") return "Request aborted";
+  if (status === 403) return "Forbidden";
+  if (status === 404) return "Not Found";
+  if (status === 405) return "Method Not Allowed";
+  if (status === 503) return "Service temporarily unavailable";
+  if (status < 500 && error.expose && error.message) return error.message;
+  return status < 500 ? "Bad Request" : "Internal Server Error";
+}
+
+export function errorHandler(logger: Logger): Middleware {
+  return async function handleErrors(ctx: Context, next) {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        noStore(ctx);
+        if (wantsHtml(ctx)) sendHtml(ctx, 404, errorPage(404, "Page not found"));
+        else {
+          ctx.status = 404;
+          ctx.body = { error: "Not Found" };
+        }
+      }
+    } catch (caught) {
+      const error = (typeof caught === "object" && caught !== null ? caught : {}) as HttpLikeError;
+      const raw = error.status ?? error.statusCode;
+      // Only 4xx from the HTTP layer (body parser, ctx.throw) keep their status; everything else is 500.
+      const status = typeof raw === "number" && raw >= 400 && raw < 600 ? raw : 500;
+      if (status >= 500) {
+        logger.error({ err: caught, method: ctx.method, path: ctx.path }, "request failed");
+      }
+      const message = publicMessage(error, status);
+      // Headers the error asked for (Retry-After, WWW-Authenticate); never anything it set before failing.
+      const keep: Record<string, string> = {};
+      for (const name of ["retry-after", "www-authenticate", "allow"]) {
+        const value = error.headers?.[name] ?? error.headers?.[name.replace(/(^|-)(\w)/g, (_m, dash: string, c: string) => dash + c.toUpperCase())];
+        if (typeof value === "string") keep[name] = value;
+      }
+      ctx.res.getHeaderNames().forEach((name) => ctx.res.removeHeader(name));
+      for (const [name, value] of Object.entries(keep)) ctx.set(name, value);
+      noStore(ctx);
+      if (status === 413 || status === 400) {
+        // The client may still be sending a body we refused to read; close rather than drain it.
+        ctx.set("Connection", "close");
+      }
+      if (wantsHtmlSafely(ctx)) sendHtml(ctx, status, errorPage(status, message));
+      else {
+        ctx.status = status;
+        ctx.body = { error: message };
+      }
+    }
+  };
+}
+
+/** Negotiation must not throw inside the error boundary (a malformed Accept is still a request). */
+function wantsHtmlSafely(ctx: Context): boolean {
+  try {
+    return wantsHtml(ctx);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Small request/response helpers shared by the routes: content negotiation between the JSON API and
+ * the HTML pages, and the no-store header for anything personal.
+ */
+import type { Context } from "koa";
+
+/** A form post from a browser: answer with pages and 303 redirects instead of JSON. */
+export function isFormPost(ctx: Context): boolean {
+  return Boolean(ctx.request.is("application/x-www-form-urlencoded"));
+}
+
+/**
+ * HTML for browsers, JSON for API clients:
+ * - a JSON body means JSON, a form body means HTML;
+ * - otherwise an Accept header decides (a browser lists text/html first; `*\/*` counts as JSON);
+ * - with no Accept at all, GET pages are HTML and everything else JSON.
+ */
+export function wantsHtml(ctx: Context): boolean {
+  if (ctx.request.is("application/json")) return false;
+  if (isFormPost(ctx)) return true;
+  if (ctx.get("Accept")) return ctx.accepts("json", "html") === "html";
+  return ctx.method === "GET" || ctx.method === "HEAD";
+}
+
+/** Personal pages and API answers must never be stored by a browser or a shared cache. */
+export function noStore(ctx: Context): void {
+  ctx.set("Cache-Control", "no-store");
+}
+
+export function sendJson(ctx: Context, status: number, body: unknown): void {
+  ctx.status = status;
+  ctx.body = body;
+}
+
+export function sendHtml(ctx: Context, status: number, page: string): void {
+  ctx.status = status;
+  ctx.type = "text/html; charset=utf-8";
+  ctx.body = page;
+}
+
+/** 303 See Other: the browser follows with a GET, so a reload never re-posts the form. */
+export function seeOther(ctx: Context, location: string): void {
+  ctx.status = 303;
+  ctx.redirect(location);
+  ctx.status = 303;
+}
+
+/** A string field of a parsed body, or undefined when absent or not a string. */
+export function stringField(body: unknown, name: string): string | undefined {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return undefined;
+  const value = (body as Record<string, unknown>)[name];
+  return typeof value === "string" ? value : undefined;
+}

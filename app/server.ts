@@ -1,0 +1,81 @@
+/**
+ * `npm start`: parse the configuration, build the app, listen, and shut down gracefully on
+ * SIGTERM/SIGINT (stop accepting, let in-flight requests finish, close stores and databases, exit 0).
+ * A configuration problem is one line on stderr and exit code 1.
+ */
+import type { Server } from "node:http";
+import { createApp } from "./app.js";
+import { ConfigError, loadConfig } from "./config.js";
+
+/** In-flight requests get this long to finish after a shutdown signal. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+function fail(message: string): never {
+  process.stderr.write(`koa-sessionkit app: ${message}\n`);
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+
+  let handle;
+  try {
+    handle = await createApp(config);
+  } catch (error) {
+    fail(`could not start: ${oneLine(error)}`);
+  }
+  const { app, logger, demoUser, close } = handle;
+  if (demoUser) process.stdout.write(`Demo user: ${demoUser.email} / ${demoUser.password}\n`);
+
+  const server: Server = app.listen(config.port, config.host);
+  server.on("error", (error: NodeJS.ErrnoException) => {
+    void close().finally(() => fail(`could not listen on ${config.host}:${config.port}: ${oneLine(error)}`));
+  });
+  server.on("listening", () => {
+    const address = server.address();
+    const port = typeof address === "object" && address ? address.port : config.port;
+    const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+    logger.info({ url: `http://${host}:${port}/`, store: config.sessionStore }, "listening");
+    process.stdout.write(`Listening on http://${host}:${port}/\n`);
+  });
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    const force = setTimeout(() => {
+      logger.warn("in-flight requests did not finish in time; closing their connections");
+      server.closeAllConnections();
+    }, SHUTDOWN_GRACE_MS);
+    force.unref();
+    // close() stops accepting and resolves once every in-flight request has finished.
+    server.close(() => {
+      clearTimeout(force);
+      close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, "error while closing stores");
+          process.exit(1);
+        },
+      );
+    });
+    // Keep-alive connections with no request in flight would hold close() open.
+    server.closeIdleConnections();
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+}
+
+function oneLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split("\n")[0] ?? "unknown error";
+}
+
+main().catch((error: unknown) => fail(oneLine(error)));

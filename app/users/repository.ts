@@ -1,0 +1,48 @@
+/**
+ * Where the app keeps its users. Two implementations: SQLite (the default, beside the sessions) and
+ * PostgreSQL (when DATABASE_URL is set). Emails are normalized before they reach either.
+ */
+export interface User {
+  /** Opaque, random; what the session remembers (never the email). */
+  id: string;
+  email: string;
+  passwordHash: string;
+  role: string;
+  createdAt: number;
+}
+
+export interface NewUser {
+  email: string;
+  passwordHash: string;
+  role?: string;
+}
+
+export interface UserRepository {
+  findByEmail(email: string): Promise<User | null>;
+  findById(id: string): Promise<User | null>;
+  /** Throws DuplicateEmailError when the (normalized) email is taken. */
+  create(user: NewUser): Promise<User>;
+  updatePassword(id: string, passwordHash: string): Promise<void>;
+  count(): Promise<number>;
+  /** Release what the repository opened itself (not a database or pool it was handed). */
+  close(): Promise<void>;
+}
+
+export class DuplicateEmailError extends Error {
+  override readonly name = "DuplicateEmailError";
+  constructor(email: string) {
+    super(`a user with email ${email} already exists`);
+  }
+}
+
+/** Trim and lowercase, so " Demo@Example.com" and "demo@example.com" are one account. */
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+/** Deliberately loose: one "@" with something on both sides, no spaces, at most 254 characters. */
+export function isPlausibleEmail(email: string): boolean {
+  return email.length <= 254 && /^[^\s@]+@[^\s@]+$/.test(email);
+}
+
+export const DEFAULT_ROLE = "user";

@@ -1,0 +1,77 @@
+/**
+ * Users in SQLite (better-sqlite3), in the app's database file beside the session table.
+ * better-sqlite3 is synchronous; each statement is a short indexed lookup, prepared once.
+ */
+import { randomUUID } from "node:crypto";
+import type BetterSqlite3 from "better-sqlite3";
+import { DEFAULT_ROLE, DuplicateEmailError, normalizeEmail, type NewUser, type User, type UserRepository } from "./repository.js";
+
+interface Row {
+  id: string;
+  email: string;
+  password_hash: string;
+  role: string;
+  created_at: number;
+}
+
+const toUser = (row: Row | undefined): User | null =>
+  row ? { id: row.id, email: row.email, passwordHash: row.password_hash, role: row.role, createdAt: row.created_at } : null;
+
+export class SqliteUserRepository implements UserRepository {
+  readonly #byEmail: BetterSqlite3.Statement<[string], Row>;
+  readonly #byId: BetterSqlite3.Statement<[string], Row>;
+  readonly #insert: BetterSqlite3.Statement<[string, string, string, string, number]>;
+  readonly #updatePassword: BetterSqlite3.Statement<[string, string]>;
+  readonly #count: BetterSqlite3.Statement<[], { n: number }>;
+
+  /** The database belongs to the caller, who closes it. */
+  constructor(database: BetterSqlite3.Database) {
+    database.exec(`CREATE TABLE IF NOT EXISTS app_users (
+  id            TEXT PRIMARY KEY,
+  email         TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  role          TEXT NOT NULL DEFAULT 'user',
+  created_at    INTEGER NOT NULL
+)`);
+    this.#byEmail = database.prepare("SELECT * FROM app_users WHERE email = ?");
+    this.#byId = database.prepare("SELECT * FROM app_users WHERE id = ?");
+    this.#insert = database.prepare("INSERT INTO app_users (id, email, password_hash, role, created_at) VALUES (?, ?, ?, ?, ?)");
+    this.#updatePassword = database.prepare("UPDATE app_users SET password_hash = ? WHERE id = ?");
+    this.#count = database.prepare("SELECT COUNT(*) AS n FROM app_users");
+  }
+
+  async findByEmail(email: string): Promise<User | null> {
+    return toUser(this.#byEmail.get(normalizeEmail(email)));
+  }
+
+  async findById(id: string): Promise<User | null> {
+    return toUser(this.#byId.get(id));
+  }
+
+  async create(input: NewUser): Promise<User> {
+    const user: User = {
+      id: randomUUID(),
+      email: normalizeEmail(input.email),
+      passwordHash: input.passwordHash,
+      role: input.role ?? DEFAULT_ROLE,
+      createdAt: Date.now(),
+    };
+    try {
+      this.#insert.run(user.id, user.email, user.passwordHash, user.role, user.createdAt);
+    } catch (error) {
+      if ((error as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") throw new DuplicateEmailError(user.email);
+      throw error;
+    }
+    return user;
+  }
+
+  async updatePassword(id: string, passwordHash: string): Promise<void> {
+    this.#updatePassword.run(passwordHash, id);
+  }
+
+  async count(): Promise<number> {
+    return this.#count.get()?.n ?? 0;
+  }
+
+  async close(): Promise<void> {}
+}
