@@ -25,6 +25,7 @@ export interface TestApp {
  *   /login       sets user "alice" and a secret
  *   /whoami      { user, isNew } without changing the session
  *   /grow?n=N    stores N characters of data
+ *   /logout      ctx.session = null
  *   /touch       changes a counter (forces a save)
  */
 export function cookieApp(keys: string[], options: SessionOptions = {}): TestApp {
@@ -46,6 +47,10 @@ export function cookieApp(keys: string[], options: SessionOptions = {}): TestApp
       case "/grow":
         current.blob = "z".repeat(Number(ctx.query.n ?? 0));
         ctx.body = "grown";
+        return;
+      case "/logout":
+        ctx.session = null;
+        ctx.body = "bye";
         return;
       case "/touch":
         current.count = ((current.count as number | undefined) ?? 0) + 1;

@@ -1,0 +1,227 @@
+/**
+ * Migration from koa-session 7, proved against the real package: an app on koa-session writes a
+ * session, then the same app on koa-sessionkit with `legacy: "koa-session"` (same app.keys, same store)
+ * reads it once, keeps the user logged in and re-issues it in koa-sessionkit's format. Without the
+ * option, a koa-session cookie is just a fresh session.
+ */
+import Koa from "koa";
+import type { Context, Middleware } from "koa";
+import koaSession from "koa-session";
+import request from "supertest";
+import { createHmac } from "node:crypto";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import session, { storeKeyFor } from "../../src/index.js";
+import type { SessionOptions } from "../../src/index.js";
+import { keyring } from "../../src/crypto/keyring.js";
+import { cookieHeader, KEY_A, KEY_B, setCookies } from "./helpers.js";
+
+/** The simplest store both libraries accept: a Map of JSON copies, as a real store would keep. */
+class MapStore {
+  readonly map = new Map<string, string>();
+  async get(key: string): Promise<Record<string, unknown> | undefined> {
+    const text = this.map.get(key);
+    return text === undefined ? undefined : (JSON.parse(text) as Record<string, unknown>);
+  }
+  async set(key: string, value: unknown): Promise<void> {
+    this.map.set(key, JSON.stringify(value));
+  }
+  async destroy(key: string): Promise<void> {
+    this.map.delete(key);
+  }
+}
+
+const PROFILE = { name: "Alice", roles: ["admin", "editor"], prefs: { theme: "dark" } };
+
+/** The same routes on both libraries: what a real app keeps across the switch. */
+function routes(ctx: Context): void {
+  const current = ctx.session as Record<string, unknown> | null;
+  if (!current) throw new Error("session missing");
+  if (ctx.path === "/login") {
+    current.user = "alice";
+    current.profile = PROFILE;
+    ctx.body = "ok";
+  } else {
+    ctx.body = { user: current.user ?? null, profile: current.profile ?? null };
+  }
+}
+
+function makeApp(keys: string[], middleware: (app: Koa) => Middleware): { app: Koa; errors: unknown[] } {
+  const app = new Koa();
+  app.keys = keys;
+  app.silent = true;
+  const errors: unknown[] = [];
+  app.on("error", (err: unknown) => errors.push(err));
+  app.use(middleware(app));
+  app.use(routes);
+  return { app, errors };
+}
+
+const oldApp = (keys: string[], options: Parameters<typeof koaSession>[0] = {}) =>
+  makeApp(keys, (app) => koaSession(options, app) as Middleware);
+const newApp = (keys: string[], options: SessionOptions = {}) => makeApp(keys, (app) => session(options, app));
+
+/** The cookies a browser would now hold, as a Cookie header. */
+function jar(res: request.Response): string {
+  const values: Record<string, string> = {};
+  for (const [name, { value }] of setCookies(res)) if (value) values[name] = value;
+  return cookieHeader(values);
+}
+
+const LOGGED_IN = { user: "alice", profile: PROFILE };
+const ANONYMOUS = { user: null, profile: null };
+
+describe("legacy koa-session, store mode", () => {
+  it("keeps the user logged in, re-issues a koa-sessionkit cookie and destroys the legacy entry", async () => {
+    const store = new MapStore();
+    const before = await request(oldApp([KEY_A, KEY_B], { store }).app.callback()).get("/login");
+    const legacyId = setCookies(before).get("koa.sess")?.value as string;
+    expect(legacyId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(setCookies(before).get("koa.sess.sig")?.value).toMatch(/^[A-Za-z0-9_-]{27}$/); // Keygrip SHA-1
+    expect(store.map.has(legacyId)).toBe(true);
+
+    const { app, errors } = newApp([KEY_A, KEY_B], { store, legacy: "koa-session" });
+    const migrated = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
+    expect(migrated.status).toBe(200);
+    expect(migrated.body).toEqual(LOGGED_IN);
+
+    const cookies = setCookies(migrated);
+    const id = cookies.get("koa.sess")?.value as string;
+    const sig = cookies.get("koa.sess.sig")?.value as string;
+    expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(sig).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(sig).toBe(keyring([KEY_A]).sign(`koa.sess=${id}`)); // HMAC-SHA256 with the first key
+    expect(store.map.has(legacyId)).toBe(false);
+    expect(store.map.has(id)).toBe(false); // never the raw id...
+    expect(JSON.parse(store.map.get(storeKeyFor(id)) as string)).toMatchObject(LOGGED_IN); // ...its hash
+    expect(store.map.size).toBe(1);
+
+    // The new cookie works on its own, with nothing to re-send.
+    const next = await request(app.callback()).get("/whoami").set("Cookie", jar(migrated));
+    expect(next.body).toEqual(LOGGED_IN);
+    expect(next.headers["set-cookie"]).toBeUndefined();
+
+    // Replaying the legacy cookie after migration finds nothing: the entry was destroyed.
+    const replay = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
+    expect(replay.status).toBe(200);
+    expect(replay.body).toEqual(ANONYMOUS);
+    expect(errors).toEqual([]);
+  });
+
+  it("honours koa-session's prefix (the legacy entry is keyed by prefix + uuid) and rotated keys", async () => {
+    const store = new MapStore();
+    const before = await request(oldApp([KEY_A], { store, prefix: "sess:" }).app.callback()).get("/login");
+    const legacyId = setCookies(before).get("koa.sess")?.value as string;
+    expect(legacyId.startsWith("sess:")).toBe(true);
+
+    // Keys rotated at the same time as the switch: B signs now, A still verifies the old cookie.
+    const { app } = newApp([KEY_B, KEY_A], { store, prefix: "sess:", legacy: "koa-session" });
+    const migrated = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
+    expect(migrated.body).toEqual(LOGGED_IN);
+    const id = setCookies(migrated).get("koa.sess")?.value as string;
+    expect(setCookies(migrated).get("koa.sess.sig")?.value).toBe(keyring([KEY_B]).sign(`koa.sess=${id}`));
+    expect([...store.map.keys()]).toEqual([storeKeyFor(id, "sess:")]);
+  });
+
+  it("without legacy, the same cookie is a fresh session and the legacy entry is left alone", async () => {
+    const store = new MapStore();
+    const before = await request(oldApp([KEY_A], { store }).app.callback()).get("/login");
+    const { app, errors } = newApp([KEY_A], { store });
+    const res = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(ANONYMOUS);
+    expect(store.map.size).toBe(1);
+    expect(errors).toEqual([]);
+  });
+
+  it("a legacy cookie with a forged or missing signature is not looked up", async () => {
+    const store = new MapStore();
+    const before = await request(oldApp([KEY_A], { store }).app.callback()).get("/login");
+    const legacyId = setCookies(before).get("koa.sess")?.value as string;
+    const get = vi.spyOn(store, "get");
+    const { app } = newApp([KEY_A], { store, legacy: "koa-session" });
+    for (const cookie of [
+      cookieHeader({ "koa.sess": legacyId }),
+      cookieHeader({ "koa.sess": legacyId, "koa.sess.sig": "A".repeat(27) }),
+      cookieHeader({ "koa.sess": legacyId, "koa.sess.sig": keygrip(`koa.sess=${legacyId}`, KEY_B) }),
+    ]) {
+      const res = await request(app.callback()).get("/whoami").set("Cookie", cookie);
+      expect(res.body).toEqual(ANONYMOUS);
+    }
+    expect(get).not.toHaveBeenCalledWith(legacyId, expect.anything(), expect.anything());
+    expect(store.map.has(legacyId)).toBe(true);
+  });
+});
+
+/** Keygrip's signature, as koa's ctx.cookies writes it, for forging tests. */
+function keygrip(data: string, key: string): string {
+  return createHmac("sha1", key).update(data).digest("base64").replace(/[/+=]/g, (c) => ({ "/": "_", "+": "-", "=": "" })[c] as string);
+}
+
+describe("legacy koa-session, cookie mode", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("keeps the user logged in and re-seals the session as a v1 token", async () => {
+    const before = await request(oldApp([KEY_A, KEY_B]).app.callback()).get("/login");
+    const legacyValue = setCookies(before).get("koa.sess")?.value as string;
+    // koa-session's cookie mode: readable base64 JSON.
+    expect(JSON.parse(Buffer.from(legacyValue, "base64").toString("utf8"))).toMatchObject({ user: "alice", _maxAge: 86_400_000 });
+
+    const { app, errors } = newApp([KEY_A, KEY_B], { mode: "cookie", legacy: "koa-session" });
+    const migrated = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
+    expect(migrated.status).toBe(200);
+    expect(migrated.body).toEqual(LOGGED_IN);
+    const token = setCookies(migrated).get("koa.sess")?.value as string;
+    expect(token).toMatch(/^v1\.[A-Za-z0-9_-]+$/);
+    expect(Buffer.from(token.slice(3), "base64url").includes("alice")).toBe(false);
+
+    const next = await request(app.callback()).get("/whoami").set("Cookie", cookieHeader({ "koa.sess": token }));
+    expect(next.body).toEqual(LOGGED_IN);
+    expect(next.headers["set-cookie"]).toBeUndefined();
+    expect(errors).toEqual([]);
+  });
+
+  it("a legacy cookie stops being accepted at the _expire it carries", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const t0 = Date.UTC(2030, 0, 1);
+    vi.setSystemTime(t0);
+    const before = await request(oldApp([KEY_A], { maxAge: 60_000 }).app.callback()).get("/login");
+    const { app } = newApp([KEY_A], { mode: "cookie", legacy: "koa-session" });
+    vi.setSystemTime(t0 + 60_001);
+    const res = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
+    expect(res.body).toEqual(ANONYMOUS);
+  });
+
+  it("without legacy, or with an edited or unsigned legacy cookie, the session is fresh", async () => {
+    const before = await request(oldApp([KEY_A]).app.callback()).get("/login");
+    const plain = await request(newApp([KEY_A], { mode: "cookie" }).app.callback()).get("/whoami").set("Cookie", jar(before));
+    expect(plain.status).toBe(200);
+    expect(plain.body).toEqual(ANONYMOUS);
+
+    const { app } = newApp([KEY_A], { mode: "cookie", legacy: "koa-session" });
+    const legacyValue = setCookies(before).get("koa.sess")?.value as string;
+    const sig = setCookies(before).get("koa.sess.sig")?.value as string;
+    const edited = Buffer.from(JSON.stringify({ user: "mallory", _expire: Date.now() + 60_000 })).toString("base64");
+    for (const cookie of [
+      cookieHeader({ "koa.sess": legacyValue }),
+      cookieHeader({ "koa.sess": edited, "koa.sess.sig": sig }),
+      cookieHeader({ "koa.sess": edited, "koa.sess.sig": keygrip(`koa.sess=${edited}`, "not-one-of-the-app-keys") }),
+      cookieHeader({ "koa.sess": "%%%", "koa.sess.sig": sig }),
+    ]) {
+      const res = await request(app.callback()).get("/whoami").set("Cookie", cookie);
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual(ANONYMOUS);
+    }
+  });
+
+  it("a signed legacy cookie carrying __proto__ keys cannot pollute prototypes", async () => {
+    const value = Buffer.from('{"__proto__":{"polluted":true},"user":"alice","_expire":' + (Date.now() + 60_000) + "}").toString("base64");
+    const { app } = newApp([KEY_A], { mode: "cookie", legacy: "koa-session" });
+    const res = await request(app.callback())
+      .get("/whoami")
+      .set("Cookie", cookieHeader({ "koa.sess": value, "koa.sess.sig": keygrip(`koa.sess=${value}`, KEY_A) }));
+    expect(res.body.user).toBe("alice");
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
