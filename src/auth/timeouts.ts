@@ -66,7 +66,8 @@ export function auth(options: AuthOptions = {}): Middleware {
         // Proceed logged out, with an empty session the handler can still use.
         controller.set({});
       } else if (now - lastSeenAt >= config.touchIntervalMs) {
-        controller.updateMeta({ lastSeenAt: now });
+        // requestTouch alone: the save stamps lastSeenAt itself, and leaving the metadata unchanged
+        // here keeps it a store touch rather than a data write (updateMeta would count as a change).
         controller.requestTouch();
       }
     }
