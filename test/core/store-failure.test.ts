@@ -1,0 +1,163 @@
+import type Koa from "koa";
+import request from "supertest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CountingStore } from "../helpers/counting-store.js";
+import { Client, cookie, delay, makeApp, sha256 } from "./_util.js";
+
+const GENERIC = { error: "Service temporarily unavailable" };
+
+let unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+beforeEach(() => {
+  unhandled = [];
+  process.on("unhandledRejection", onUnhandled);
+});
+afterEach(() => {
+  process.off("unhandledRejection", onUnhandled);
+});
+
+function setup(storeTimeout = 200) {
+  const store = new CountingStore();
+  const errors: Error[] = [];
+  const app: Koa = makeApp({ store, storeTimeout }, (ctx) => {
+    if (ctx.path === "/login") ctx.session!.user = "alice";
+    if (ctx.path === "/change") ctx.session!.n = ((ctx.session!.n as number) ?? 0) + 1;
+    ctx.body = { user: ctx.session!.user ?? null, n: ctx.session!.n ?? null };
+  });
+  app.on("error", (err: Error) => errors.push(err));
+  return { store, errors, app, client: new Client(app.callback()) };
+}
+
+function expectGeneric503(r: request.Response) {
+  expect(r.status).toBe(503);
+  expect(r.headers["retry-after"]).toMatch(/^\d+$/);
+  expect(r.headers["content-type"]).toMatch(/application\/json/);
+  expect(r.body).toEqual(GENERIC);
+  expect(r.text).not.toMatch(/ECONNREFUSED|secret-host|Error|at \S+ \(|koa-sessionkit/);
+  expect(r.headers["set-cookie"]).toBeUndefined();
+}
+
+describe("store failures answer 503", () => {
+  it("get rejects → 503, Retry-After, generic JSON, no Set-Cookie, nothing written; works again after recovery", async () => {
+    const { store, errors, client } = setup();
+    await client.get("/login");
+    const id = client.jar.get("koa.sess");
+    store.failOn("get");
+    store.resetCounts();
+    const r = await client.get("/change");
+    expectGeneric503(r);
+    expect(store.calls.get).toBe(1);
+    expect(store.writes + store.calls.destroy + store.calls.touch).toBe(0);
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as Error & { code?: string }).code).toBe("ERR_SESSIONKIT_STORE_UNAVAILABLE");
+    expect((errors[0] as Error).cause).toBeInstanceOf(Error);
+    expect(client.jar.get("koa.sess")).toBe(id);
+
+    store.recover();
+    const ok = await client.get("/change");
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual({ user: "alice", n: 1 });
+  });
+
+  it("get throwing synchronously is also a 503", async () => {
+    const { store, client } = setup();
+    await client.get("/login");
+    store.failOn("get", "throw");
+    expectGeneric503(await client.get("/"));
+  });
+
+  it("a hanging get → 503 within storeTimeout, no unhandled rejection", async () => {
+    const { store, client } = setup(200);
+    await client.get("/login");
+    store.failOn("get", "hang");
+    const started = Date.now();
+    const r = await client.get("/change");
+    const took = Date.now() - started;
+    expectGeneric503(r);
+    expect(took).toBeGreaterThanOrEqual(190);
+    expect(took).toBeLessThan(1500);
+    await delay(300);
+    expect(unhandled).toEqual([]);
+    store.recover();
+    expect((await client.get("/")).body.user).toBe("alice");
+  });
+
+  it("a late rejection after the timeout is swallowed (no unhandled rejection)", async () => {
+    const { store, client } = setup(100);
+    await client.get("/login");
+    const inner = store.inner;
+    const realGet = inner.get.bind(inner);
+    inner.get = () => new Promise((_, reject) => setTimeout(() => reject(new Error("late failure")), 250));
+    expectGeneric503(await client.get("/"));
+    await delay(400);
+    expect(unhandled).toEqual([]);
+    inner.get = realGet;
+    expect((await client.get("/")).status).toBe(200);
+  });
+
+  it("set rejects during commit of a new session → 503, no cookie issued, nothing stored", async () => {
+    const { store, client } = setup();
+    store.failOn("set");
+    const r = await client.get("/login");
+    expectGeneric503(r);
+    expect(client.jar.size).toBe(0);
+    store.recover();
+    const ok = await client.get("/login");
+    expect(ok.status).toBe(200);
+    expect(cookie(ok)).toBeDefined();
+  });
+
+  it("merge/set rejects while saving a change to an existing session → 503, cookie kept, data unchanged", async () => {
+    const { store, client } = setup();
+    await client.get("/login");
+    const key = sha256(client.jar.get("koa.sess") as string);
+    store.failOn(["set", "merge"]);
+    expectGeneric503(await client.get("/change"));
+    expect((await store.peek(key))?.n).toBeUndefined();
+    store.recover();
+    expect((await client.get("/change")).body).toEqual({ user: "alice", n: 1 });
+  });
+
+  it("a hanging write → 503 within storeTimeout", async () => {
+    const { store, client } = setup(200);
+    await client.get("/login");
+    store.failOn(["set", "merge"], "hang");
+    const started = Date.now();
+    expectGeneric503(await client.get("/change"));
+    expect(Date.now() - started).toBeLessThan(1500);
+    await delay(250);
+    expect(unhandled).toEqual([]);
+  });
+
+  it("destroy rejects on logout → 503 and the cookie is not cleared", async () => {
+    const store = new CountingStore();
+    const app = makeApp({ store, storeTimeout: 200 }, (ctx) => {
+      if (ctx.path === "/login") ctx.session!.user = "alice";
+      if (ctx.path === "/logout") ctx.session = null;
+      ctx.body = "ok";
+    });
+    app.on("error", () => undefined);
+    const client = new Client(app.callback());
+    await client.get("/login");
+    const key = sha256(client.jar.get("koa.sess") as string);
+    store.failOn("destroy");
+    expectGeneric503(await client.get("/logout"));
+    expect(await store.peek(key)).toBeTruthy();
+    store.recover();
+    const out = await client.get("/logout");
+    expect(out.status).toBe(200);
+    expect(await store.peek(key)).toBeNull();
+  });
+
+  it("the handler's own error wins over a failing commit", async () => {
+    const store = new CountingStore();
+    const app = makeApp({ store }, (ctx) => {
+      ctx.session!.x = 1;
+      ctx.throw(418, "teapot");
+    });
+    app.on("error", () => undefined);
+    store.failOn("set");
+    const r = await request(app.callback()).get("/");
+    expect(r.status).toBe(418);
+  });
+});
