@@ -1,0 +1,156 @@
+import { bodyParser } from "@koa/bodyparser";
+import { Redis } from "ioredis";
+import Koa, { type Context } from "koa";
+import pg from "pg";
+import request from "supertest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import session from "../../src/index.js";
+import {
+  auth,
+  hashPassword,
+  login,
+  loginThrottle,
+  tooManyAttempts,
+  verifyDummy,
+  verifyPassword,
+  type LoginThrottle,
+  type LoginThrottleOptions,
+} from "../../src/auth/index.js";
+import { DATABASE_URL, REDIS_URL, requireService } from "../helpers/services.js";
+import { KEYS } from "./helpers.js";
+
+let aliceHash = "";
+beforeAll(async () => {
+  aliceHash = await hashPassword("right password");
+});
+
+/** The login route of the docs: check, verify (or dummy-verify), fail/succeed. */
+function loginApp(throttle: LoginThrottle, proxy = false) {
+  const app = new Koa({ proxy });
+  app.keys = KEYS;
+  app.use(session({}, app));
+  app.use(auth());
+  app.use(bodyParser());
+  app.use(async (ctx: Context) => {
+    const { email, password } = (ctx.request.body ?? {}) as { email?: string; password?: string };
+    const gate = await throttle.check(ctx, email);
+    if (!gate.allowed) return tooManyAttempts(ctx, gate.retryAfterSeconds);
+    const known = email?.trim().toLowerCase() === "alice@example.com";
+    const ok = known ? await verifyPassword(aliceHash, password ?? "") : await verifyDummy(password ?? "");
+    if (!ok) {
+      await throttle.fail(ctx, email);
+      ctx.status = 401;
+      ctx.body = { error: "Invalid email or password" };
+      return;
+    }
+    await throttle.succeed(ctx, email);
+    await login(ctx, { id: "alice" });
+    ctx.body = { ok: true };
+  });
+  return app.callback();
+}
+
+const attempt = (server: ReturnType<typeof loginApp>, email: string, password: string, ip?: string) => {
+  const req = request(server).post("/login").send({ email, password });
+  return ip ? req.set("X-Forwarded-For", ip) : req;
+};
+
+async function lockoutScenario(servers: Array<ReturnType<typeof loginApp>>) {
+  // 10 wrong passwords, spread over the servers: the account is locked for 15 minutes.
+  for (let i = 0; i < 10; i++) {
+    expect((await attempt(servers[i % servers.length]!, "alice@example.com", "wrong")).status).toBe(401);
+  }
+  for (const server of servers) {
+    const locked = await attempt(server, "Alice@Example.com ", "right password");
+    expect(locked.status).toBe(429);
+    expect(locked.body).toEqual({ error: "Too many attempts" });
+    expect(Number(locked.headers["retry-after"])).toBeGreaterThan(890);
+    expect(Number(locked.headers["retry-after"])).toBeLessThanOrEqual(900);
+  }
+}
+
+describe("loginThrottle (memory)", () => {
+  it("locks an account after 10 failures in a row: even the right password gets 429", async () => {
+    await lockoutScenario([loginApp(loginThrottle())]);
+  });
+
+  it("a success resets the account counter", async () => {
+    const server = loginApp(loginThrottle());
+    for (let i = 0; i < 9; i++) await attempt(server, "alice@example.com", "wrong");
+    expect((await attempt(server, "alice@example.com", "right password")).status).toBe(200);
+    for (let i = 0; i < 9; i++) expect((await attempt(server, "alice@example.com", "wrong")).status).toBe(401);
+    expect((await attempt(server, "alice@example.com", "right password")).status).toBe(200);
+  });
+
+  it("treats an unknown email exactly like a known one", async () => {
+    const server = loginApp(loginThrottle());
+    const known: Array<[number, string | undefined]> = [];
+    const unknown: Array<[number, string | undefined]> = [];
+    for (let i = 0; i < 11; i++) {
+      const a = await attempt(server, "alice@example.com", "wrong");
+      const b = await attempt(server, "nobody@example.com", "wrong");
+      known.push([a.status, a.headers["retry-after"]]);
+      unknown.push([b.status, b.headers["retry-after"]]);
+    }
+    expect(unknown).toEqual(known);
+    expect(known.at(-1)).toEqual([429, "900"]);
+  });
+
+  it("blocks an IP after ipLimit failures over many accounts (X-Forwarded-For only behind app.proxy)", async () => {
+    const throttle = loginThrottle({ ipLimit: 5 });
+    const direct = loginApp(throttle);
+    for (let i = 0; i < 5; i++) {
+      // Spoofed X-Forwarded-For is ignored without app.proxy: all of these are one IP.
+      expect((await attempt(direct, `user${i}@example.com`, "x", `10.0.0.${i}`)).status).toBe(401);
+    }
+    expect((await attempt(direct, "fresh@example.com", "x")).status).toBe(429);
+    expect((await attempt(direct, "alice@example.com", "right password")).status).toBe(429);
+
+    const proxied = loginApp(loginThrottle({ ipLimit: 5 }), true);
+    for (let i = 0; i < 5; i++) await attempt(proxied, `user${i}@example.com`, "x", "203.0.113.7");
+    expect((await attempt(proxied, "alice@example.com", "right password", "203.0.113.7")).status).toBe(429);
+    expect((await attempt(proxied, "alice@example.com", "right password", "198.51.100.1")).status).toBe(200);
+  });
+
+  it("validates its options", () => {
+    expect(() => loginThrottle({ accountLimit: 0 })).toThrow(/^koa-sessionkit:/);
+    expect(() => loginThrottle({ windowSeconds: 1.5 } as LoginThrottleOptions)).toThrow(/^koa-sessionkit:/);
+  });
+});
+
+const redisUp = await requireService("redis");
+describe.skipIf(!redisUp)("loginThrottle (Redis): shared by two app instances", () => {
+  const clients: Redis[] = [];
+  const prefix = `sk:test:${process.pid}:${Date.now()}:`;
+  afterAll(async () => {
+    const keys = await clients[0]?.keys(`${prefix}*`);
+    if (keys?.length) await clients[0]?.del(...keys);
+    await Promise.all(clients.map((client) => client.quit()));
+  });
+
+  it("a lockout reached through one instance holds on the other", async () => {
+    clients.push(new Redis(REDIS_URL), new Redis(REDIS_URL));
+    const servers = clients.map((redis) => loginApp(loginThrottle({ redis, keyPrefix: prefix })));
+    await lockoutScenario(servers);
+    // Nothing readable in the keys: the email is hashed.
+    const keys = await clients[0]!.keys(`${prefix}*`);
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.join(" ")).not.toMatch(/alice/i);
+  });
+});
+
+const postgresUp = await requireService("postgres");
+describe.skipIf(!postgresUp)("loginThrottle (PostgreSQL): shared by two app instances", () => {
+  const table = `sk_login_failures_test_${process.pid}`;
+  let pool: pg.Pool | undefined;
+  afterAll(async () => {
+    await pool?.query(`DROP TABLE IF EXISTS ${table}`);
+    await pool?.end();
+  });
+
+  it("creates its table and shares the lockout", async () => {
+    pool = new pg.Pool({ connectionString: DATABASE_URL });
+    const servers = [loginApp(loginThrottle({ pg: pool, tableName: table })), loginApp(loginThrottle({ pg: pool, tableName: table }))];
+    await lockoutScenario(servers);
+  });
+});
