@@ -35,6 +35,8 @@ export const DEMO_EMAIL = "demo@example.com";
 export interface CreateAppOptions {
   /** Use this logger instead of one built from config.logLevel (tests pass a silent one). */
   logger?: Logger;
+  /** Namespace of the login throttle's counters in Redis/PostgreSQL. Default "app:login:". */
+  throttleKeyPrefix?: string;
 }
 
 export interface AppHandle {
@@ -54,7 +56,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   const resources = openResources(config);
   try {
     const demoUser = config.seedDemoUser ? await seedDemoUser(resources.users) : undefined;
-    const app = buildApp(config, logger, resources);
+    const app = buildApp(config, logger, resources, options.throttleKeyPrefix ?? "app:login:");
     return { app, users: resources.users, logger, demoUser, close: () => resources.close() };
   } catch (error) {
     await resources.close().catch(() => {});
@@ -62,7 +64,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   }
 }
 
-function buildApp(config: AppConfig, logger: Logger, resources: ReturnType<typeof openResources>): Koa {
+function buildApp(config: AppConfig, logger: Logger, resources: ReturnType<typeof openResources>, throttleKeyPrefix: string): Koa {
   const app = new Koa({ proxy: config.trustProxy });
   app.keys = config.sessionKeys;
   // Errors are logged once, by the error boundary; Koa's default handler would print stacks to stderr.
@@ -96,7 +98,8 @@ function buildApp(config: AppConfig, logger: Logger, resources: ReturnType<typeo
   app.use(htmlRejections());
   app.use(csrf());
 
-  const throttle = loginThrottle(resources.throttleBacking);
+  // Shared through Redis or PostgreSQL when those hold the sessions, so every instance sees one count.
+  const throttle = loginThrottle({ ...resources.throttleBacking, keyPrefix: throttleKeyPrefix, tableName: "app_login_failures" });
   const deps: RouteDeps = { config, users: resources.users, throttle };
   for (const router of [loginRoutes(deps), accountRoutes(deps)]) {
     app.use(router.routes());

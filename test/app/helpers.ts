@@ -1,0 +1,110 @@
+/** Build the reference app in-process with a temporary DATA_DIR (not a test file itself). */
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pino from "pino";
+import request, { type Response } from "supertest";
+import { createApp, type AppHandle } from "../../app/app.js";
+import { parseConfig, type AppConfig } from "../../app/config.js";
+import { hashPassword } from "../../src/auth/index.js";
+
+export const TEST_KEY = "test-key-0123456789abcdef0123456789abcdef";
+export const COOKIE = "sessionkit.sid";
+
+export interface TestApp {
+  handle: AppHandle;
+  config: AppConfig;
+  dataDir: string;
+  /** A fresh cookie-keeping client (one browser). */
+  agent(): ReturnType<typeof request.agent>;
+  /** A client with no cookie jar. */
+  http(): ReturnType<typeof request>;
+  addUser(email?: string, password?: string, role?: string): Promise<{ id: string; email: string; password: string }>;
+  close(): Promise<void>;
+}
+
+export async function startTestApp(env: Record<string, string> = {}, overrides: Partial<AppConfig> = {}): Promise<TestApp> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "sk-app-"));
+  const config: AppConfig = {
+    ...parseConfig({ DATA_DIR: dataDir, SESSION_STORE: "memory", SESSION_KEYS: TEST_KEY, LOG_LEVEL: "silent", ...env }),
+    seedDemoUser: false,
+    ...overrides,
+  };
+  const handle = await createApp(config, {
+    logger: pino({ level: "silent" }),
+    // Shared Redis/PostgreSQL throttle counters must not carry over between runs.
+    throttleKeyPrefix: `test:${randomBytes(6).toString("hex")}:`,
+  });
+  const callback = handle.app.callback();
+  return {
+    handle,
+    config,
+    dataDir,
+    agent: () => request.agent(callback),
+    http: () => request(callback),
+    async addUser(email = `user-${randomBytes(6).toString("hex")}@example.com`, password = "correct horse battery", role = "user") {
+      const user = await handle.users.create({ email, passwordHash: await hashPassword(password), role });
+      return { id: user.id, email: user.email, password };
+    },
+    async close() {
+      await handle.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ParsedCookie {
+  name: string;
+  value: string;
+  attrs: Record<string, string | true>;
+}
+
+export function setCookies(res: Response): ParsedCookie[] {
+  const header = res.headers["set-cookie"] as unknown;
+  const lines = Array.isArray(header) ? (header as string[]) : typeof header === "string" ? [header] : [];
+  return lines.map((line) => {
+    const [pair = "", ...rest] = line.split(";");
+    const eq = pair.indexOf("=");
+    const attrs: Record<string, string | true> = {};
+    for (const part of rest) {
+      const i = part.indexOf("=");
+      if (i === -1) attrs[part.trim().toLowerCase()] = true;
+      else attrs[part.slice(0, i).trim().toLowerCase()] = part.slice(i + 1).trim();
+    }
+    return { name: pair.slice(0, eq).trim(), value: pair.slice(eq + 1).trim(), attrs };
+  });
+}
+
+export function sessionCookie(res: Response): ParsedCookie | undefined {
+  return setCookies(res).find((c) => c.name === COOKIE);
+}
+
+/** A Cookie request header replaying what a response set. */
+export function cookieHeader(res: Response): string {
+  return setCookies(res)
+    .filter((c) => c.value !== "")
+    .map((c) => `${c.name}=${c.value}`)
+    .join("; ");
+}
+
+export function isExpiredCookie(c: ParsedCookie | undefined): boolean {
+  const expires = c?.attrs.expires;
+  return c !== undefined && c.value === "" && typeof expires === "string" && Date.parse(expires) <= Date.now();
+}
+
+/** The hidden _csrf value of an HTML page. */
+export function csrfFrom(htmlText: string): string {
+  const match = /name="_csrf" value="([^"]+)"/.exec(htmlText);
+  if (!match?.[1]) throw new Error("no _csrf field in the page");
+  return match[1];
+}
+
+export async function loginJson(
+  agent: ReturnType<typeof request.agent> | ReturnType<typeof request>,
+  email: string,
+  password: string,
+  userAgent = "vitest",
+): Promise<Response> {
+  return agent.post("/login").set("Accept", "application/json").set("User-Agent", userAgent).send({ email, password });
+}
