@@ -3,8 +3,8 @@
  * two layers.
  *
  * 1. Fetch metadata. `Sec-Fetch-Site`, when sent, must be `same-origin` or `none` (typed URL,
- *    bookmark). Without it, `Origin`, when sent, must be this request's origin (`ctx.origin`, which
- *    honours X-Forwarded-Proto/Host only when `app.proxy` is set) or one of `allowedOrigins`. A
+ *    bookmark). Without it, `Origin`, when sent, must be this request's origin (`ctx.protocol` +
+ *    `ctx.host`, which honour X-Forwarded-Proto/Host only when `app.proxy` is set) or one of `allowedOrigins`. A
  *    request with neither header (curl, server to server) is not a browser and passes this layer.
  * 2. A session-bound token for form posts (urlencoded, multipart, text/plain: what an HTML form can
  *    send cross-site without a CORS preflight), in the field `_csrf` or the header `x-csrf-token`.
@@ -93,6 +93,14 @@ function submittedToken(ctx: Context): unknown {
   return ctx.get("x-csrf-token") || undefined;
 }
 
+/**
+ * The origin this request was sent to. Not `ctx.origin`: Koa 3 made that the Origin *header*, which
+ * would make every origin equal to itself.
+ */
+function ownOrigin(ctx: Context): string {
+  return `${ctx.protocol}://${ctx.host}`.toLowerCase();
+}
+
 function reject(ctx: Context, error: string): void {
   ctx.status = 403;
   ctx.set("Cache-Control", "no-store");
@@ -106,10 +114,10 @@ export function csrf(options: CsrfOptions = {}): Middleware {
     if (!UNSAFE_METHODS.has(ctx.method)) return next();
     const site = ctx.get("sec-fetch-site").toLowerCase();
     const origin = ctx.get("origin");
-    const originAllowed = origin !== "" && allowed.has(origin);
+    const originAllowed = origin !== "" && allowed.has(origin.toLowerCase());
     if (site) {
       if (site !== "same-origin" && site !== "none" && !originAllowed) return reject(ctx, "Cross-site request blocked");
-    } else if (origin && origin !== ctx.origin && !originAllowed) {
+    } else if (origin && origin.toLowerCase() !== ownOrigin(ctx) && !originAllowed) {
       return reject(ctx, "Cross-site request blocked");
     }
     if (FORM_TYPES.has(ctx.request.type) && !verifyCsrfToken(ctx, submittedToken(ctx))) return reject(ctx, "Invalid CSRF token");
