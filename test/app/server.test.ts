@@ -1,0 +1,180 @@
+/** The app as a process: configuration errors, `npm start` smoke with graceful SIGTERM, and user:add. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pino from "pino";
+import request from "supertest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../app/app.js";
+import { parseConfig } from "../../app/config.js";
+import { TEST_KEY } from "./helpers.js";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+
+interface Outcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: "silent", ...extra };
+  return env;
+}
+
+function run(script: string, args: string[], env: Record<string, string>, timeoutMs = 15_000): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: ROOT, env: baseEnv(env) });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${script} did not exit in ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Start the server on a free port (PORT=0) and resolve its URL once it listens. */
+function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => Outcome; exited: Promise<Outcome> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "app/server.ts"], { cwd: ROOT, env: baseEnv({ PORT: "0", ...env }) });
+    const result: Outcome = { code: null, signal: null, stdout: "", stderr: "" };
+    const exited = new Promise<Outcome>((done) => {
+      child.on("exit", (code, signal) => {
+        result.code = code;
+        result.signal = signal;
+        done(result);
+      });
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`server did not start; stderr: ${result.stderr}`));
+    }, 15_000);
+    child.stderr.on("data", (chunk: Buffer) => (result.stderr += chunk.toString()));
+    child.stdout.on("data", (chunk: Buffer) => {
+      result.stdout += chunk.toString();
+      const match = /Listening on (http:\/\/\S+)/.exec(result.stdout);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1].replace(/\/$/, ""), output: () => result, exited });
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`server exited early (${result.code}); stderr: ${result.stderr}`));
+    });
+  });
+}
+
+describe("reference app process", () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), "sk-app-proc-"));
+  });
+  afterAll(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it.each([
+    ["an unknown SESSION_STORE", { SESSION_STORE: "mongo" }, /SESSION_STORE must be one of/],
+    ["a short session key", { SESSION_KEYS: "short-key" }, /SESSION_KEYS key 1 of 1 is 9 bytes/],
+    ["one short key among good ones", { SESSION_KEYS: `${TEST_KEY},tiny` }, /key 2 of 2/],
+    ["redis without REDIS_URL", { SESSION_STORE: "redis" }, /REDIS_URL/],
+    ["a bad PORT", { PORT: "http" }, /PORT must be/],
+    ["production without SESSION_KEYS", { NODE_ENV: "production" }, /SESSION_KEYS is required when NODE_ENV=production/],
+  ])("refuses %s: exit code 1, one line on stderr, no stack trace", async (_name, env, message) => {
+    const outcome = await run("app/server.ts", [], { DATA_DIR: dataDir, ...env });
+    expect(outcome.code).toBe(1);
+    const lines = outcome.stderr.trimEnd().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+    expect(outcome.stderr).not.toMatch(/\n\s+at /);
+    expect(outcome.stderr).not.toContain("short-key");
+  });
+
+  it("starts (npm start), prints the demo user once, serves /login, and exits 0 on SIGTERM", async () => {
+    const first = await startServer({ DATA_DIR: dataDir, LOG_LEVEL: "info" });
+    const page = await request(first.url).get("/login");
+    expect(page.status).toBe(200);
+    expect(page.headers["content-type"]).toMatch(/^text\/html/);
+    const demo = /Demo user: (\S+) \/ (\S+)/.exec(first.output().stdout);
+    expect(demo?.[1]).toBe("demo@example.com");
+    expect(first.output().stderr).toMatch(/generated session keys into .*keys/);
+    expect((await stat(path.join(dataDir, "keys"))).mode & 0o777).toBe(0o600);
+
+    const login = await request(first.url).post("/login").send({ email: demo?.[1], password: demo?.[2] });
+    expect(login.status).toBe(200);
+    first.child.kill("SIGTERM");
+    const done = await first.exited;
+    expect(done.code).toBe(0);
+    // One log line per request, and none carries a cookie, a session id or the password.
+    expect(done.stdout.split(demo?.[2] ?? "§")).toHaveLength(2);
+    const requests = done.stdout
+      .split("\n")
+      .filter((line) => line.includes('"msg":"request"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(requests.map((line) => `${line.method} ${line.path} ${line.status}`)).toEqual(["GET /login 200", "POST /login 200"]);
+    expect(typeof requests[0]?.ms).toBe("number");
+    const sessionValue = /sessionkit\.sid=([^;]+)/.exec(String(login.headers["set-cookie"]))?.[1] ?? "§";
+    expect(done.stdout).not.toContain(sessionValue);
+    expect(done.stdout).not.toContain("sessionkit.sid");
+
+    // Second start: same keys, sessions survive (SQLite), no new demo user.
+    const second = await startServer({ DATA_DIR: dataDir });
+    const cookie = (login.headers["set-cookie"] as unknown as string[]).map((line) => line.split(";")[0]).join("; ");
+    const dashboard = await request(second.url).get("/dashboard").set("Accept", "application/json").set("Cookie", cookie);
+    expect(dashboard.status).toBe(200);
+    expect(second.output().stdout).not.toContain("Demo user");
+    second.child.kill("SIGINT");
+    expect((await second.exited).code).toBe(0);
+  });
+
+  it("finishes an in-flight request before exiting on SIGTERM", async () => {
+    const server = await startServer({ DATA_DIR: dataDir, SESSION_STORE: "memory" });
+    // A login spends ~20 ms hashing; SIGTERM lands while it is in flight.
+    const pending = request(server.url).post("/login").send({ email: "demo@example.com", password: "wrong password" });
+    const answered = pending.then((res) => res.status);
+    setTimeout(() => server.child.kill("SIGTERM"), 5);
+    expect(await answered).toBe(401);
+    expect((await server.exited).code).toBe(0);
+  });
+
+  it("user:add adds a user to the same database; clear errors and exit codes", async () => {
+    const env = { DATA_DIR: dataDir };
+    const added = await run("app/cli/user-add.ts", ["--email", " Admin@Example.com ", "--password", "admin password 1", "--role", "admin"], env);
+    expect(added.code).toBe(0);
+    expect(added.stdout).toContain("Added admin@example.com (role admin)");
+
+    const duplicate = await run("app/cli/user-add.ts", ["--email", "admin@example.com", "--password", "admin password 2"], env);
+    expect(duplicate.code).toBe(3);
+    expect(duplicate.stderr).toMatch(/already exists/);
+
+    const missing = await run("app/cli/user-add.ts", ["--email", "x@example.com"], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--password is required/);
+    const weak = await run("app/cli/user-add.ts", ["--email", "x@example.com", "--password", "short"], env);
+    expect(weak.code).toBe(2);
+    const badConfig = await run("app/cli/user-add.ts", ["--email", "x@example.com", "--password", "long enough"], { ...env, SESSION_STORE: "nope" });
+    expect(badConfig.code).toBe(1);
+
+    const handle = await createApp(
+      { ...parseConfig({ DATA_DIR: dataDir, SESSION_KEYS: TEST_KEY, SESSION_STORE: "memory" }), seedDemoUser: false },
+      { logger: pino({ level: "silent" }) },
+    );
+    try {
+      const res = await request(handle.app.callback()).post("/login").send({ email: "admin@example.com", password: "admin password 1" });
+      expect(res.status).toBe(200);
+      expect((await handle.users.findByEmail("admin@example.com"))?.role).toBe("admin");
+    } finally {
+      await handle.close();
+    }
+  });
+});
