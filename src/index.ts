@@ -10,7 +10,6 @@
  */
 import { session } from "./session/middleware.js";
 import type { KoaSession, SessionOptions as Options } from "./session/types.js";
-import "./session/legacy.js";
 
 export { session };
 export default session;

@@ -217,6 +217,12 @@ export class ContextSession implements SessionController {
     if (typeof value === "object" && !Array.isArray(value)) {
       if (this.#session === undefined && this.options.mode === "cookie") this.get();
       this.#session = new Session(this, value as Record<string, unknown>);
+      // Replacing the whole session also ends any login on it: apps that "log out" with
+      // `ctx.session = {}` must not stay authenticated through the metadata.
+      if (this.#meta?.userId !== undefined) {
+        const { userId: _userId, authAt: _authAt, absoluteExpiresAt: _absolute, ...rest } = this.#meta;
+        this.#meta = rest;
+      }
       return;
     }
     throw new TypeError("koa-sessionkit: ctx.session can only be set to null or an object");

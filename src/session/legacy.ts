@@ -19,7 +19,6 @@ import { logTag } from "../crypto/ids.js";
 import type { SessionStore, StoredSession } from "../stores/contract.js";
 import { isPlainRecord, safeParse } from "./codec.js";
 import type { LegacyReader, LegacySession } from "./context-session.js";
-import { registerLegacyReader } from "./middleware.js";
 import type { ResolvedOptions } from "./options.js";
 import { callStore } from "./store-call.js";
 
@@ -109,4 +108,3 @@ export function createLegacyReader(options: ResolvedOptions): LegacyReader {
   };
 }
 
-registerLegacyReader(createLegacyReader);

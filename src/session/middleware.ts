@@ -16,6 +16,7 @@ import { SessionConfigError, type StoreUnavailableError } from "../errors.js";
 import { Sealer } from "../crypto/seal.js";
 import { MemoryStore } from "../stores/memory.js";
 import { ContextSession, type LegacyReader, type Runtime } from "./context-session.js";
+import { createLegacyReader } from "./legacy.js";
 import { resolveOptions } from "./options.js";
 import { isStoreUnavailable } from "./store-call.js";
 import type { SessionOptions } from "./types.js";
@@ -28,11 +29,6 @@ const RUNTIME = Symbol.for("koa-sessionkit.runtime");
 
 type Carrier = { [CONTEXT_SESSION]?: ContextSession; [RUNTIME]?: Runtime };
 
-let legacyFactory: ((options: Runtime["options"]) => LegacyReader) | undefined;
-/** Installed by the legacy module so the core does not load it unless `legacy` is used. */
-export function registerLegacyReader(factory: (options: Runtime["options"]) => LegacyReader): void {
-  legacyFactory = factory;
-}
 
 function isApp(value: unknown): value is Koa {
   return typeof value === "object" && value !== null && typeof (value as Koa).use === "function" && "context" in value;
@@ -58,11 +54,7 @@ export function session(first: Koa | SessionOptions | undefined, second?: Koa | 
   if (!isApp(app)) throw new SessionConfigError("session(options, app) needs the Koa app as an argument, e.g. app.use(session({}, app))");
 
   const options = resolveOptions(input, app.keys);
-  let legacy: LegacyReader | undefined;
-  if (options.legacy) {
-    if (!legacyFactory) throw new SessionConfigError('legacy: "koa-session" needs the legacy reader; import "koa-sessionkit" (not a partial build)');
-    legacy = legacyFactory(options);
-  }
+  const legacy: LegacyReader | undefined = options.legacy ? createLegacyReader(options) : undefined;
   const runtime: Runtime = {
     options,
     store: options.mode === "store" && !options.ContextStore ? (options.store ?? new MemoryStore()) : undefined,
