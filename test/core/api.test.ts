@@ -203,6 +203,26 @@ describe("ctx.session model", () => {
     expect((await new Client(handler).get("/")).body.maxAge).toBe(86_400_000);
   });
 
+  // BUG (src/session/context-session.ts #writeStore → #writeIdCookie): switching an existing session to
+  // maxAge "session" passes stored._expire === undefined to #writeIdCookie, whose default parameter
+  // (`expire = this.#expire`) then substitutes the old expiry, so the cookie keeps an Expires date
+  // instead of becoming a browser-session cookie. Remove .fails once fixed.
+  it.fails("maxAge = 'session' on an existing session sends a cookie without Expires", async () => {
+    const store = new CountingStore();
+    const client = new Client(
+      makeApp({ store }, (ctx) => {
+        if (ctx.path === "/set") ctx.session!.a = 1;
+        if (ctx.path === "/browser") ctx.session!.maxAge = "session";
+        ctx.body = "ok";
+      }).callback(),
+    );
+    await client.get("/set");
+    const r = await client.get("/browser");
+    expect((await store.peek(sha256(client.jar.get("koa.sess") as string)))?._session).toBe(true);
+    expect(cookie(r)?.value).toBe(client.jar.get("koa.sess"));
+    expect(cookie(r)?.attrs.expires).toBeUndefined();
+  });
+
   it("save() writes an unchanged session", async () => {
     const store = new CountingStore();
     const client = new Client(app(store).callback());

@@ -131,3 +131,30 @@ describe("keyring() as app.keys", () => {
     expect((await client.get("/")).body).toMatchObject({ pref: "dark", views: 1 });
   });
 });
+
+describe("key rotation in cookie mode", () => {
+  function app(keys: string[]) {
+    const a = new Koa();
+    a.keys = keys;
+    a.use(session({ mode: "cookie" }, a));
+    a.use((ctx) => {
+      if (ctx.path === "/set") ctx.session!.user = "alice";
+      ctx.body = { user: ctx.session!.user ?? null };
+    });
+    return a.callback();
+  }
+  const header = (r: request.Response) =>
+    ((r.headers["set-cookie"] as unknown as string[] | undefined) ?? []).map((line) => line.split(";")[0]).join("; ");
+
+  it("a cookie sealed under the second key opens, is re-sealed under the first, and survives dropping the old key", async () => {
+    const old = await request(app([KEY2])).get("/set");
+    const rotated = await request(app([KEY1, KEY2])).get("/").set("Cookie", header(old));
+    expect(rotated.body.user).toBe("alice");
+    expect(cookie(rotated)?.value).toBeTruthy();
+    expect(cookie(rotated)?.value).not.toBe(cookie(old)?.value);
+    const later = await request(app([KEY1])).get("/").set("Cookie", header(rotated));
+    expect(later.body.user).toBe("alice");
+    const notRotated = await request(app([KEY1])).get("/").set("Cookie", header(old));
+    expect(notRotated.body.user).toBeNull();
+  });
+});
