@@ -235,6 +235,27 @@ describe("ctx.session model", () => {
     expect(cookie(r)?.value).toBe(client.jar.get("koa.sess"));
   });
 
+  it("save(callback) and regenerate(callback) work in koa-session's callback form", async () => {
+    const store = new CountingStore();
+    const results: unknown[] = [];
+    const client = new Client(
+      makeApp({ store }, async (ctx) => {
+        const s = ctx.session!;
+        s.v = 1;
+        if (ctx.path === "/save-cb") results.push(await new Promise((resolve) => s.save((err) => resolve(err ?? "ok"))));
+        if (ctx.path === "/regen-cb") results.push(await new Promise((resolve) => s.regenerate((err) => resolve(err ?? "ok"))));
+        ctx.body = "ok";
+      }).callback(),
+    );
+    await client.get("/save-cb");
+    const first = client.jar.get("koa.sess");
+    expect(store.calls.set).toBe(1);
+    await client.get("/regen-cb");
+    expect(results).toEqual(["ok", "ok"]);
+    expect(client.jar.get("koa.sess")).not.toBe(first);
+    expect(store.calls.destroy).toBe(1);
+  });
+
   it("regenerate() moves the data to a new id and kills the old one", async () => {
     const store = new CountingStore();
     const handler = app(store).callback();
