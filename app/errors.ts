@@ -64,7 +64,7 @@ export function errorHandler(logger: Logger): Middleware {
       ctx.res.getHeaderNames().forEach((name) => ctx.res.removeHeader(name));
       for (const [name, value] of Object.entries(keep)) ctx.set(name, value);
       noStore(ctx);
-      if (status === 413 || status === 400) {
+      if (status === 413) {
         // The client may still be sending a body we refused to read; close rather than drain it.
         ctx.set("Connection", "close");
       }

@@ -5,7 +5,6 @@
  * cookies and time match a wrong password. The throttle counts failures per email and per client.
  */
 import Router from "@koa/router";
-import type { Context } from "koa";
 import {
   csrfToken,
   currentUser,
@@ -119,5 +118,3 @@ export function loginRoutes(deps: RouteDeps): Router {
 
   return router;
 }
-
-export type { Context };
