@@ -1,0 +1,66 @@
+/**
+ * The benchmark cases, shared by the harness (bench/run.ts) and the server (bench/servers/server.ts).
+ * Every Koa-based case runs on Koa 2 (the `koa2` alias package), so the peers and koa-sessionkit are
+ * compared on the same framework; `koa-bare` is the ceiling.
+ */
+
+export type Library = "bare" | "koa-session" | "express-session" | "sessionkit";
+export type Backend = "none" | "cookie" | "memory" | "redis" | "postgres" | "sqlite";
+export type Operation = "read" | "write";
+/** Where store operations are counted: Redis itself, the server process (/__stats), or not at all. */
+export type Counting = "redis" | "server" | null;
+
+export interface CaseDef {
+  name: string;
+  library: Library;
+  backend: Backend;
+  operation: Operation;
+  counting: Counting;
+}
+
+function def(name: string, library: Library, backend: Backend, operation: Operation): CaseDef {
+  const counting: Counting = backend === "redis" ? "redis" : backend === "none" || backend === "cookie" ? null : "server";
+  return { name, library, backend, operation, counting };
+}
+
+export const CASES: readonly CaseDef[] = [
+  def("koa-bare", "bare", "none", "read"),
+  def("koa-session-cookie-read", "koa-session", "cookie", "read"),
+  def("koa-session-cookie-write", "koa-session", "cookie", "write"),
+  def("koa-session-redis-read", "koa-session", "redis", "read"),
+  def("koa-session-redis-write", "koa-session", "redis", "write"),
+  def("express-session-redis-read", "express-session", "redis", "read"),
+  def("express-session-postgres-read", "express-session", "postgres", "read"),
+  def("sessionkit-memory-read", "sessionkit", "memory", "read"),
+  def("sessionkit-memory-write", "sessionkit", "memory", "write"),
+  def("sessionkit-cookie-read", "sessionkit", "cookie", "read"),
+  def("sessionkit-cookie-write", "sessionkit", "cookie", "write"),
+  def("sessionkit-redis-read", "sessionkit", "redis", "read"),
+  def("sessionkit-redis-write", "sessionkit", "redis", "write"),
+  def("sessionkit-postgres-read", "sessionkit", "postgres", "read"),
+  def("sessionkit-sqlite-read", "sessionkit", "sqlite", "read"),
+];
+
+export function findCase(name: string): CaseDef | undefined {
+  return CASES.find((entry) => entry.name === name);
+}
+
+/** Source file a sessionkit store case needs; the case is skipped while it does not exist. */
+export const SESSIONKIT_STORE_FILES: Partial<Record<Backend, string>> = {
+  redis: "src/stores/redis.ts",
+  postgres: "src/stores/postgres.ts",
+  sqlite: "src/stores/sqlite.ts",
+  memory: "src/stores/memory.ts",
+};
+
+/** Keys (≥ 32 bytes, as koa-sessionkit requires) used by every Koa case, peers included. */
+export const APP_KEYS = [
+  "bench-key-one-0123456789abcdefghijklmnopqrstuvwxyz",
+  "bench-key-two-0123456789abcdefghijklmnopqrstuvwxyz",
+];
+
+export const SESSION_MAX_AGE_MS = 86_400_000;
+/** Prefixes of everything the benchmark writes, so cleanup never touches anyone else's data. */
+export const REDIS_PREFIX = "skbench:";
+export const PG_TABLE_SESSIONKIT = "skbench_sessionkit";
+export const PG_TABLE_CONNECT = "skbench_connect_pg";

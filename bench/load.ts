@@ -1,0 +1,99 @@
+/**
+ * The load generator, run as its own process (pinned to its own core by the harness):
+ * `node --import tsx bench/load.ts '<json LoadSpec>'` prints one JSON LoadResult line.
+ */
+import { createRequire } from "node:module";
+
+export interface LoadSpec {
+  url: string;
+  connections: number;
+  /** Seconds; ignored when `amount` is set. */
+  duration: number;
+  /** Fixed number of requests (used for counting passes). */
+  amount?: number;
+  /** One Cookie header per session; several are used round-robin, one per request. */
+  cookies: string[];
+}
+
+export interface LoadResult {
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  completed: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  durationS: number;
+}
+
+interface AutocannonRequest {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+}
+
+interface AutocannonOptions {
+  url: string;
+  connections: number;
+  duration?: number;
+  amount?: number;
+  headers?: Record<string, string>;
+  requests?: { setupRequest: (request: AutocannonRequest) => AutocannonRequest }[];
+}
+
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  duration: number;
+}
+
+type Autocannon = (options: AutocannonOptions) => Promise<AutocannonResult>;
+
+export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon;
+  const options: AutocannonOptions = { url: spec.url, connections: spec.connections };
+  if (spec.amount !== undefined) options.amount = spec.amount;
+  else options.duration = spec.duration;
+  if (spec.cookies.length === 1) {
+    options.headers = { cookie: spec.cookies[0] as string };
+  } else if (spec.cookies.length > 1) {
+    let next = 0;
+    options.requests = [
+      {
+        setupRequest: (request) => {
+          const cookie = spec.cookies[next++ % spec.cookies.length] as string;
+          return { ...request, headers: { ...request.headers, cookie } };
+        },
+      },
+    ];
+  }
+  const result = await autocannon(options);
+  const completed = result.requests.total;
+  return {
+    // Requests per second over the whole run (autocannon's `average` is the mean of per-second samples).
+    reqPerSec: result.duration > 0 ? completed / result.duration : result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    completed,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    durationS: result.duration,
+  };
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop() ?? "\0")) {
+  const spec = JSON.parse(process.argv[2] ?? "{}") as LoadSpec;
+  runLoad(spec).then(
+    (result) => {
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+    },
+    (error: unknown) => {
+      process.stderr.write(`${String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}

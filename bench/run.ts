@@ -1,0 +1,350 @@
+/**
+ * `npm run bench` — peers and koa-sessionkit, each case its own server process (core 0) driven by
+ * autocannon in another process (core 1), interleaved and repeated; medians are reported.
+ *
+ *   npm run bench                        all cases, 2 rounds × 8 s (+1 s warmup), 10 connections
+ *   npm run bench -- --quick             all cases once, 2 s each
+ *   npm run bench -- --only a,b          just these cases
+ *   npm run bench -- --scale             1,000 vs 1,000,000 live sessions per store (bench/scale.ts)
+ *   other flags: --rounds N --duration S --connections N --sessions N (round-robin over N logins)
+ *
+ * Writes bench/results/latest.json and prints a Markdown table plus the target checks.
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { CASES, PG_TABLE_CONNECT, PG_TABLE_SESSIONKIT, REDIS_PREFIX, type CaseDef } from "./lib/cases.js";
+import { BENCH_DIR, HAS_TASKSET, get, login, median, onExit, runLoadProcess, startPrivateRedis, startServer } from "./lib/harness.js";
+import { classify, commandstats, delta, deletePrefix, monitorCount, type CommandCounts } from "./lib/redis-count.js";
+import type { LoadResult } from "./load.js";
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    scale: { type: "boolean", default: false },
+    only: { type: "string" },
+    rounds: { type: "string" },
+    duration: { type: "string" },
+    connections: { type: "string" },
+    sessions: { type: "string" },
+    "scale-counts": { type: "string" },
+    "scale-stores": { type: "string" },
+  },
+  strict: true,
+});
+
+const SERVER_CORE = 0;
+const LOAD_CORE = 1;
+const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+interface CaseRun {
+  load: LoadResult;
+  reads: number | null;
+  writes: number | null;
+  detail: CommandCounts | null;
+  commandstatsPerRequest: CommandCounts | null;
+}
+
+export interface CaseSummary {
+  name: string;
+  reqPerSec: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  storeReadsPerRequest: number | null;
+  storeWritesPerRequest: number | null;
+  skipped?: string;
+  runs?: number;
+  reqPerSecRuns?: number[];
+  storeOpsPerRequest?: CommandCounts | null;
+  redisCommandstatsPerRequest?: CommandCounts | null;
+  errors?: number;
+  non2xx?: number;
+}
+
+function perRequest(counts: CommandCounts, requests: number): CommandCounts {
+  const out: CommandCounts = {};
+  for (const [name, calls] of Object.entries(counts)) out[name] = round(calls / requests, 3);
+  return out;
+}
+
+function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+async function pgReachable(): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query(`DROP TABLE IF EXISTS ${PG_TABLE_SESSIONKIT}, ${PG_TABLE_CONNECT}`);
+    return undefined;
+  } catch (error) {
+    return `PostgreSQL not reachable: ${(error as Error).message}`;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function dropPgTables(): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query(`DROP TABLE IF EXISTS ${PG_TABLE_SESSIONKIT}, ${PG_TABLE_CONNECT}`);
+  } catch {
+    // nothing to clean if PostgreSQL is gone
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+interface Environment {
+  redisUrl: string;
+  redisPrivate: boolean;
+  pgProblem: string | undefined;
+  sqlitePath: string;
+}
+
+async function serverStats(port: number): Promise<{ reads: number; writes: number; byOperation: CommandCounts }> {
+  const response = await fetch(`http://127.0.0.1:${port}/__stats`);
+  return (await response.json()) as { reads: number; writes: number; byOperation: CommandCounts };
+}
+
+async function runCase(def: CaseDef, env: Environment, options: { duration: number; warmup: number; connections: number; sessions: number }): Promise<CaseRun | { skipped: string }> {
+  if (def.backend === "postgres" && env.pgProblem) return { skipped: env.pgProblem };
+  const started = await startServer(def.name, { REDIS_URL: env.redisUrl, PG_URL, SQLITE_PATH: env.sqlitePath }, SERVER_CORE);
+  if (started.kind === "skipped") return { skipped: started.reason };
+  const { server } = started;
+  const redis = def.counting === "redis" ? new Redis(env.redisUrl) : undefined;
+  try {
+    const cookies: string[] = [];
+    for (let i = 0; i < options.sessions; i++) cookies.push(await login(server.port));
+    // The session must be valid before the load: a read returns the logged-in user, a write a count.
+    const probe = await get(server.port, "/", cookies[0] ?? "");
+    const ok = probe.status === 200 && (def.operation === "read" ? probe.body === "u1" : Number(probe.body) >= 1);
+    if (!ok) throw new Error(`${def.name}: sanity request answered ${probe.status} ${JSON.stringify(probe.body.slice(0, 80))}`);
+    const loadCookies = cookies.filter((cookie) => cookie.length > 0);
+    const url = `http://127.0.0.1:${server.port}/`;
+    if (options.warmup > 0) {
+      await runLoadProcess({ url, connections: options.connections, duration: options.warmup, cookies: loadCookies }, LOAD_CORE);
+    }
+
+    const redisBefore = redis ? await commandstats(redis) : undefined;
+    const serverBefore = def.counting === "server" ? await serverStats(server.port) : undefined;
+    const load = await runLoadProcess({ url, connections: options.connections, duration: options.duration, cookies: loadCookies }, LOAD_CORE);
+    const requests = Math.max(1, load.completed);
+
+    let reads: number | null = null;
+    let writes: number | null = null;
+    let detail: CommandCounts | null = null;
+    let commandstatsPerRequest: CommandCounts | null = null;
+    if (redis && redisBefore) {
+      const timed = delta(redisBefore, await commandstats(redis));
+      commandstatsPerRequest = perRequest(timed, requests);
+      if (env.redisPrivate) {
+        // Exact client-sent commands: a fixed-size pass under MONITOR (script-internal commands excluded).
+        const amount = 2000;
+        const monitor = await monitorCount(env.redisUrl);
+        const pass = await runLoadProcess({ url, connections: options.connections, duration: 0, amount, cookies: loadCookies }, LOAD_CORE);
+        const counted = await monitor.stop();
+        const done = Math.max(1, pass.completed);
+        const split = classify(counted);
+        reads = split.reads / done;
+        writes = split.writes / done;
+        detail = perRequest(counted, done);
+      } else {
+        // Shared Redis: commandstats deltas only (other clients' traffic and script internals included).
+        const split = classify(timed);
+        reads = split.reads / requests;
+        writes = split.writes / requests;
+        detail = commandstatsPerRequest;
+      }
+    } else if (serverBefore) {
+      const after = await serverStats(server.port);
+      reads = (after.reads - serverBefore.reads) / requests;
+      writes = (after.writes - serverBefore.writes) / requests;
+      const byOperation: CommandCounts = {};
+      for (const [name, calls] of Object.entries(after.byOperation)) {
+        const difference = calls - (serverBefore.byOperation[name] ?? 0);
+        if (difference > 0) byOperation[name] = difference;
+      }
+      detail = perRequest(byOperation, requests);
+    }
+    return { load, reads, writes, detail, commandstatsPerRequest };
+  } finally {
+    redis?.disconnect();
+    await server.stop();
+  }
+}
+
+function summarize(def: CaseDef, runs: CaseRun[], skipped: string | undefined): CaseSummary {
+  if (skipped !== undefined || runs.length === 0) {
+    return {
+      name: def.name,
+      reqPerSec: null,
+      p50Ms: null,
+      p99Ms: null,
+      storeReadsPerRequest: null,
+      storeWritesPerRequest: null,
+      skipped: skipped ?? "no run completed",
+    };
+  }
+  const countable = runs.filter((run) => run.reads !== null);
+  const last = runs[runs.length - 1] as CaseRun;
+  return {
+    name: def.name,
+    reqPerSec: round(median(runs.map((run) => run.load.reqPerSec)), 0),
+    p50Ms: median(runs.map((run) => run.load.p50Ms)),
+    p99Ms: median(runs.map((run) => run.load.p99Ms)),
+    storeReadsPerRequest: countable.length ? round(median(countable.map((run) => run.reads as number)), 3) : null,
+    storeWritesPerRequest: countable.length ? round(median(countable.map((run) => run.writes as number)), 3) : null,
+    runs: runs.length,
+    reqPerSecRuns: runs.map((run) => round(run.load.reqPerSec, 0)),
+    storeOpsPerRequest: last.detail,
+    redisCommandstatsPerRequest: last.commandstatsPerRequest,
+    errors: runs.reduce((sum, run) => sum + run.load.errors + run.load.timeouts, 0),
+    non2xx: runs.reduce((sum, run) => sum + run.load.non2xx, 0),
+  };
+}
+
+function format(value: number | null, digits = 0): string {
+  return value === null || Number.isNaN(value) ? "–" : value.toFixed(digits);
+}
+
+export function markdownTable(cases: CaseSummary[]): string {
+  const bare = cases.find((entry) => entry.name === "koa-bare")?.reqPerSec ?? null;
+  const lines = [
+    "| case | req/s | × koa-bare | p50 ms | p99 ms | store reads/req | store writes/req |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const entry of cases) {
+    if (entry.skipped !== undefined) {
+      lines.push(`| ${entry.name} | skipped: ${entry.skipped} | | | | | |`);
+      continue;
+    }
+    const ratio = bare && entry.reqPerSec !== null ? (entry.reqPerSec / bare).toFixed(2) : "–";
+    lines.push(
+      `| ${entry.name} | ${format(entry.reqPerSec)} | ${ratio} | ${format(entry.p50Ms)} | ${format(entry.p99Ms)} | ${format(entry.storeReadsPerRequest, 2)} | ${format(entry.storeWritesPerRequest, 2)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+export function targetChecks(cases: CaseSummary[]): string {
+  const byName = new Map(cases.map((entry) => [entry.name, entry]));
+  const lines: string[] = [];
+  const ratioCheck = (subject: string, baseline: string, wanted: number): void => {
+    const a = byName.get(subject)?.reqPerSec ?? null;
+    const b = byName.get(baseline)?.reqPerSec ?? null;
+    if (a === null || b === null || b === 0) {
+      lines.push(`- SKIP ${subject} ≥ ${wanted} × ${baseline}: not measured`);
+      return;
+    }
+    const ratio = a / b;
+    lines.push(`- ${ratio >= wanted ? "PASS" : "MISS"} ${subject} ≥ ${wanted} × ${baseline}: ${ratio.toFixed(2)}×`);
+  };
+  ratioCheck("sessionkit-redis-read", "koa-session-redis-read", 1.5);
+  ratioCheck("sessionkit-redis-write", "koa-session-redis-write", 1.3);
+  ratioCheck("sessionkit-postgres-read", "express-session-postgres-read", 3);
+  ratioCheck("sessionkit-cookie-read", "koa-session-cookie-read", 1.5);
+  ratioCheck("sessionkit-memory-read", "koa-bare", 0.8);
+  for (const entry of cases) {
+    if (!entry.name.startsWith("sessionkit-") || !entry.name.endsWith("-read")) continue;
+    const cookie = entry.name === "sessionkit-cookie-read";
+    if (entry.skipped !== undefined) {
+      lines.push(`- SKIP ${entry.name} store ops: ${entry.skipped}`);
+      continue;
+    }
+    const wantReads = cookie ? null : 1;
+    const reads = entry.storeReadsPerRequest;
+    const writes = entry.storeWritesPerRequest;
+    const pass = cookie ? reads === null && writes === null : reads === wantReads && writes === 0;
+    const shown = cookie ? "no store (0/0)" : `${format(reads, 3)} reads / ${format(writes, 3)} writes per request`;
+    lines.push(`- ${pass ? "PASS" : "MISS"} ${entry.name} ${cookie ? "0 store ops" : "exactly 1 read, 0 writes"}: ${shown}`);
+  }
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  if (flags.scale) {
+    const { runScale } = await import("./scale.js");
+    await runScale({ counts: flags["scale-counts"], stores: flags["scale-stores"], quick: flags.quick === true });
+    return;
+  }
+  const quick = flags.quick === true;
+  const rounds = Number(flags.rounds ?? (quick ? 1 : 2));
+  const duration = Number(flags.duration ?? (quick ? 2 : 8));
+  const warmup = quick ? 0.5 : 1;
+  const connections = Number(flags.connections ?? 10);
+  const sessions = Number(flags.sessions ?? 1);
+  const only = flags.only?.split(",").map((name) => name.trim()).filter(Boolean);
+  const unknown = only?.filter((name) => !CASES.some((entry) => entry.name === name)) ?? [];
+  if (unknown.length > 0) throw new Error(`unknown case(s): ${unknown.join(", ")}; known: ${CASES.map((entry) => entry.name).join(", ")}`);
+  const selected = CASES.filter((entry) => !only || only.includes(entry.name));
+
+  const privateRedis = await startPrivateRedis();
+  const redisUrl = privateRedis?.url ?? process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+  const sqliteDir = join(tmpdir(), `skbench-${process.pid}`);
+  mkdirSync(sqliteDir, { recursive: true });
+  onExit(() => rmSync(sqliteDir, { recursive: true, force: true }));
+  const env: Environment = {
+    redisUrl,
+    redisPrivate: privateRedis !== undefined,
+    pgProblem: selected.some((entry) => entry.backend === "postgres") ? await pgReachable() : undefined,
+    sqlitePath: join(sqliteDir, "sessions.sqlite"),
+  };
+  console.error(
+    `node ${process.version}, ${cpus().length} cpus, taskset ${HAS_TASKSET ? "on (server core 0, load core 1)" : "unavailable"}, ` +
+      `redis ${env.redisPrivate ? "private instance" : redisUrl}, ${rounds} round(s) × ${duration} s, ${connections} connections, ${sessions} session(s)`,
+  );
+
+  const runs = new Map<string, CaseRun[]>();
+  const skipped = new Map<string, string>();
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      for (const def of selected) {
+        if (skipped.has(def.name)) continue;
+        const outcome = await runCase(def, env, { duration, warmup, connections, sessions }).catch((error: unknown) => ({
+          skipped: `error: ${(error as Error).message.split("\n")[0] ?? ""}`,
+        }));
+        if ("skipped" in outcome) {
+          skipped.set(def.name, outcome.skipped);
+          console.error(`[${round}/${rounds}] ${def.name}: skipped (${outcome.skipped})`);
+          continue;
+        }
+        runs.set(def.name, [...(runs.get(def.name) ?? []), outcome]);
+        console.error(
+          `[${round}/${rounds}] ${def.name}: ${outcome.load.reqPerSec.toFixed(0)} req/s, p50 ${outcome.load.p50Ms} ms, p99 ${outcome.load.p99Ms} ms, ` +
+            `reads ${outcome.reads?.toFixed(3) ?? "–"}, writes ${outcome.writes?.toFixed(3) ?? "–"}` +
+            (outcome.load.non2xx + outcome.load.errors > 0 ? `, non2xx ${outcome.load.non2xx}, errors ${outcome.load.errors}` : ""),
+        );
+      }
+    }
+  } finally {
+    if (privateRedis) await privateRedis.stop();
+    else {
+      const client = new Redis(redisUrl);
+      await deletePrefix(client, REDIS_PREFIX).catch(() => 0);
+      client.disconnect();
+    }
+    if (!env.pgProblem) await dropPgTables();
+  }
+
+  const cases = selected.map((def) => summarize(def, runs.get(def.name) ?? [], skipped.get(def.name)));
+  const output = { node: process.version, cpus: cpus().length, date: new Date().toISOString(), quick, cases };
+  mkdirSync(join(BENCH_DIR, "results"), { recursive: true });
+  writeFileSync(join(BENCH_DIR, "results/latest.json"), `${JSON.stringify(output, null, 2)}\n`);
+  console.log(markdownTable(cases));
+  console.log("");
+  console.log(targetChecks(cases));
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,75 @@
+/**
+ * Store-operation counters inside a benchmark server, read by the harness through GET /__stats.
+ * - countingStore: wraps a koa-sessionkit store (memory, SQLite): get = read; set/merge/touch/destroy = write.
+ * - countPgQueries: wraps pg's Client#query, so every statement sent to PostgreSQL is counted by
+ *   its verb (SELECT = read; INSERT/UPDATE/DELETE = write; anything else = other), whichever library
+ *   (PostgresStore, connect-pg-simple) sent it.
+ */
+import type { SessionStore } from "../../src/stores/contract.js";
+
+export interface ServerStats {
+  reads: number;
+  writes: number;
+  other: number;
+  byOperation: Record<string, number>;
+  memory?: { sessions: number; heapDeltaBytes: number; bytesPerSession: number };
+}
+
+export const stats: ServerStats = { reads: 0, writes: 0, other: 0, byOperation: {} };
+
+function record(kind: "reads" | "writes" | "other", operation: string): void {
+  stats[kind] += 1;
+  stats.byOperation[operation] = (stats.byOperation[operation] ?? 0) + 1;
+}
+
+const WRITE_METHODS = ["set", "destroy", "touch", "merge"] as const;
+
+/** The same store, with every contract method counted; optional methods stay absent when the inner store lacks them. */
+export function countingStore(inner: SessionStore): SessionStore {
+  const wrapped: SessionStore = {
+    get: (key, maxAge, options) => {
+      record("reads", "get");
+      return inner.get(key, maxAge, options);
+    },
+    set: (key, session, maxAge, options) => {
+      record("writes", "set");
+      return inner.set(key, session, maxAge, options);
+    },
+    destroy: (key, options) => {
+      record("writes", "destroy");
+      return inner.destroy(key, options);
+    },
+  };
+  for (const method of WRITE_METHODS) {
+    if (method === "set" || method === "destroy") continue;
+    const original = inner[method];
+    if (typeof original !== "function") continue;
+    Object.defineProperty(wrapped, method, {
+      value: (...args: unknown[]) => {
+        record("writes", method);
+        return (original as (...a: unknown[]) => unknown).apply(inner, args);
+      },
+      enumerable: true,
+    });
+  }
+  if (inner.close) wrapped.close = () => inner.close?.() ?? Promise.resolve();
+  return wrapped;
+}
+
+let pgPatched = false;
+
+export function countPgQueries(pg: typeof import("pg")): void {
+  if (pgPatched) return;
+  pgPatched = true;
+  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const original = proto.query;
+  proto.query = function countedQuery(this: unknown, ...args: unknown[]): unknown {
+    const first = args[0];
+    const text = typeof first === "string" ? first : typeof first === "object" && first !== null ? (first as { text?: unknown }).text : undefined;
+    const verb = typeof text === "string" ? (/^\s*(\w+)/.exec(text)?.[1] ?? "").toUpperCase() : "";
+    if (verb === "SELECT") record("reads", verb);
+    else if (verb === "INSERT" || verb === "UPDATE" || verb === "DELETE") record("writes", verb);
+    else record("other", verb || "?");
+    return original.apply(this, args);
+  };
+}
