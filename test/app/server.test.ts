@@ -1,6 +1,7 @@
 /** The app as a process: configuration errors, `npm start` smoke with graceful SIGTERM, and user:add. */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -139,11 +140,28 @@ describe("reference app process", () => {
 
   it("finishes an in-flight request before exiting on SIGTERM", async () => {
     const server = await startServer({ DATA_DIR: dataDir, SESSION_STORE: "memory" });
-    // A login spends ~20 ms hashing; SIGTERM lands while it is in flight.
-    const pending = request(server.url).post("/login").send({ email: "demo@example.com", password: "wrong password" });
-    const answered = pending.then((res) => res.status);
-    setTimeout(() => server.child.kill("SIGTERM"), 5);
-    expect(await answered).toBe(401);
+    const body = JSON.stringify({ email: "demo@example.com", password: "wrong password" });
+    // Send the headers and half the body, signal, then the rest: the request is surely in flight.
+    const answer = new Promise<{ status: number | undefined; text: string }>((resolve, reject) => {
+      const req = http.request(`${server.url}/login`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) },
+      });
+      req.on("response", (res) => {
+        let text = "";
+        res.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        res.on("end", () => resolve({ status: res.statusCode, text }));
+      });
+      req.on("error", reject);
+      req.write(body.slice(0, 10));
+      setTimeout(() => {
+        server.child.kill("SIGTERM");
+        setTimeout(() => req.end(body.slice(10)), 300);
+      }, 300);
+    });
+    const res = await answer;
+    expect(res.status).toBe(401);
+    expect(JSON.parse(res.text)).toEqual({ error: "Invalid credentials" });
     expect((await server.exited).code).toBe(0);
   });
 
