@@ -13,7 +13,7 @@ export function diffData(
   const set: Record<string, unknown> = {};
   const unset: string[] = [];
   for (const key of Object.keys(after)) {
-    if (!Object.prototype.hasOwnProperty.call(before, key) || JSON.stringify(before[key]) !== JSON.stringify(after[key])) {
+    if (!Object.prototype.hasOwnProperty.call(before, key) || !sameJson(before[key], JSON.parse(JSON.stringify(after[key]) ?? "null"))) {
       set[key] = after[key];
     }
   }
@@ -28,4 +28,16 @@ export function splitStored(stored: StoredSession, isDataKey: (key: string) => b
   const data: Record<string, unknown> = {};
   for (const key of Object.keys(stored)) if (isDataKey(key)) data[key] = stored[key];
   return data;
+}
+
+/** Deep equality of two JSON values, independent of key order. */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const aKeys = Object.keys(a);
+  const bRecord = b as Record<string, unknown>;
+  if (aKeys.length !== Object.keys(b).length) return false;
+  const aRecord = a as Record<string, unknown>;
+  return aKeys.every((key) => Object.prototype.hasOwnProperty.call(bRecord, key) && sameJson(aRecord[key], bRecord[key]));
 }

@@ -13,12 +13,13 @@ import { SessionTooLargeError } from "../errors.js";
 import { generateId, logTag, storeKeyFor } from "../crypto/ids.js";
 import type { Sealer } from "../crypto/seal.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
-import { normalizeStored, withRawJson, rawJsonOf, isPlainRecord } from "./codec.js";
+import { normalizeStored, parseStored, withRawJson, rawJsonOf, isPlainRecord } from "./codec.js";
+import { diffData, sameJson, splitStored } from "./changes.js";
 import { customId, openSealedCookie, readSessionId, rejectReason } from "./incoming.js";
 import { writeToStore, type SaveReason } from "./persist.js";
 import { clearCookie, cookieBytes, COOKIE_LIMIT_BYTES, writeCookie } from "./cookies.js";
 import { ONE_DAY_MS, type ResolvedOptions } from "./options.js";
-import { Session, type SessionController } from "./session.js";
+import { isDataKey, Session, type SessionController } from "./session.js";
 import { callStore } from "./store-call.js";
 import type { SessionEvent } from "./types.js";
 
@@ -240,11 +241,11 @@ export class ContextSession implements SessionController {
       await this.#destroy();
       return;
     }
-    if (options.regenerate) await this.#regenerate();
+    if (options.regenerate && !(await this.#regenerate())) return;
     const reason: SaveReason = options.save || options.regenerate || this.#force ? "force" : this.#reason(session);
     debug("commit: %s", reason || "nothing to save");
     if (!reason) {
-      if (this.#reissue && this.#id !== undefined) this.#writeIdCookie(this.#id);
+      if (this.#reissue && this.#id !== undefined) this.#writeIdCookie(this.#id, this.#expire);
       else if (this.#staleCookie) this.#clear();
       return;
     }
@@ -258,13 +259,33 @@ export class ContextSession implements SessionController {
       // New and empty: never stored, no cookie (and a stale cookie is cleared by the caller).
       return Object.keys(data).length > 0 ? "changed" : "";
     }
-    if (this.#serialize(data, this.#expire) !== this.#savedJson) return "changed";
+    const json = this.#serialize(data, this.#expire);
+    if (json !== this.#savedJson) {
+      if (this.#differsFromSaved(data)) return "changed";
+      // Same content in another spelling (a store that reorders keys, jsonb): compare fast next time.
+      this.#savedJson = json;
+    }
     if (this.options.rolling) return "rolling";
     const maxAge = this.sessionOptions.maxAge;
     if (this.options.renew && typeof maxAge === "number" && this.#expire !== undefined && this.#expire - Date.now() < maxAge / 2) {
       return "renew";
     }
     return this.#touch ? "touch" : "";
+  }
+
+  /**
+   * The exact check behind a text mismatch: per-key data and the reserved fields, as values. Only runs
+   * when a store handed back text spelled differently from ours, or something really changed.
+   */
+  #differsFromSaved(data: Record<string, unknown>): boolean {
+    const saved = parseStored(this.#savedJson);
+    if (!saved) return true;
+    const changes = diffData(splitStored(saved, isDataKey), data, {});
+    if (Object.keys(changes.set).length > 0 || changes.unset.length > 0) return true;
+    const reserved = this.#storedObject({}, this.#expire);
+    const savedReserved: StoredSession = {};
+    for (const key of ["_expire", "_session", "_maxAge", "_sk"] as const) if (saved[key] !== undefined) savedReserved[key] = saved[key] as never;
+    return !sameJson(reserved, savedReserved);
   }
 
   /** Reserved fields first, so comparing with the loaded text needs one serialize, not two. */
@@ -343,7 +364,7 @@ export class ContextSession implements SessionController {
     return true;
   }
 
-  #writeIdCookie(id: string, expire: number | undefined = this.#expire): void {
+  #writeIdCookie(id: string, expire: number | undefined): void {
     if (this.options.externalKey) {
       this.options.externalKey.set(this.ctx, id);
       return;
@@ -359,16 +380,24 @@ export class ContextSession implements SessionController {
     writeCookie(this.ctx, this.options, token, { expires: cookieExpires });
   }
 
-  async #regenerate(): Promise<void> {
+  /** Resolves false when the old entry was already gone: a concurrent logout won, nothing is written. */
+  async #regenerate(): Promise<boolean> {
     const oldKey = this.#storeKey;
+    const existed = this.#savedJson !== undefined;
     this.#id = this.#storeKey = undefined;
     this.#savedJson = undefined;
     const now = Date.now();
     this.#meta = { ...(this.#meta ?? {}), createdAt: now, lastSeenAt: now };
-    if (oldKey !== undefined && this.store) {
-      const store = this.store;
-      await callStore("destroy", this.options.storeTimeout, () => store.destroy(oldKey, { ctx: this.ctx }));
+    if (oldKey === undefined || !this.store) return true;
+    const store = this.store;
+    const removed = await callStore("destroy", this.options.storeTimeout, () => store.destroy(oldKey, { ctx: this.ctx }));
+    if (existed && removed === false) {
+      debug("session %s was destroyed by another request; regenerate() does not revive it", logTag(oldKey));
+      this.#session = null;
+      this.#clear();
+      return false;
     }
+    return true;
   }
 
   async #destroy(): Promise<void> {

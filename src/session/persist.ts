@@ -34,7 +34,9 @@ export async function writeToStore(write: StoreWrite): Promise<boolean> {
     await callStore("touch", timeout, () => store.touch?.(key, stored, ttl, setOptions));
     return true;
   }
-  if (exists && reason === "changed" && store.merge) {
+  // A forced save (save(), a new maxAge) of an existing entry merges too, so it can't revive a
+  // session that a concurrent logout destroyed.
+  if (exists && (reason === "changed" || reason === "force") && store.merge) {
     const before = splitStored(parseStored(previousJson) ?? {}, isDataKey);
     const reserved = { _expire: stored._expire, _maxAge: stored._maxAge, _session: stored._session, _sk: stored._sk };
     const changes = { ...diffData(before, write.data, reserved), base: previousJson, result: serializeStored(stored) };

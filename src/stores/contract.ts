@@ -97,7 +97,11 @@ export interface SessionStore {
   get(key: string, maxAge: MaxAge | undefined, options: StoreGetOptions): MaybePromise<StoredSession | null | undefined>;
   /** Required. Save the whole session; `maxAge` is the entry's lifetime in ms (or "session"). */
   set(key: string, session: StoredSession, maxAge: MaxAge | undefined, options: StoreSetOptions): MaybePromise<unknown>;
-  /** Required. Remove the entry. Removing a missing entry is not an error. */
+  /**
+   * Required. Remove the entry. Removing a missing entry is not an error. A store may resolve `false`
+   * when there was nothing to remove (the built-in ones do): regenerate() then knows a concurrent
+   * logout won and does not write the session back under a new id.
+   */
   destroy(key: string, options: StoreDestroyOptions): MaybePromise<unknown>;
   /** Recommended. Extend an entry's life (and set `_expire`/lastSeenAt) without rewriting its data. */
   touch?(key: string, session: StoredSession, maxAge: MaxAge | undefined, options: StoreSetOptions): Promise<void>;

@@ -79,11 +79,13 @@ export class MemoryStore implements SessionStore {
     this.#put(key, json, this.#now() + ttlMs(maxAge), session._sk?.userId);
   }
 
-  destroy(key: string): void {
+  /** Resolves whether a live entry was removed: false tells the middleware another request won. */
+  destroy(key: string): boolean {
     const entry = this.#entries.get(key);
-    if (!entry) return;
+    if (!entry) return false;
     this.#entries.delete(key);
     this.#unindex(key, entry.userId);
+    return entry.expiresAt > this.#now();
   }
 
   async touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {

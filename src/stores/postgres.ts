@@ -189,8 +189,10 @@ export class PostgresStore implements SessionStore {
     await this.#query("set", [key, serializeStored(session), now + ttlMs(maxAge), ...columns(session, now)]);
   }
 
-  async destroy(key: string): Promise<void> {
-    await this.#query("destroy", [key]);
+  /** Resolves whether a row was removed: false tells the middleware another request won. */
+  async destroy(key: string): Promise<boolean> {
+    const result = await this.#query("destroy", [key]);
+    return (result.rowCount ?? 0) > 0;
   }
 
   async touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {

@@ -130,10 +130,12 @@ export class RedisStore implements SessionStore {
     ]);
   }
 
-  async destroy(key: string): Promise<void> {
+  /** Resolves whether an entry was removed: false tells the middleware another request won. */
+  async destroy(key: string): Promise<boolean> {
     // The user index is left alone: listByUser prunes members whose session is gone.
-    await this.client.del(this.#sessionKey(key));
+    return (await this.client.del(this.#sessionKey(key))) > 0;
   }
+
 
   async touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
     await this.#update(key, maxAge, undefined, (stored) => {

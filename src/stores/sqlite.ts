@@ -161,8 +161,9 @@ export class SqliteStore implements SessionStore {
     this.#put.run(...row(key, serializeStored(session), session, now + ttlMs(maxAge), now));
   }
 
-  async destroy(key: string): Promise<void> {
-    this.#destroy.run(key);
+  /** Resolves whether a row was removed: false tells the middleware another request won. */
+  async destroy(key: string): Promise<boolean> {
+    return this.#destroy.run(key).changes > 0;
   }
 
   async touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {

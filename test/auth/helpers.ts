@@ -30,10 +30,10 @@ export class CountingStore extends MemoryStore {
     this.calls.set++;
     super.set(key, value, maxAge);
   }
-  override destroy(key: string): void {
+  override destroy(key: string): boolean {
     this.calls.destroy++;
     this.destroyed.push(key);
-    super.destroy(key);
+    return super.destroy(key);
   }
   override async touch(key: string, value: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
     this.calls.touch++;
