@@ -38,6 +38,8 @@ const { values: flags } = parseArgs({
 
 const SERVER_CORE = 0;
 const LOAD_CORE = 1;
+/** Requests in the store-counting pass that follows each timed run. */
+const COUNTING_REQUESTS = 1000;
 const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 interface CaseRun {
@@ -132,45 +134,48 @@ async function runCase(def: CaseDef, env: Environment, options: { duration: numb
     }
 
     const redisBefore = redis ? await commandstats(redis) : undefined;
-    const serverBefore = def.counting === "server" ? await serverStats(server.port) : undefined;
     const load = await runLoadProcess({ url, connections: options.connections, duration: options.duration, cookies: loadCookies }, LOAD_CORE);
-    const requests = Math.max(1, load.completed);
 
+    // Counting pass: a fixed number of requests, all completed (a timed run ends with requests in
+    // flight that the server handles but autocannon never counts), same connections and cookies.
     let reads: number | null = null;
     let writes: number | null = null;
     let detail: CommandCounts | null = null;
     let commandstatsPerRequest: CommandCounts | null = null;
-    if (redis && redisBefore) {
-      const timed = delta(redisBefore, await commandstats(redis));
-      commandstatsPerRequest = perRequest(timed, requests);
-      if (env.redisPrivate) {
-        // Exact client-sent commands: a fixed-size pass under MONITOR (script-internal commands excluded).
-        const amount = 2000;
-        const monitor = await monitorCount(env.redisUrl);
-        const pass = await runLoadProcess({ url, connections: options.connections, duration: 0, amount, cookies: loadCookies }, LOAD_CORE);
-        const counted = await monitor.stop();
-        const done = Math.max(1, pass.completed);
-        const split = classify(counted);
-        reads = split.reads / done;
-        writes = split.writes / done;
-        detail = perRequest(counted, done);
+    if (def.counting !== null) {
+      const amount = COUNTING_REQUESTS;
+      const passSpec = { url, connections: options.connections, duration: 0, amount, cookies: loadCookies };
+      let counted: CommandCounts;
+      let split: { reads: number; writes: number };
+      if (redis && redisBefore) {
+        // Informational: commandstats over the timed run (includes commands run inside Lua scripts).
+        commandstatsPerRequest = perRequest(delta(redisBefore, await commandstats(redis)), Math.max(1, load.completed));
+        if (env.redisPrivate) {
+          // Exact client-sent commands under MONITOR (script-internal commands excluded).
+          const monitor = await monitorCount(env.redisUrl);
+          await runLoadProcess(passSpec, LOAD_CORE);
+          counted = await monitor.stop();
+        } else {
+          // Shared Redis: commandstats deltas (other clients' traffic and script internals included).
+          const before = await commandstats(redis);
+          await runLoadProcess(passSpec, LOAD_CORE);
+          counted = delta(before, await commandstats(redis));
+        }
+        split = classify(counted);
       } else {
-        // Shared Redis: commandstats deltas only (other clients' traffic and script internals included).
-        const split = classify(timed);
-        reads = split.reads / requests;
-        writes = split.writes / requests;
-        detail = commandstatsPerRequest;
+        const before = await serverStats(server.port);
+        await runLoadProcess(passSpec, LOAD_CORE);
+        const after = await serverStats(server.port);
+        counted = {};
+        for (const [name, calls] of Object.entries(after.byOperation)) {
+          const difference = calls - (before.byOperation[name] ?? 0);
+          if (difference > 0) counted[name] = difference;
+        }
+        split = { reads: after.reads - before.reads, writes: after.writes - before.writes };
       }
-    } else if (serverBefore) {
-      const after = await serverStats(server.port);
-      reads = (after.reads - serverBefore.reads) / requests;
-      writes = (after.writes - serverBefore.writes) / requests;
-      const byOperation: CommandCounts = {};
-      for (const [name, calls] of Object.entries(after.byOperation)) {
-        const difference = calls - (serverBefore.byOperation[name] ?? 0);
-        if (difference > 0) byOperation[name] = difference;
-      }
-      detail = perRequest(byOperation, requests);
+      reads = split.reads / amount;
+      writes = split.writes / amount;
+      detail = perRequest(counted, amount);
     }
     return { load, reads, writes, detail, commandstatsPerRequest };
   } finally {

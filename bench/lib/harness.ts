@@ -146,7 +146,8 @@ export async function login(port: number): Promise<string> {
   return response.headers
     .getSetCookie()
     .map((line) => line.split(";")[0] ?? "")
-    .filter((pair) => pair.length > 0 && !pair.endsWith("="))
+    // Drop cookies being cleared (empty value); keep values that end in "=" (base64 padding).
+    .filter((pair) => pair.indexOf("=") > 0 && pair.indexOf("=") < pair.length - 1)
     .join("; ");
 }
 
