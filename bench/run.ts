@@ -6,6 +6,7 @@
  *   npm run bench -- --quick             all cases once, 2 s each
  *   npm run bench -- --only a,b          just these cases
  *   npm run bench -- --scale             1,000 vs 1,000,000 live sessions per store (bench/scale.ts)
+ *   npm run bench -- --profile <case>    one case under node --cpu-prof; top self-time functions
  *   other flags: --rounds N --duration S --connections N --sessions N (round-robin over N logins)
  *
  * Writes bench/results/latest.json and prints a Markdown table plus the target checks.
@@ -32,6 +33,7 @@ const { values: flags } = parseArgs({
     sessions: { type: "string" },
     "scale-counts": { type: "string" },
     "scale-stores": { type: "string" },
+    profile: { type: "string" },
   },
   strict: true,
 });
@@ -276,6 +278,11 @@ async function main(): Promise<void> {
   if (flags.scale) {
     const { runScale } = await import("./scale.js");
     await runScale({ counts: flags["scale-counts"], stores: flags["scale-stores"], quick: flags.quick === true });
+    return;
+  }
+  if (flags.profile !== undefined) {
+    const { runProfile } = await import("./profile.js");
+    await runProfile(flags.profile, Number(flags.duration ?? 8));
     return;
   }
   const quick = flags.quick === true;

@@ -49,6 +49,10 @@ function pinned(core: number | null, command: string[]): string[] {
   return HAS_TASKSET && core !== null ? ["taskset", "-c", String(core), ...command] : command;
 }
 
+function splitCommand(command: string[]): [string, string[]] {
+  return [command[0] as string, command.slice(1)];
+}
+
 function track(child: ChildProcess): ChildProcess {
   children.add(child);
   child.once("exit", () => children.delete(child));
@@ -157,11 +161,12 @@ export async function get(port: number, path: string, cookie: string): Promise<{
 }
 
 /** A Redis of our own on a free port, so command counts hold only the benchmark's traffic. */
-export async function startPrivateRedis(): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
+export async function startPrivateRedis(core: number | null = 1): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
   if (spawnSync("redis-server", ["--version"]).status !== 0) return undefined;
   const port = await freePort();
   const child = track(
-    spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"], {
+    // On the load generator's core: the server's core then measures the server alone.
+    spawn(...splitCommand(pinned(core, ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"])), {
       stdio: ["ignore", "ignore", "pipe"],
     }),
   );
