@@ -1,0 +1,249 @@
+/**
+ * A store that never answers must not hang the request: every store call is bounded by
+ * `storeTimeout`, and the client gets a 503 (Retry-After, no Set-Cookie) shortly after it. A store
+ * that fails late (after the timeout already answered) must not become an unhandled rejection, and
+ * nothing may leave timers behind once the server is closed.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import Koa from "koa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import session, { MemoryStore, type SessionStore, type StoredSession, type MaxAge, type SessionChanges } from "../../src/index.js";
+
+const KEYS = ["hang-key-1-0123456789abcdef0123456789abcdef"];
+const STORE_TIMEOUT = 200;
+/** Scheduling slack on a busy 2-core machine; the point is "bounded", not "instant". */
+const SLACK = 300;
+
+type Operation = "get" | "set" | "destroy" | "merge" | "touch";
+type Behaviour = "ok" | "hang" | "late-reject";
+
+/** A MemoryStore whose operations can be switched to never resolve, or to reject after 400 ms. */
+class ControllableStore implements SessionStore {
+  readonly inner = new MemoryStore();
+  readonly behaviour = new Map<Operation, Behaviour>();
+  readonly calls: Operation[] = [];
+
+  #run<T>(operation: Operation, run: () => T | Promise<T>): T | Promise<T> {
+    this.calls.push(operation);
+    const behaviour = this.behaviour.get(operation) ?? "ok";
+    if (behaviour === "hang") return new Promise<T>(() => undefined);
+    if (behaviour === "late-reject") {
+      return new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`late ${operation} failure`)), STORE_TIMEOUT * 2));
+    }
+    return run();
+  }
+
+  get(key: string): StoredSession | null | Promise<StoredSession | null> {
+    return this.#run("get", () => this.inner.get(key));
+  }
+  set(key: string, stored: StoredSession, maxAge: MaxAge | undefined): void | Promise<void> {
+    return this.#run("set", () => this.inner.set(key, stored, maxAge));
+  }
+  destroy(key: string): void | Promise<void> {
+    return this.#run("destroy", () => this.inner.destroy(key));
+  }
+  merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
+    return Promise.resolve(this.#run("merge", () => this.inner.merge(key, changes, maxAge)));
+  }
+  touch(key: string, stored: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
+    return Promise.resolve(this.#run("touch", () => this.inner.touch(key, stored, maxAge)));
+  }
+}
+
+interface Reply {
+  status: number;
+  ms: number;
+  body: string;
+  setCookie: string[];
+  retryAfter: string | undefined;
+}
+
+function send(port: number, path: string, cookie?: string): Promise<Reply> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      // agent: false: one connection per request, closed after it, so no keep-alive socket lingers.
+      { host: "127.0.0.1", port, path, agent: false, headers: cookie ? { cookie } : {} },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            ms: performance.now() - started,
+            body: Buffer.concat(chunks).toString("utf8"),
+            setCookie: response.headers["set-cookie"] ?? [],
+            retryAfter: response.headers["retry-after"] as string | undefined,
+          }),
+        );
+      },
+    );
+    request.on("error", reject);
+    request.end();
+  });
+}
+
+const cookieOf = (reply: Reply) => reply.setCookie.map((line) => line.split(";")[0]).join("; ");
+const timeouts = () => process.getActiveResourcesInfo().filter((name) => name === "Timeout").length;
+
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+let baselineTimeouts = 0;
+
+interface Server {
+  port: number;
+  store: ControllableStore;
+  handlerRuns: string[];
+  errors: unknown[];
+  close(): Promise<void>;
+}
+
+const servers: Server[] = [];
+
+async function start(options: { rolling?: boolean } = {}): Promise<Server> {
+  const store = new ControllableStore();
+  const app = new Koa();
+  app.keys = KEYS;
+  const errors: unknown[] = [];
+  app.silent = true;
+  app.on("error", (err: unknown) => errors.push(err));
+  const handlerRuns: string[] = [];
+  app.use(session({ store, storeTimeout: STORE_TIMEOUT, rolling: options.rolling ?? false }, app));
+  app.use(async (ctx) => {
+    handlerRuns.push(ctx.path);
+    const current = ctx.session;
+    if (!current) throw new Error("no session");
+    if (ctx.path === "/logout") ctx.session = null;
+    else if (ctx.path === "/regenerate") await current.regenerate();
+    else if (ctx.path === "/write") current.count = ((current.count as number | undefined) ?? 0) + 1;
+    ctx.body = { ok: true };
+  });
+  const server = http.createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const handle: Server = {
+    port: (server.address() as AddressInfo).port,
+    store,
+    handlerRuns,
+    errors,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  servers.push(handle);
+  return handle;
+}
+
+/** A working session: written while the store behaves, then the store is switched. */
+async function loggedIn(server: Server): Promise<string> {
+  const reply = await send(server.port, "/write");
+  expect(reply.status).toBe(200);
+  const cookie = cookieOf(reply);
+  expect(cookie).toMatch(/koa\.sess=.+; koa\.sess\.sig=.+/);
+  return cookie;
+}
+
+/**
+ * `fromHandler`: the handler itself awaited the store call (`await ctx.session.regenerate()`), so the
+ * StoreUnavailableError (status 503) reaches Koa's error handler instead of the middleware's answer.
+ */
+function expectBounded503(reply: Reply, fromHandler = false): void {
+  expect(reply.status).toBe(503);
+  expect(reply.setCookie).toEqual([]);
+  if (!fromHandler) {
+    expect(reply.retryAfter).toBe("5");
+    expect(JSON.parse(reply.body)).toEqual({ error: "Service temporarily unavailable" });
+  } else {
+    // Koa hides 5xx messages: no driver detail, no stack.
+    expect(reply.body).toBe("Service Unavailable");
+  }
+  expect(reply.ms).toBeGreaterThanOrEqual(STORE_TIMEOUT - 5);
+  expect(reply.ms).toBeLessThan(STORE_TIMEOUT + SLACK);
+}
+
+beforeAll(() => {
+  baselineTimeouts = timeouts();
+  process.on("unhandledRejection", onUnhandled);
+});
+
+afterAll(() => {
+  process.off("unhandledRejection", onUnhandled);
+});
+
+describe("a store that never answers", () => {
+  it("get hangs: 503 within storeTimeout, the handler never runs", async () => {
+    const server = await start();
+    const cookie = await loggedIn(server);
+    server.store.behaviour.set("get", "hang");
+    const runsBefore = server.handlerRuns.length;
+    expectBounded503(await send(server.port, "/write", cookie));
+    expectBounded503(await send(server.port, "/", cookie));
+    expect(server.handlerRuns.length).toBe(runsBefore);
+    // A request without a cookie needs no read, so it is still served.
+    expect((await send(server.port, "/")).status).toBe(200);
+    expect(server.errors.every((err) => (err as { code?: string }).code === "ERR_SESSIONKIT_STORE_UNAVAILABLE")).toBe(true);
+  });
+
+  it("set hangs: saving a new session answers 503 within storeTimeout, no cookie is sent", async () => {
+    const server = await start();
+    server.store.behaviour.set("set", "hang");
+    expectBounded503(await send(server.port, "/write"));
+  });
+
+  it("merge hangs: changing an existing session answers 503 within storeTimeout", async () => {
+    const server = await start();
+    const cookie = await loggedIn(server);
+    server.store.behaviour.set("merge", "hang");
+    server.store.behaviour.set("set", "hang");
+    expectBounded503(await send(server.port, "/write", cookie));
+    expect(server.store.calls).toContain("merge");
+  });
+
+  it("destroy hangs: logout and regenerate answer 503 within storeTimeout", async () => {
+    const server = await start();
+    const cookie = await loggedIn(server);
+    server.store.behaviour.set("destroy", "hang");
+    expectBounded503(await send(server.port, "/logout", cookie));
+    expectBounded503(await send(server.port, "/regenerate", cookie), true);
+  });
+
+  it("touch hangs (rolling): answers 503 within storeTimeout", async () => {
+    const server = await start({ rolling: true });
+    const cookie = await loggedIn(server);
+    server.store.behaviour.set("touch", "hang");
+    expectBounded503(await send(server.port, "/", cookie));
+    expect(server.store.calls).toContain("touch");
+  });
+
+  it("a store failing late (after the timeout answered) is not an unhandled rejection", async () => {
+    const server = await start();
+    const cookie = await loggedIn(server);
+    for (const operation of ["get", "set", "merge", "destroy"] as const) server.store.behaviour.set(operation, "late-reject");
+    expectBounded503(await send(server.port, "/write", cookie));
+    server.store.behaviour.set("get", "ok");
+    expectBounded503(await send(server.port, "/write", cookie));
+    expectBounded503(await send(server.port, "/logout", cookie));
+    // Let the late rejections happen (they fire at 2 × storeTimeout), then a turn for the handlers.
+    await new Promise((resolve) => setTimeout(resolve, STORE_TIMEOUT * 2 + 100));
+    expect(unhandled).toEqual([]);
+  });
+
+  it("store calls that answer in time leave no timeout timer behind", async () => {
+    const server = await start();
+    const cookie = await loggedIn(server);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const before = timeouts();
+    for (let i = 0; i < 20; i++) expect((await send(server.port, "/write", cookie)).status).toBe(200);
+    // Each of those requests armed a storeTimeout timer for its get and its merge; none may remain.
+    expect(timeouts()).toBeLessThanOrEqual(before);
+  });
+
+  it("after the servers close: no unhandled rejection, and no more Timeout handles than before", async () => {
+    for (const server of servers) await server.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(unhandled).toEqual([]);
+    expect(timeouts()).toBeLessThanOrEqual(baselineTimeouts);
+  });
+});
