@@ -37,10 +37,10 @@ class ControllableStore implements SessionStore {
   get(key: string): StoredSession | null | Promise<StoredSession | null> {
     return this.#run("get", () => this.inner.get(key));
   }
-  set(key: string, stored: StoredSession, maxAge: MaxAge | undefined): void | Promise<void> {
+  set(key: string, stored: StoredSession, maxAge: MaxAge | undefined): unknown {
     return this.#run("set", () => this.inner.set(key, stored, maxAge));
   }
-  destroy(key: string): void | Promise<void> {
+  destroy(key: string): unknown {
     return this.#run("destroy", () => this.inner.destroy(key));
   }
   merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
