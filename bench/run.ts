@@ -12,7 +12,7 @@
  * Writes bench/results/latest.json and prints a Markdown table plus the target checks.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
@@ -312,6 +312,8 @@ async function main(): Promise<void> {
       `redis ${env.redisPrivate ? "private instance" : redisUrl}, ${rounds} round(s) × ${duration} s, ${connections} connections, ${sessions} session(s)`,
   );
 
+  // Other processes on this 2-core machine make numbers noisy: the load average is kept with the results.
+  const loadAtStart = loadavg().map((value) => round(value, 2));
   const runs = new Map<string, CaseRun[]>();
   const skipped = new Map<string, string>();
   try {
@@ -345,12 +347,23 @@ async function main(): Promise<void> {
   }
 
   const cases = selected.map((def) => summarize(def, runs.get(def.name) ?? [], skipped.get(def.name)));
-  const output = { node: process.version, cpus: cpus().length, date: new Date().toISOString(), quick, cases };
+  const output = {
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    date: new Date().toISOString(),
+    quick,
+    settings: { rounds, durationS: duration, warmupS: warmup, connections, sessions, pinned: HAS_TASKSET, privateRedis: env.redisPrivate },
+    loadAverage: { start: loadAtStart, end: loadavg().map((value) => round(value, 2)) },
+    cases,
+  };
   mkdirSync(join(BENCH_DIR, "results"), { recursive: true });
   writeFileSync(join(BENCH_DIR, "results/latest.json"), `${JSON.stringify(output, null, 2)}\n`);
   console.log(markdownTable(cases));
   console.log("");
   console.log(targetChecks(cases));
+  console.log("");
+  console.log(`load average (1/5/15 min) at start ${loadAtStart.join(" ")}, at end ${output.loadAverage.end.join(" ")}; ${cpus().length} cpus`);
 }
 
 main().then(
