@@ -4,7 +4,8 @@
  * app's pino logger at LOG_LEVEL=debug. util.debuglog reads NODE_DEBUG when a logger is first used,
  * so the app runs in a child process (fixtures/log-scenario.ts) whose stdout and stderr are captured.
  * The scenario covers login (form + CSRF, and JSON), wrong logins, a password change, logout, a dead
- * cookie, malformed cookies and a store failure (503).
+ * cookie, malformed cookies and a store failure (503). It also checks that session ids travel only
+ * in Set-Cookie: never in a URL, a Location header or a response body.
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -21,6 +22,9 @@ interface Run {
   stdout: string;
   stderr: string;
   secrets: string[];
+  sessionValues: string[];
+  /** Every request line with its Location header, and every response body. */
+  exposed: string[];
 }
 
 let run: Run;
@@ -39,8 +43,9 @@ beforeAll(async () => {
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-  const secrets = code === 0 ? (JSON.parse(await readFile(secretsFile, "utf8")) as string[]) : [];
-  run = { code, stdout, stderr, secrets };
+  const seen: Pick<Run, "secrets" | "sessionValues" | "exposed"> =
+    code === 0 ? (JSON.parse(await readFile(secretsFile, "utf8")) as Pick<Run, "secrets" | "sessionValues" | "exposed">) : { secrets: [], sessionValues: [], exposed: [] };
+  run = { code, stdout, stderr, ...seen };
 }, 60_000);
 
 afterAll(async () => {
@@ -74,6 +79,13 @@ describe("logs with NODE_DEBUG=koa-sessionkit* and LOG_LEVEL=debug", () => {
   it("no session id, cookie value, CSRF token or password appears in stdout or stderr", () => {
     const output = `${run.stdout}\n${run.stderr}`;
     const leaks = run.secrets.flatMap((secret) => spellings(secret).filter((spelling) => output.includes(spelling)));
+    expect(leaks).toEqual([]);
+  });
+
+  it("session ids and .sig values appear in no URL, Location header or response body", () => {
+    expect(run.sessionValues.length).toBeGreaterThanOrEqual(8);
+    expect(run.exposed.length).toBeGreaterThan(20);
+    const leaks = run.sessionValues.filter((value) => run.exposed.some((text) => text.includes(value) || text.includes(encodeURIComponent(value))));
     expect(leaks).toEqual([]);
   });
 });
