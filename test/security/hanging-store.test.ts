@@ -57,6 +57,7 @@ interface Reply {
   body: string;
   setCookie: string[];
   retryAfter: string | undefined;
+  cacheControl: string | undefined;
 }
 
 function send(port: number, path: string, cookie?: string): Promise<Reply> {
@@ -75,6 +76,7 @@ function send(port: number, path: string, cookie?: string): Promise<Reply> {
             body: Buffer.concat(chunks).toString("utf8"),
             setCookie: response.headers["set-cookie"] ?? [],
             retryAfter: response.headers["retry-after"] as string | undefined,
+            cacheControl: response.headers["cache-control"],
           }),
         );
       },
@@ -154,6 +156,7 @@ function expectBounded503(reply: Reply, fromHandler = false): void {
   expect(reply.setCookie).toEqual([]);
   if (!fromHandler) {
     expect(reply.retryAfter).toBe("5");
+    expect(reply.cacheControl).toBe("no-store");
     expect(JSON.parse(reply.body)).toEqual({ error: "Service temporarily unavailable" });
   } else {
     // Koa hides 5xx messages: no driver detail, no stack.
