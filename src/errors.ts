@@ -44,7 +44,11 @@ export class StoreUnavailableError extends SessionkitError {
       { cause },
     );
     this.operation = operation;
+    // Koa's default error handler copies err.headers onto the response, so a StoreUnavailableError
+    // that escapes a handler (for example from an awaited regenerate()) still says when to retry.
+    this.headers = { "Retry-After": "5", "Cache-Control": "no-store" };
   }
+  readonly headers: Record<string, string>;
 }
 
 /** A cookie-mode session grew past what a browser keeps (4096 bytes per cookie). */

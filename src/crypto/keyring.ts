@@ -60,7 +60,9 @@ export class Keyring {
   index(data: string, signature: string): number {
     if (typeof signature !== "string" || signature.length !== 43) return -1;
     const expected = Buffer.from(signature, "base64url");
-    if (expected.length !== 32) return -1;
+    // Node's decoder ignores stray characters and the spare bits of the last one; accept only the
+    // exact spelling we issue, so a signature has one valid form.
+    if (expected.length !== 32 || expected.toString("base64url") !== signature) return -1;
     for (let i = 0; i < this.#hmacKeys.length; i++) {
       const actual = createHmac("sha256", this.#hmacKeys[i] as KeyObject).update(data).digest();
       if (timingSafeEqual(actual, expected)) return i;

@@ -42,6 +42,8 @@ function keygripSign(data: string, key: Buffer): Buffer {
 function verifyKeygrip(data: string, signature: string, keys: readonly Buffer[]): boolean {
   if (!KEYGRIP_SIGNATURE.test(signature)) return false;
   const given = Buffer.from(signature, "base64url");
+  // One valid spelling per signature: Node's decoder would ignore the last character's spare bits.
+  if (given.toString("base64url") !== signature) return false;
   if (given.length !== 20) return false;
   let matched = false;
   // Every key is tried, even after a match, so timing does not reveal which key signed.
