@@ -11,7 +11,7 @@ import { openUsers } from "../resources.js";
 import { MIN_PASSWORD_LENGTH } from "../routes/deps.js";
 import { DuplicateEmailError, isPlausibleEmail, normalizeEmail } from "../users/repository.js";
 
-const USAGE = "usage: npm run user:add -- --email you@example.com --password 'at least 8 characters' [--role admin]";
+const USAGE = "usage: npm run user:add -- --email you@example.com --password 'at least 12 characters' [--role admin]";
 
 function exit(code: number, message: string): never {
   (code === 0 ? process.stdout : process.stderr).write(`${message}\n`);

@@ -11,4 +11,5 @@ export interface RouteDeps {
 }
 
 /** New passwords: at least this many characters (code points), at most 1024 bytes. */
-export const MIN_PASSWORD_LENGTH = 8;
+/** ASVS 4.0.3 V2.1.1 (5.0: 6.2.1): at least 12 characters. */
+export const MIN_PASSWORD_LENGTH = 12;

@@ -135,7 +135,7 @@ export function passwordPage(options: { user: ViewUser; csrfToken: string; error
       <input type="hidden" name="_csrf" value="${options.csrfToken}">
       <label for="currentPassword">Current password</label>
       <input id="currentPassword" name="currentPassword" type="password" autocomplete="current-password" required${described}>
-      <label for="newPassword">New password <span class="hint">(at least 8 characters)</span></label>
+      <label for="newPassword">New password <span class="hint">(at least 12 characters)</span></label>
       <input id="newPassword" name="newPassword" type="password" autocomplete="new-password" required minlength="8" maxlength="1024"${described}>
       <button type="submit">Change password</button>
     </form>

@@ -180,7 +180,7 @@ describe("reference app process", () => {
     expect(missing.stderr).toMatch(/--password is required/);
     const weak = await run("app/cli/user-add.ts", ["--email", "x@example.com", "--password", "short"], env);
     expect(weak.code).toBe(2);
-    const badConfig = await run("app/cli/user-add.ts", ["--email", "x@example.com", "--password", "long enough"], { ...env, SESSION_STORE: "nope" });
+    const badConfig = await run("app/cli/user-add.ts", ["--email", "x@example.com", "--password", "long enough, really"], { ...env, SESSION_STORE: "nope" });
     expect(badConfig.code).toBe(1);
 
     const handle = await createApp(
