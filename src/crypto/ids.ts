@@ -3,6 +3,7 @@
  * 122-bit UUIDs. Stores never see the id itself, only `prefix + sha256(id)`, so a dump of the store
  * holds no usable cookie.
  */
+import * as crypto from "node:crypto";
 import { createHash, randomFillSync } from "node:crypto";
 
 const ID_BYTES = 32;
@@ -27,7 +28,15 @@ export function generateId(): string {
 
 /** The store key for an id. SHA-256 suffices: the id already has 256 bits of entropy. */
 export function storeKeyFor(id: string, prefix = ""): string {
-  return prefix + createHash("sha256").update(id).digest("base64url");
+  return prefix + sha256(id);
+}
+
+type OneShot = (algorithm: string, data: string, encoding: "base64url") => string;
+// crypto.hash (Node >= 20.12) skips the Hash object: a third of the cost of createHash().digest().
+const oneShot = (crypto as unknown as { hash?: OneShot }).hash;
+
+function sha256(text: string): string {
+  return oneShot ? oneShot("sha256", text, "base64url") : createHash("sha256").update(text).digest("base64url");
 }
 
 /** A short, non-reversible tag for logs: never log an id or a cookie. */

@@ -11,7 +11,8 @@ import type { Context } from "koa";
 import { debuglog } from "node:util";
 import { SessionTooLargeError } from "../errors.js";
 import { generateId, logTag, storeKeyFor } from "../crypto/ids.js";
-import type { Sealer } from "../crypto/seal.js";
+import type { Opened, Sealer } from "../crypto/seal.js";
+import type { VerifiedCache } from "../crypto/verified-cache.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
 import { normalizeStored, parseStored, withRawJson, rawJsonOf, isPlainRecord } from "./codec.js";
 import { diffData, sameJson, splitStored } from "./changes.js";
@@ -44,17 +45,23 @@ export interface LegacyReader {
 /** Shared by every request of one `session()` middleware. */
 export interface Runtime {
   options: ResolvedOptions;
+  /** Cookie text → index of the key that verified it (store mode). */
+  verified: VerifiedCache<number>;
+  /** Session id → store key, so a returning cookie costs no SHA-256. */
+  storeKeys: VerifiedCache<string>;
+  /** Cookie mode: sealed text → what it opened to. */
+  opened: VerifiedCache<Opened>;
   store: SessionStore | undefined;
   sealer: Sealer | undefined;
   legacy: LegacyReader | undefined;
 }
 
 
+export type SessionOptionsView = Omit<ResolvedOptions, "maxAge"> & { maxAge: MaxAge | undefined };
+
 export class ContextSession implements SessionController {
   readonly ctx: Context;
   readonly options: ResolvedOptions;
-  /** `ctx.sessionOptions`: this request's copy, so a per-session maxAge never leaks to others. */
-  readonly sessionOptions: Omit<ResolvedOptions, "maxAge"> & { maxAge: MaxAge | undefined };
   readonly store: SessionStore | undefined;
   readonly #runtime: Runtime;
 
@@ -71,12 +78,18 @@ export class ContextSession implements SessionController {
   #reissue = false;
   #staleCookie = false;
   #legacyKey: string | undefined;
+  #maxAge: MaxAge | undefined;
+  #sessionOptions: SessionOptionsView | undefined;
+  /** Top-level keys and values as loaded, when every value is a primitive: "unchanged" needs no JSON. */
+  #loadedKeys: string[] | undefined;
+  #loadedValues: unknown[] | undefined;
+  #metaChanged = false;
 
   constructor(ctx: Context, runtime: Runtime) {
     this.ctx = ctx;
     this.#runtime = runtime;
     this.options = runtime.options;
-    this.sessionOptions = { ...runtime.options };
+    this.#maxAge = runtime.options.maxAge;
     this.store = runtime.options.ContextStore ? new runtime.options.ContextStore(ctx) : runtime.store;
   }
 
@@ -87,10 +100,27 @@ export class ContextSession implements SessionController {
     return this.#storeKey;
   }
   get maxAge(): MaxAge | undefined {
-    return this.sessionOptions.maxAge;
+    return this.#maxAge;
   }
   set maxAge(value: MaxAge | undefined) {
-    this.sessionOptions.maxAge = value;
+    this.#maxAge = value;
+  }
+
+  /**
+   * `ctx.sessionOptions`: this request's copy, so a per-session maxAge never leaks to others. Made on
+   * first read only; most requests never look at it.
+   */
+  get sessionOptions(): SessionOptionsView {
+    if (!this.#sessionOptions) {
+      const view = { ...this.options } as SessionOptionsView;
+      Object.defineProperty(view, "maxAge", {
+        get: () => this.#maxAge,
+        set: (value: MaxAge | undefined) => (this.#maxAge = value),
+        enumerable: true,
+      });
+      this.#sessionOptions = view;
+    }
+    return this.#sessionOptions;
   }
   requireSave(): void {
     this.#force = true;
@@ -102,6 +132,7 @@ export class ContextSession implements SessionController {
   }
   /** Change metadata; it is saved with the session at commit. */
   updateMeta(patch: Partial<SessionMeta>): void {
+    this.#metaChanged = true;
     this.#meta = { ...(this.#meta ?? { createdAt: Date.now() }), ...patch };
   }
   /** Persist lastSeenAt (and extend the entry) without rewriting data: store.touch when available. */
@@ -117,15 +148,19 @@ export class ContextSession implements SessionController {
 
   /** Store mode: read the session before the handler runs. At most one store read. */
   async load(): Promise<void> {
-    const incoming = readSessionId(this.ctx, this.options);
+    const incoming = readSessionId(this.ctx, this.options, this.#runtime.verified);
     this.#staleCookie = incoming.stale;
     const id = incoming.id;
     if (id !== undefined) {
-      const storeKey = storeKeyFor(id, this.options.prefix);
+      let storeKey = this.#runtime.storeKeys.get(id);
+      if (storeKey === undefined) {
+        storeKey = storeKeyFor(id, this.options.prefix);
+        this.#runtime.storeKeys.set(id, storeKey);
+      }
       const store = this.store as SessionStore;
       const stored = normalizeStored(
         await callStore("get", this.options.storeTimeout, () =>
-          store.get(storeKey, this.sessionOptions.maxAge, { rolling: this.options.rolling, ctx: this.ctx })),
+          store.get(storeKey, this.#maxAge, { rolling: this.options.rolling, ctx: this.ctx })),
       );
       if (this.#accept(stored, storeKey)) {
         this.#id = id;
@@ -160,7 +195,7 @@ export class ContextSession implements SessionController {
 
   /** Cookie mode: open the sealed cookie (lazily, on first access to ctx.session). */
   #loadFromCookie(): void {
-    const sealed = openSealedCookie(this.ctx, this.options, this.#runtime.sealer as Sealer);
+    const sealed = openSealedCookie(this.ctx, this.options, this.#runtime.sealer as Sealer, this.#runtime.opened);
     if (sealed.kind === "none") return;
     if (sealed.kind === "unopened") {
       const legacy = this.#runtime.legacy?.readCookie(this.ctx);
@@ -186,13 +221,15 @@ export class ContextSession implements SessionController {
   }
 
   #adopt(stored: StoredSession): void {
-    if (typeof stored._maxAge === "number") this.sessionOptions.maxAge = stored._maxAge;
-    else if (stored._session === true) this.sessionOptions.maxAge = "session";
+    if (typeof stored._maxAge === "number") this.#maxAge = stored._maxAge;
+    else if (stored._session === true) this.#maxAge = "session";
     this.#meta = isPlainRecord(stored._sk) ? { ...(stored._sk as SessionMeta) } : undefined;
     this.#expire = typeof stored._expire === "number" ? stored._expire : undefined;
     this.#savedJson = rawJsonOf(stored);
     this.#isNew = false;
-    this.#session = new Session(this, stored);
+    const session = new Session(this, stored);
+    this.#session = session;
+    this.#rememberPrimitives(session);
   }
 
   #emit(event: "missed" | "expired" | "invalid", data: SessionEvent): void {
@@ -223,6 +260,7 @@ export class ContextSession implements SessionController {
       if (this.#meta?.userId !== undefined) {
         const { userId: _userId, authAt: _authAt, absoluteExpiresAt: _absolute, ...rest } = this.#meta;
         this.#meta = rest;
+        this.#metaChanged = true;
       }
       return;
     }
@@ -253,7 +291,30 @@ export class ContextSession implements SessionController {
     await this.#save(session, reason);
   }
 
+  #rememberPrimitives(session: Session): void {
+    const keys = Object.keys(session);
+    const values = keys.map((key) => (session as unknown as Record<string, unknown>)[key]);
+    const primitive = values.every((value) => value === null || (typeof value !== "object" && typeof value !== "function"));
+    this.#loadedKeys = primitive ? keys : undefined;
+    this.#loadedValues = primitive ? values : undefined;
+  }
+
+  /** True when the session still holds exactly the primitives it was loaded with. */
+  #unchangedPrimitives(session: Session): boolean {
+    const keys = this.#loadedKeys;
+    const values = this.#loadedValues;
+    if (!keys || !values || this.#metaChanged) return false;
+    const current = Object.keys(session);
+    if (current.length !== keys.length) return false;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      if (current[i] !== key || (session as unknown as Record<string, unknown>)[key] !== values[i]) return false;
+    }
+    return true;
+  }
+
   #reason(session: Session): SaveReason {
+    if (this.#savedJson !== undefined && this.#unchangedPrimitives(session)) return this.#refreshReason();
     const data = session.toJSON();
     if (this.#savedJson === undefined) {
       // New and empty: never stored, no cookie (and a stale cookie is cleared by the caller).
@@ -265,8 +326,13 @@ export class ContextSession implements SessionController {
       // Same content in another spelling (a store that reorders keys, jsonb): compare fast next time.
       this.#savedJson = json;
     }
+    return this.#refreshReason();
+  }
+
+  /** Unchanged data: refresh only when rolling, renew or a touch asks for it. */
+  #refreshReason(): SaveReason {
     if (this.options.rolling) return "rolling";
-    const maxAge = this.sessionOptions.maxAge;
+    const maxAge = this.#maxAge;
     if (this.options.renew && typeof maxAge === "number" && this.#expire !== undefined && this.#expire - Date.now() < maxAge / 2) {
       return "renew";
     }
@@ -290,7 +356,7 @@ export class ContextSession implements SessionController {
 
   /** Reserved fields first, so comparing with the loaded text needs one serialize, not two. */
   #storedObject(data: Record<string, unknown>, expire: number | undefined): StoredSession {
-    const maxAge = this.sessionOptions.maxAge;
+    const maxAge = this.#maxAge;
     const stored: StoredSession = {};
     if (expire !== undefined) stored._expire = expire;
     if (maxAge === "session") stored._session = true;
@@ -305,7 +371,7 @@ export class ContextSession implements SessionController {
 
   async #save(session: Session, reason: SaveReason): Promise<void> {
     const now = Date.now();
-    const maxAge = this.sessionOptions.maxAge ?? ONE_DAY_MS;
+    const maxAge = this.#maxAge ?? ONE_DAY_MS;
     const expire = typeof maxAge === "number" ? now + maxAge : undefined;
     this.#meta = { ...(this.#meta ?? { createdAt: now }), lastSeenAt: now };
     const data = session.toJSON();
@@ -321,6 +387,8 @@ export class ContextSession implements SessionController {
     }
     this.#savedJson = json;
     this.#expire = expire;
+    this.#metaChanged = false;
+    this.#rememberPrimitives(session);
     this.#force = false;
     this.#touch = false;
     this.#reissue = false;

@@ -4,6 +4,7 @@
  * `<name>.sig` holds base64url(HMAC(key, "<name>=<value>")), so proxies and tooling see nothing new.
  */
 import type { Context } from "koa";
+import type { VerifiedCache } from "../crypto/verified-cache.js";
 import type { ResolvedOptions } from "./options.js";
 
 /** Browsers drop a cookie whose name, value and attributes pass 4096 bytes. */
@@ -20,7 +21,7 @@ export interface CookieRead {
  * The cookie's value if present and (when signed) correctly signed; undefined otherwise. Never throws.
  * A bad signature is indistinguishable from no cookie, which is what a tampering client deserves.
  */
-export function readCookie(ctx: Context, options: ResolvedOptions): CookieRead | undefined {
+export function readCookie(ctx: Context, options: ResolvedOptions, cache?: VerifiedCache<number>): CookieRead | undefined {
   let value: string | undefined;
   try {
     value = ctx.cookies.get(options.key, { signed: false });
@@ -36,8 +37,13 @@ export function readCookie(ctx: Context, options: ResolvedOptions): CookieRead |
     return undefined;
   }
   if (!signature) return undefined;
+  const cacheKey = `${value}.${signature}`;
+  const known = cache?.get(cacheKey);
+  if (known !== undefined) return { value, keyIndex: known };
   const keyIndex = options.keyring.index(`${options.key}=${value}`, signature);
-  return keyIndex === -1 ? undefined : { value, keyIndex };
+  if (keyIndex === -1) return undefined;
+  cache?.set(cacheKey, keyIndex);
+  return { value, keyIndex };
 }
 
 export interface CookieLifetime {

@@ -5,7 +5,8 @@
  */
 import type { Context } from "koa";
 import { ID_PATTERN } from "../crypto/ids.js";
-import type { Sealer } from "../crypto/seal.js";
+import type { Opened, Sealer } from "../crypto/seal.js";
+import type { VerifiedCache } from "../crypto/verified-cache.js";
 import type { StoredSession } from "../stores/contract.js";
 import { isPlainRecord, normalizeStored, safeParse } from "./codec.js";
 import { readCookie } from "./cookies.js";
@@ -25,13 +26,13 @@ export interface IncomingId {
   stale: boolean;
 }
 
-export function readSessionId(ctx: Context, options: ResolvedOptions): IncomingId {
+export function readSessionId(ctx: Context, options: ResolvedOptions, cache?: VerifiedCache<number>): IncomingId {
   if (options.externalKey) {
     const value = options.externalKey.get(ctx);
     const id = typeof value === "string" && idLooksValid(value, options) ? value : undefined;
     return { id, keyIndex: 0, stale: false };
   }
-  const cookie = readCookie(ctx, options);
+  const cookie = readCookie(ctx, options, cache);
   if (!cookie) return { id: undefined, keyIndex: 0, stale: rawCookie(ctx, options.key) !== undefined };
   if (!idLooksValid(cookie.value, options)) return { id: undefined, keyIndex: 0, stale: true };
   return { id: cookie.value, keyIndex: cookie.keyIndex, stale: false };
@@ -52,10 +53,16 @@ export type SealedCookie =
   | { kind: "opened"; stored: StoredSession | null; keyIndex: number };
 
 /** Open cookie mode's sealed token: its lifetime is enforced here, whatever the browser kept. */
-export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer: Sealer): SealedCookie {
+export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer: Sealer, cache?: VerifiedCache<Opened>): SealedCookie {
   const token = rawCookie(ctx, options.key);
   if (!token) return { kind: "none" };
-  const opened = sealer.open(token, options.key);
+  // A returning browser sends the same sealed text each time: decrypt it once. The expiry inside
+  // is still checked on every request below.
+  let opened = cache?.get(token) ?? null;
+  if (!opened) {
+    opened = sealer.open(token, options.key);
+    if (opened) cache?.set(token, opened);
+  }
   if (!opened) return { kind: "unopened", token };
   if (opened.expiresAt !== undefined && opened.expiresAt <= Date.now()) return { kind: "expired" };
   let stored: StoredSession | null = null;

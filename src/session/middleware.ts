@@ -14,6 +14,7 @@ import type { Context, Middleware, Next } from "koa";
 import { debuglog } from "node:util";
 import { SessionConfigError, type StoreUnavailableError } from "../errors.js";
 import { Sealer } from "../crypto/seal.js";
+import { VerifiedCache } from "../crypto/verified-cache.js";
 import { MemoryStore } from "../stores/memory.js";
 import { ContextSession, type LegacyReader, type Runtime } from "./context-session.js";
 import { createLegacyReader } from "./legacy.js";
@@ -26,6 +27,10 @@ const debug = debuglog("koa-sessionkit:session");
 /** Where a request's controller lives; Symbol.for so every bundle of the package finds the same one. */
 export const CONTEXT_SESSION = Symbol.for("koa-sessionkit.contextSession");
 const RUNTIME = Symbol.for("koa-sessionkit.runtime");
+
+/** Returning cookies remembered per middleware: ~10k entries is a few MB at most. */
+const VERIFIED_CACHE_ENTRIES = 10_000;
+const OPENED_CACHE_ENTRIES = 2_000;
 
 type Carrier = { [CONTEXT_SESSION]?: ContextSession; [RUNTIME]?: Runtime };
 
@@ -57,6 +62,10 @@ export function session(first: Koa | SessionOptions | undefined, second?: Koa | 
   const legacy: LegacyReader | undefined = options.legacy ? createLegacyReader(options) : undefined;
   const runtime: Runtime = {
     options,
+    verified: new VerifiedCache(VERIFIED_CACHE_ENTRIES),
+    storeKeys: new VerifiedCache(VERIFIED_CACHE_ENTRIES),
+    // Sealed cookies run to 4 kB each, so fewer of them.
+    opened: new VerifiedCache(OPENED_CACHE_ENTRIES),
     store: options.mode === "store" && !options.ContextStore ? (options.store ?? new MemoryStore()) : undefined,
     sealer: options.mode === "cookie" ? new Sealer(options.keyring as NonNullable<typeof options.keyring>) : undefined,
     legacy,

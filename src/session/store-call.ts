@@ -5,15 +5,30 @@
  */
 import { StoreUnavailableError } from "../errors.js";
 
-export async function callStore<T>(operation: string, timeoutMs: number, run: () => T | Promise<T>): Promise<T> {
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+export function callStore<T>(operation: string, timeoutMs: number, run: () => T | Promise<T>): Promise<Awaited<T>> {
+  let result: T | Promise<T>;
+  try {
+    result = run();
+  } catch (err) {
+    return Promise.reject(new StoreUnavailableError(operation, err));
+  }
+  // A synchronous store (MemoryStore) answered already: no timer, no race.
+  if (!isThenable(result)) return Promise.resolve(result as Awaited<T>);
+  return race(operation, timeoutMs, result as Promise<Awaited<T>>);
+}
+
+async function race<T>(operation: string, timeoutMs: number, pending: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    const pending = Promise.resolve().then(run);
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new StoreUnavailableError(operation, undefined, true)), timeoutMs);
     });
     // A late rejection after the timeout won; swallow it so it is not an unhandled rejection.
-    pending.catch(() => undefined);
+    Promise.resolve(pending).catch(() => undefined);
     return await Promise.race([pending, timeout]);
   } catch (err) {
     if (err instanceof StoreUnavailableError) throw err;
