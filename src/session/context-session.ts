@@ -84,6 +84,8 @@ export class ContextSession implements SessionController {
   #loadedKeys: string[] | undefined;
   #loadedValues: unknown[] | undefined;
   #metaChanged = false;
+  /** The id the client sent and its verified signature under the first key, reused when re-sent. */
+  #signedId: { id: string; signature: string } | undefined;
 
   constructor(ctx: Context, runtime: Runtime) {
     this.ctx = ctx;
@@ -167,6 +169,7 @@ export class ContextSession implements SessionController {
         this.#storeKey = storeKey;
         this.#adopt(stored as StoredSession);
         this.#reissue = incoming.keyIndex > 0;
+        this.#signedId = incoming.signature === undefined ? undefined : { id, signature: incoming.signature };
         return;
       }
       this.#staleCookie = true;
@@ -300,10 +303,10 @@ export class ContextSession implements SessionController {
   }
 
   /** True when the session still holds exactly the primitives it was loaded with. */
-  #unchangedPrimitives(session: Session): boolean {
+  #samePrimitives(session: Session): boolean {
     const keys = this.#loadedKeys;
     const values = this.#loadedValues;
-    if (!keys || !values || this.#metaChanged) return false;
+    if (!keys || !values) return false;
     const current = Object.keys(session);
     if (current.length !== keys.length) return false;
     for (let i = 0; i < keys.length; i++) {
@@ -313,8 +316,22 @@ export class ContextSession implements SessionController {
     return true;
   }
 
+  /** The data as loaded, when it was all primitives (so nothing could have mutated it since). */
+  #loadedData(): Record<string, unknown> | undefined {
+    const keys = this.#loadedKeys;
+    const values = this.#loadedValues;
+    if (!keys || !values) return undefined;
+    const data: Record<string, unknown> = {};
+    keys.forEach((key, index) => (data[key] = values[index]));
+    return data;
+  }
+
   #reason(session: Session): SaveReason {
-    if (this.#savedJson !== undefined && this.#unchangedPrimitives(session)) return this.#refreshReason();
+    // A session loaded with only primitive values (the usual { userId, role }) is compared value by
+    // value: no JSON at all on a read-only request, and no re-parse on a write.
+    if (this.#savedJson !== undefined && this.#loadedKeys && !this.#metaChanged) {
+      return this.#samePrimitives(session) ? this.#refreshReason() : "changed";
+    }
     const data = session.toJSON();
     if (this.#savedJson === undefined) {
       // New and empty: never stored, no cookie (and a stale cookie is cleared by the caller).
@@ -410,6 +427,7 @@ export class ContextSession implements SessionController {
       stored: withRawJson(stored, json),
       data,
       previousJson: this.#savedJson,
+      previousData: this.#loadedData(),
       reason,
       ttl: typeof maxAge === "number" ? maxAge + STORE_GRACE_MS : maxAge,
       timeout,
@@ -437,7 +455,8 @@ export class ContextSession implements SessionController {
       this.options.externalKey.set(this.ctx, id);
       return;
     }
-    writeCookie(this.ctx, this.options, id, { expires: expire === undefined ? undefined : new Date(expire) });
+    const signature = this.#signedId?.id === id ? this.#signedId.signature : undefined;
+    writeCookie(this.ctx, this.options, id, { expires: expire === undefined ? undefined : new Date(expire) }, signature);
   }
 
   #writeSealed(json: string, stored: StoredSession, now: number, serverExpiry: number, cookieExpires: Date | undefined): void {

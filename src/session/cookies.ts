@@ -15,6 +15,8 @@ export interface CookieRead {
   value: string;
   /** Index of the key that verified the signature; 0 when unsigned. */
   keyIndex: number;
+  /** The verified signature, reusable when the same value is sent back under the same key. */
+  signature?: string;
 }
 
 /**
@@ -39,11 +41,11 @@ export function readCookie(ctx: Context, options: ResolvedOptions, cache?: Verif
   if (!signature) return undefined;
   const cacheKey = `${value}.${signature}`;
   const known = cache?.get(cacheKey);
-  if (known !== undefined) return { value, keyIndex: known };
+  if (known !== undefined) return { value, keyIndex: known, signature };
   const keyIndex = options.keyring.index(`${options.key}=${value}`, signature);
   if (keyIndex === -1) return undefined;
   cache?.set(cacheKey, keyIndex);
-  return { value, keyIndex };
+  return { value, keyIndex, signature };
 }
 
 export interface CookieLifetime {
@@ -51,58 +53,77 @@ export interface CookieLifetime {
   expires: Date | undefined;
 }
 
-function attributes(ctx: Context, options: ResolvedOptions, lifetime: CookieLifetime) {
+interface Attributes {
+  path: string;
+  domain: string | undefined;
+  httpOnly: boolean;
+  sameSite: ResolvedOptions["sameSite"];
+  secure: boolean;
+  expires: Date | undefined;
+}
+
+function attributes(ctx: Context, options: ResolvedOptions, lifetime: CookieLifetime): Attributes {
   return {
     path: options.path,
     domain: options.domain,
     httpOnly: options.httpOnly,
     sameSite: options.sameSite,
-    // Default: Secure exactly when the request is HTTPS (ctx.secure honours app.proxy).
+    // Default: Secure exactly when the request is HTTPS (ctx.secure honours app.proxy). An explicit
+    // secure: true is honoured even when the request looks like HTTP (TLS ended at a proxy without
+    // app.proxy): the cookies module would throw there, which is why we format the header ourselves.
     secure: options.secure ?? ctx.secure,
-    overwrite: options.overwrite,
-    signed: false,
     expires: lifetime.expires,
   };
 }
 
-function setRaw(ctx: Context, name: string, value: string, attrs: ReturnType<typeof attributes>): void {
-  const cookies = ctx.cookies as unknown as { secure?: boolean };
-  // The cookies module throws "Cannot send secure cookie over unencrypted connection" when the app
-  // asks for Secure on a request it believes is HTTP (typically TLS ended at a proxy without
-  // app.proxy). The browser saw HTTPS, and the app explicitly asked for Secure: honour it, don't 500.
-  const forced = attrs.secure && !cookies.secure;
-  if (forced) cookies.secure = true;
-  try {
-    ctx.cookies.set(name, value, attrs);
-  } finally {
-    if (forced) cookies.secure = false;
-  }
-}
-
-/** Set the session cookie (and its signature). */
-export function writeCookie(ctx: Context, options: ResolvedOptions, value: string, lifetime: CookieLifetime): void {
-  const attrs = attributes(ctx, options, lifetime);
-  setRaw(ctx, options.key, value, attrs);
-  if (options.signed && options.keyring) {
-    setRaw(ctx, `${options.key}.sig`, options.keyring.sign(`${options.key}=${value}`), attrs);
-  }
-}
-
-/** Expire the session cookie and its signature in the browser. */
-export function clearCookie(ctx: Context, options: ResolvedOptions): void {
-  const attrs = { ...attributes(ctx, options, { expires: EPOCH }), maxAge: undefined };
-  setRaw(ctx, options.key, "", attrs);
-  if (options.signed && options.keyring) setRaw(ctx, `${options.key}.sig`, "", attrs);
-}
-
-/** Bytes of the Set-Cookie line a value would need, to refuse cookies a browser would drop. */
-export function cookieBytes(ctx: Context, options: ResolvedOptions, value: string, lifetime: CookieLifetime): number {
-  const attrs = attributes(ctx, options, lifetime);
-  let line = `${options.key}=${value}; path=${attrs.path}`;
+/** One Set-Cookie line, in the attribute order of the `cookies` module Koa uses. */
+function serialize(name: string, value: string, attrs: Attributes): string {
+  let line = `${name}=${value}; path=${attrs.path}`;
   if (attrs.expires) line += `; expires=${attrs.expires.toUTCString()}`;
   if (attrs.domain) line += `; domain=${attrs.domain}`;
   if (attrs.sameSite) line += `; samesite=${attrs.sameSite === true ? "strict" : attrs.sameSite}`;
   if (attrs.secure) line += "; secure";
   if (attrs.httpOnly) line += "; httponly";
-  return Buffer.byteLength(line);
+  return line;
+}
+
+/**
+ * Append our Set-Cookie lines in one header write. With `overwrite`, earlier lines for the same
+ * names (set by this or other middleware in this request) are dropped, as the cookies module does.
+ * Names and values are known-safe here: the name was validated at start-up and values are base64url.
+ */
+function setCookies(ctx: Context, options: ResolvedOptions, lines: Array<[name: string, line: string]>): void {
+  const existing = ctx.response.get("Set-Cookie") as unknown as string | string[] | undefined;
+  let headers: string[] = existing === undefined || existing === "" ? [] : Array.isArray(existing) ? [...existing] : [String(existing)];
+  if (options.overwrite && headers.length > 0) {
+    const prefixes = lines.map(([name]) => `${name}=`);
+    headers = headers.filter((header) => !prefixes.some((prefix) => header.startsWith(prefix)));
+  }
+  for (const [, line] of lines) headers.push(line);
+  ctx.set("Set-Cookie", headers);
+}
+
+/** Set the session cookie (and its signature). */
+export function writeCookie(ctx: Context, options: ResolvedOptions, value: string, lifetime: CookieLifetime, knownSignature?: string): void {
+  const attrs = attributes(ctx, options, lifetime);
+  const lines: Array<[string, string]> = [[options.key, serialize(options.key, value, attrs)]];
+  if (options.signed && options.keyring) {
+    // Re-sending the id the client sent, verified under the first key: its signature is unchanged.
+    const signature = knownSignature ?? options.keyring.sign(`${options.key}=${value}`);
+    lines.push([`${options.key}.sig`, serialize(`${options.key}.sig`, signature, attrs)]);
+  }
+  setCookies(ctx, options, lines);
+}
+
+/** Expire the session cookie and its signature in the browser. */
+export function clearCookie(ctx: Context, options: ResolvedOptions): void {
+  const attrs = attributes(ctx, options, { expires: EPOCH });
+  const lines: Array<[string, string]> = [[options.key, serialize(options.key, "", attrs)]];
+  if (options.signed && options.keyring) lines.push([`${options.key}.sig`, serialize(`${options.key}.sig`, "", attrs)]);
+  setCookies(ctx, options, lines);
+}
+
+/** Bytes of the Set-Cookie line a value would need, to refuse cookies a browser would drop. */
+export function cookieBytes(ctx: Context, options: ResolvedOptions, value: string, lifetime: CookieLifetime): number {
+  return Buffer.byteLength(serialize(options.key, value, attributes(ctx, options, lifetime)));
 }

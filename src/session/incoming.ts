@@ -24,6 +24,8 @@ export interface IncomingId {
   keyIndex: number;
   /** The client sent a session cookie we won't use: clear it so it stops costing a verification. */
   stale: boolean;
+  /** The signature the client sent, when the first key made it. */
+  signature?: string | undefined;
 }
 
 export function readSessionId(ctx: Context, options: ResolvedOptions, cache?: VerifiedCache<number>): IncomingId {
@@ -35,7 +37,7 @@ export function readSessionId(ctx: Context, options: ResolvedOptions, cache?: Ve
   const cookie = readCookie(ctx, options, cache);
   if (!cookie) return { id: undefined, keyIndex: 0, stale: rawCookie(ctx, options.key) !== undefined };
   if (!idLooksValid(cookie.value, options)) return { id: undefined, keyIndex: 0, stale: true };
-  return { id: cookie.value, keyIndex: cookie.keyIndex, stale: false };
+  return { id: cookie.value, keyIndex: cookie.keyIndex, stale: false, signature: cookie.keyIndex === 0 ? cookie.signature : undefined };
 }
 
 export function rawCookie(ctx: Context, name: string): string | undefined {

@@ -91,7 +91,13 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
     fail(`option "sameSite" must be "strict", "lax", "none" or a boolean, got ${JSON.stringify(input.sameSite)}`);
   }
   const path = input.path ?? "/";
-  if (typeof path !== "string" || !path.startsWith("/")) fail(`option "path" must start with "/", got ${JSON.stringify(path)}`);
+  // Set-Cookie lines are formatted by hand, so nothing that could end or split an attribute gets in.
+  if (typeof path !== "string" || !/^\/[\x20-\x3a\x3c-\x7e]*$/.test(path)) {
+    fail(`option "path" must start with "/" and hold no ";" or control characters, got ${JSON.stringify(path)}`);
+  }
+  if (input.domain !== undefined && (typeof input.domain !== "string" || !/^\.?[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(input.domain))) {
+    fail(`option "domain" must be a host name such as "example.com", got ${JSON.stringify(input.domain)}`);
+  }
   if (sameSite === "none" && input.secure === false) {
     fail('sameSite "none" requires Secure cookies, which browsers enforce; remove secure: false or choose sameSite "lax"');
   }

@@ -20,6 +20,8 @@ export interface StoreWrite {
   data: Record<string, unknown>;
   /** The session's JSON as loaded or last saved; undefined for an entry not yet in the store. */
   previousJson: string | undefined;
+  /** The data as loaded, when the controller still has it; otherwise it is parsed from previousJson. */
+  previousData?: Record<string, unknown> | undefined;
   reason: SaveReason;
   ttl: MaxAge;
   timeout: number;
@@ -37,7 +39,7 @@ export async function writeToStore(write: StoreWrite): Promise<boolean> {
   // A forced save (save(), a new maxAge) of an existing entry merges too, so it can't revive a
   // session that a concurrent logout destroyed.
   if (exists && (reason === "changed" || reason === "force") && store.merge) {
-    const before = splitStored(parseStored(previousJson) ?? {}, isDataKey);
+    const before = write.previousData ?? splitStored(parseStored(previousJson) ?? {}, isDataKey);
     const reserved = { _expire: stored._expire, _maxAge: stored._maxAge, _session: stored._session, _sk: stored._sk };
     const changes = { ...diffData(before, write.data, reserved), base: previousJson, result: serializeStored(stored) };
     const merged = await callStore("merge", timeout, () => store.merge?.(key, changes, ttl, setOptions));

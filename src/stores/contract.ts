@@ -104,12 +104,12 @@ export interface SessionStore {
    */
   destroy(key: string, options: StoreDestroyOptions): MaybePromise<unknown>;
   /** Recommended. Extend an entry's life (and set `_expire`/lastSeenAt) without rewriting its data. */
-  touch?(key: string, session: StoredSession, maxAge: MaxAge | undefined, options: StoreSetOptions): Promise<void>;
+  touch?(key: string, session: StoredSession, maxAge: MaxAge | undefined, options: StoreSetOptions): MaybePromise<void>;
   /**
    * Optional. Apply only the changed top-level keys, atomically. Must not create an entry that does not
    * exist (a destroyed session stays destroyed): resolve false in that case, true when merged.
    */
-  merge?(key: string, changes: SessionChanges, maxAge: MaxAge | undefined, options: StoreSetOptions): Promise<boolean>;
+  merge?(key: string, changes: SessionChanges, maxAge: MaxAge | undefined, options: StoreSetOptions): MaybePromise<boolean>;
   /** Optional. Live sessions of one user (by `_sk.userId`), newest activity first. */
   listByUser?(userId: string): Promise<SessionListEntry[]>;
   /** Optional. Destroy every session of one user except the listed store keys; resolves how many went. */

@@ -88,7 +88,8 @@ export class MemoryStore implements SessionStore {
     return entry.expiresAt > this.#now();
   }
 
-  async touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
+  // touch and merge answer synchronously: the middleware then skips the timeout race it needs for I/O.
+  touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): void {
     const entry = this.#live(key);
     if (!entry) return;
     const stored = parseStored(entry.json);
@@ -98,7 +99,7 @@ export class MemoryStore implements SessionStore {
     this.#put(key, JSON.stringify(stored), this.#now() + ttlMs(maxAge), entry.userId);
   }
 
-  async merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
+  merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): boolean {
     const entry = this.#live(key);
     // Destroy wins: an entry that is gone (logout, revoke) is never brought back by a merge.
     if (!entry) return false;

@@ -35,11 +35,11 @@ export class CountingStore extends MemoryStore {
     this.destroyed.push(key);
     return super.destroy(key);
   }
-  override async touch(key: string, value: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
+  override touch(key: string, value: StoredSession, maxAge: MaxAge | undefined): void {
     this.calls.touch++;
-    return super.touch(key, value, maxAge);
+    super.touch(key, value, maxAge);
   }
-  override async merge(...args: Parameters<MemoryStore["merge"]>): Promise<boolean> {
+  override merge(...args: Parameters<MemoryStore["merge"]>): boolean {
     this.calls.merge++;
     return super.merge(...args);
   }
