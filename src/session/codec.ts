@@ -8,9 +8,8 @@
  */
 import { RAW_JSON, type StoredSession } from "../stores/contract.js";
 
-const DANGEROUS_KEY = /"(?:__proto__|constructor|prototype)"\s*:/;
-/** Unicode escapes could spell a dangerous key without matching the plain pattern above. */
-const ESCAPE = /\\u/;
+/** A dangerous key, or any unicode escape (which could spell one without matching the plain text). */
+const NEEDS_REVIVER = /"(?:__proto__|constructor|prototype)"\s*:|\\u/;
 
 export function isDangerousKey(key: string): boolean {
   return key === "__proto__" || key === "constructor" || key === "prototype";
@@ -22,7 +21,7 @@ function dropDangerous(this: unknown, key: string, value: unknown): unknown {
 
 /** Parse JSON text into a plain value with no dangerous keys. Throws SyntaxError on bad JSON. */
 export function safeParse(text: string): unknown {
-  if (DANGEROUS_KEY.test(text) || ESCAPE.test(text)) return JSON.parse(text, dropDangerous);
+  if (NEEDS_REVIVER.test(text)) return JSON.parse(text, dropDangerous);
   return JSON.parse(text);
 }
 

@@ -103,6 +103,11 @@ export class MemoryStore implements SessionStore {
     const entry = this.#live(key);
     // Destroy wins: an entry that is gone (logout, revoke) is never brought back by a merge.
     if (!entry) return false;
+    if (changes.base !== undefined && changes.result !== undefined && entry.json === changes.base) {
+      // Nobody wrote since this request loaded the session: its result is the merge.
+      this.#put(key, changes.result, this.#now() + ttlMs(maxAge), changes.reserved._sk?.userId ?? entry.userId);
+      return true;
+    }
     const stored = parseStored(entry.json);
     if (!stored) return false;
     for (const name of changes.unset) delete stored[name];
