@@ -21,6 +21,7 @@ import { createRequire } from "node:module";
 import { debuglog } from "node:util";
 import type { Cluster, Redis, RedisOptions } from "ioredis";
 import { isDangerousKey, parseStored, serializeStored } from "../session/codec.js";
+import { MergeQueue, type MergeJob } from "./merge-queue.js";
 import {
   ttlMs,
   type MaxAge,
@@ -80,6 +81,7 @@ export class RedisStore implements SessionStore {
   readonly client: Redis | Cluster;
   readonly keyPrefix: string;
   readonly #ownsClient: boolean;
+  readonly #merges = new MergeQueue((key, jobs) => this.#writeBatch(key, jobs));
 
   constructor(options: RedisStoreOptions = {}) {
     const { client, url, keyPrefix = "sess:", ...redisOptions } = options;
@@ -241,29 +243,39 @@ export class RedisStore implements SessionStore {
    * With a hint (the text the request loaded and the result it wants), the first round skips the read:
    * an uncontended merge is one round trip.
    */
-  async #update(
+  /** Queue the change; writers to one session from this process share one write (see merge-queue.ts). */
+  #update(
     key: string,
     maxAge: MaxAge | undefined,
     hint: { base: string; result: string } | undefined,
     change: (stored: StoredSession) => void,
   ): Promise<boolean> {
+    return this.#merges.run(key, { change, maxAge, hint });
+  }
+
+  /**
+   * Compare-and-set a batch: read (or trust a lone writer's hint), apply every change in order, and
+   * write only if the entry still holds what was read. Resolves false when the entry is gone.
+   */
+  async #writeBatch(key: string, jobs: MergeJob[]): Promise<boolean> {
     const redisKey = this.#sessionKey(key);
-    const ttl = ttlMs(maxAge);
+    const ttl = ttlMs(jobs[jobs.length - 1]?.maxAge);
+    const lone = jobs.length === 1 ? jobs[0]?.hint : undefined;
     let latest: string | null | undefined;
     for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
       let text: string;
       let next: string;
       let userId: string | undefined;
-      if (attempt === 1 && hint) {
-        text = hint.base;
-        next = hint.result;
+      if (attempt === 1 && lone) {
+        text = lone.base;
+        next = lone.result;
         userId = parseStored(next)?._sk?.userId;
       } else {
         const current = latest ?? (await this.client.get(redisKey));
         if (current === null) return false;
         const stored = parseStored(current);
         if (!stored) return false;
-        change(stored);
+        for (const job of jobs) job.change(stored);
         text = current;
         next = JSON.stringify(stored);
         userId = stored._sk?.userId;
@@ -276,10 +288,9 @@ export class RedisStore implements SessionStore {
       ]);
       if (written === 0) return false;
       if (written === 1) return true;
+      // Another process wrote first; the script handed back what it wrote, so retry without a GET.
       latest = typeof written === "string" ? written : undefined;
       debug("merge conflict on …%s, attempt %d", key.slice(-6), attempt);
-      // Past a few rounds, spread the writers out so they stop colliding.
-      if (attempt > 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * attempt));
     }
     throw new Error(
       `koa-sessionkit: RedisStore could not merge into a session after ${MAX_CAS_ATTEMPTS} attempts; too many parallel writes to one session`,
