@@ -11,53 +11,22 @@ import type { Context } from "koa";
 import { debuglog } from "node:util";
 import { SessionTooLargeError } from "../errors.js";
 import { generateId, logTag, storeKeyFor } from "../crypto/ids.js";
-import type { Opened, Sealer } from "../crypto/seal.js";
-import type { VerifiedCache } from "../crypto/verified-cache.js";
+import type { Sealer } from "../crypto/seal.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
-import { normalizeStored, parseStored, withRawJson, rawJsonOf, isPlainRecord } from "./codec.js";
-import { diffData, sameJson, splitStored } from "./changes.js";
+import { normalizeStored, withRawJson, rawJsonOf, isPlainRecord } from "./codec.js";
+import { Snapshot } from "./snapshot.js";
 import { customId, openSealedCookie, readSessionId, rejectReason } from "./incoming.js";
 import { writeToStore, type SaveReason } from "./persist.js";
 import { clearCookie, cookieBytes, COOKIE_LIMIT_BYTES, writeCookie } from "./cookies.js";
 import { ONE_DAY_MS, type ResolvedOptions } from "./options.js";
-import { isDataKey, Session, type SessionController } from "./session.js";
+import { Session, type SessionController } from "./session.js";
 import { callStore } from "./store-call.js";
+import type { Runtime, SessionOptionsView } from "./runtime.js";
 import type { SessionEvent } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
 /** The store entry outlives the cookie by 10 s so a cookie never points at a row that just vanished. */
 const STORE_GRACE_MS = 10_000;
-
-/** A koa-session 7 session found on this request (see legacy.ts). */
-export interface LegacySession {
-  stored: StoredSession;
-  /** The koa-session store key to destroy once the session is re-issued. */
-  legacyStoreKey?: string;
-}
-
-export interface LegacyReader {
-  /** Store mode: the koa-session session this request carries (Keygrip-signed id → entry under the raw id). */
-  read(ctx: Context, store: SessionStore | undefined): Promise<LegacySession | undefined>;
-  /** Cookie mode: the koa-session cookie-mode session (Keygrip-signed base64 JSON) this request carries. */
-  readCookie(ctx: Context): StoredSession | undefined;
-}
-
-/** Shared by every request of one `session()` middleware. */
-export interface Runtime {
-  options: ResolvedOptions;
-  /** Cookie text → index of the key that verified it (store mode). */
-  verified: VerifiedCache<number>;
-  /** Session id → store key, so a returning cookie costs no SHA-256. */
-  storeKeys: VerifiedCache<string>;
-  /** Cookie mode: sealed text → what it opened to. */
-  opened: VerifiedCache<Opened>;
-  store: SessionStore | undefined;
-  sealer: Sealer | undefined;
-  legacy: LegacyReader | undefined;
-}
-
-
-export type SessionOptionsView = Omit<ResolvedOptions, "maxAge"> & { maxAge: MaxAge | undefined };
 
 export class ContextSession implements SessionController {
   readonly ctx: Context;
@@ -71,8 +40,7 @@ export class ContextSession implements SessionController {
   #isNew = true;
   #meta: SessionMeta | undefined;
   #expire: number | undefined;
-  /** JSON text of the session as loaded or last saved; undefined for a session not in the store yet. */
-  #savedJson: string | undefined;
+  readonly #snapshot = new Snapshot();
   #force = false;
   #touch = false;
   #reissue = false;
@@ -80,9 +48,6 @@ export class ContextSession implements SessionController {
   #legacyKey: string | undefined;
   #maxAge: MaxAge | undefined;
   #sessionOptions: SessionOptionsView | undefined;
-  /** Top-level keys and values as loaded, when every value is a primitive: "unchanged" needs no JSON. */
-  #loadedKeys: string[] | undefined;
-  #loadedValues: unknown[] | undefined;
   #metaChanged = false;
   /** The id the client sent and its verified signature under the first key, reused when re-sent. */
   #signedId: { id: string; signature: string } | undefined;
@@ -191,7 +156,7 @@ export class ContextSession implements SessionController {
   #adoptLegacy(stored: StoredSession): void {
     debug("accepted a koa-session session once; re-issuing it in koa-sessionkit's format");
     this.#adopt(stored);
-    this.#savedJson = undefined;
+    this.#snapshot.forget();
     this.#force = true;
     this.#staleCookie = false;
   }
@@ -228,11 +193,10 @@ export class ContextSession implements SessionController {
     else if (stored._session === true) this.#maxAge = "session";
     this.#meta = isPlainRecord(stored._sk) ? { ...(stored._sk as SessionMeta) } : undefined;
     this.#expire = typeof stored._expire === "number" ? stored._expire : undefined;
-    this.#savedJson = rawJsonOf(stored);
     this.#isNew = false;
     const session = new Session(this, stored);
     this.#session = session;
-    this.#rememberPrimitives(session);
+    this.#snapshot.remember(rawJsonOf(stored), session);
   }
 
   #emit(event: "missed" | "expired" | "invalid", data: SessionEvent): void {
@@ -294,54 +258,22 @@ export class ContextSession implements SessionController {
     await this.#save(session, reason);
   }
 
-  #rememberPrimitives(session: Session): void {
-    const keys = Object.keys(session);
-    const values = keys.map((key) => (session as unknown as Record<string, unknown>)[key]);
-    const primitive = values.every((value) => value === null || (typeof value !== "object" && typeof value !== "function"));
-    this.#loadedKeys = primitive ? keys : undefined;
-    this.#loadedValues = primitive ? values : undefined;
-  }
-
-  /** True when the session still holds exactly the primitives it was loaded with. */
-  #samePrimitives(session: Session): boolean {
-    const keys = this.#loadedKeys;
-    const values = this.#loadedValues;
-    if (!keys || !values) return false;
-    const current = Object.keys(session);
-    if (current.length !== keys.length) return false;
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i] as string;
-      if (current[i] !== key || (session as unknown as Record<string, unknown>)[key] !== values[i]) return false;
-    }
-    return true;
-  }
-
-  /** The data as loaded, when it was all primitives (so nothing could have mutated it since). */
-  #loadedData(): Record<string, unknown> | undefined {
-    const keys = this.#loadedKeys;
-    const values = this.#loadedValues;
-    if (!keys || !values) return undefined;
-    const data: Record<string, unknown> = {};
-    keys.forEach((key, index) => (data[key] = values[index]));
-    return data;
-  }
-
   #reason(session: Session): SaveReason {
     // A session loaded with only primitive values (the usual { userId, role }) is compared value by
     // value: no JSON at all on a read-only request, and no re-parse on a write.
-    if (this.#savedJson !== undefined && this.#loadedKeys && !this.#metaChanged) {
-      return this.#samePrimitives(session) ? this.#refreshReason() : "changed";
+    if (this.#snapshot.json !== undefined && this.#snapshot.hasPrimitives && !this.#metaChanged) {
+      return this.#snapshot.samePrimitives(session) ? this.#refreshReason() : "changed";
     }
     const data = session.toJSON();
-    if (this.#savedJson === undefined) {
+    if (this.#snapshot.json === undefined) {
       // New and empty: never stored, no cookie (and a stale cookie is cleared by the caller).
       return Object.keys(data).length > 0 ? "changed" : "";
     }
     const json = this.#serialize(data, this.#expire);
-    if (json !== this.#savedJson) {
-      if (this.#differsFromSaved(data)) return "changed";
+    if (json !== this.#snapshot.json) {
+      if (this.#snapshot.differs(data, this.#storedObject({}, this.#expire))) return "changed";
       // Same content in another spelling (a store that reorders keys, jsonb): compare fast next time.
-      this.#savedJson = json;
+      this.#snapshot.json = json;
     }
     return this.#refreshReason();
   }
@@ -354,21 +286,6 @@ export class ContextSession implements SessionController {
       return "renew";
     }
     return this.#touch ? "touch" : "";
-  }
-
-  /**
-   * The exact check behind a text mismatch: per-key data and the reserved fields, as values. Only runs
-   * when a store handed back text spelled differently from ours, or something really changed.
-   */
-  #differsFromSaved(data: Record<string, unknown>): boolean {
-    const saved = parseStored(this.#savedJson);
-    if (!saved) return true;
-    const changes = diffData(splitStored(saved, isDataKey), data, {});
-    if (Object.keys(changes.set).length > 0 || changes.unset.length > 0) return true;
-    const reserved = this.#storedObject({}, this.#expire);
-    const savedReserved: StoredSession = {};
-    for (const key of ["_expire", "_session", "_maxAge", "_sk"] as const) if (saved[key] !== undefined) savedReserved[key] = saved[key] as never;
-    return !sameJson(reserved, savedReserved);
   }
 
   /** Reserved fields first, so comparing with the loaded text needs one serialize, not two. */
@@ -402,10 +319,9 @@ export class ContextSession implements SessionController {
       const written = await this.#writeStore(stored, json, data, reason, maxAge);
       if (!written) return;
     }
-    this.#savedJson = json;
+    this.#snapshot.remember(json, session);
     this.#expire = expire;
     this.#metaChanged = false;
-    this.#rememberPrimitives(session);
     this.#force = false;
     this.#touch = false;
     this.#reissue = false;
@@ -418,7 +334,7 @@ export class ContextSession implements SessionController {
     if (this.#id === undefined) {
       this.#id = this.options.genid ? customId(this.ctx, this.options) : generateId();
       this.#storeKey = storeKeyFor(this.#id, this.options.prefix);
-      this.#savedJson = undefined;
+      this.#snapshot.forget();
     }
     const key = this.#storeKey as string;
     const written = await writeToStore({
@@ -426,8 +342,8 @@ export class ContextSession implements SessionController {
       key,
       stored: withRawJson(stored, json),
       data,
-      previousJson: this.#savedJson,
-      previousData: this.#loadedData(),
+      previousJson: this.#snapshot.json,
+      previousData: this.#snapshot.data(),
       reason,
       ttl: typeof maxAge === "number" ? maxAge + STORE_GRACE_MS : maxAge,
       timeout,
@@ -470,9 +386,9 @@ export class ContextSession implements SessionController {
   /** Resolves false when the old entry was already gone: a concurrent logout won, nothing is written. */
   async #regenerate(): Promise<boolean> {
     const oldKey = this.#storeKey;
-    const existed = this.#savedJson !== undefined;
+    const existed = this.#snapshot.json !== undefined;
     this.#id = this.#storeKey = undefined;
-    this.#savedJson = undefined;
+    this.#snapshot.forget();
     const now = Date.now();
     this.#meta = { ...(this.#meta ?? {}), createdAt: now, lastSeenAt: now };
     if (oldKey === undefined || !this.store) return true;
@@ -490,7 +406,7 @@ export class ContextSession implements SessionController {
   async #destroy(): Promise<void> {
     const key = this.#storeKey;
     this.#id = this.#storeKey = undefined;
-    this.#savedJson = undefined;
+    this.#snapshot.forget();
     if (key !== undefined && this.store) {
       const store = this.store;
       await callStore("destroy", this.options.storeTimeout, () => store.destroy(key, { ctx: this.ctx }));

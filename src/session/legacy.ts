@@ -18,7 +18,7 @@ import { debuglog } from "node:util";
 import { logTag } from "../crypto/ids.js";
 import type { SessionStore, StoredSession } from "../stores/contract.js";
 import { isPlainRecord, safeParse } from "./codec.js";
-import type { LegacyReader, LegacySession } from "./context-session.js";
+import type { LegacyReader, LegacySession } from "./runtime.js";
 import type { ResolvedOptions } from "./options.js";
 import { callStore } from "./store-call.js";
 

@@ -1,0 +1,39 @@
+/**
+ * What one `session()` middleware shares across its requests, and the seams to optional parts
+ * (the koa-session legacy reader).
+ */
+import type { Context } from "koa";
+import type { Opened, Sealer } from "../crypto/seal.js";
+import type { VerifiedCache } from "../crypto/verified-cache.js";
+import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
+import type { ResolvedOptions } from "./options.js";
+
+/** A koa-session 7 session found on this request (see legacy.ts). */
+export interface LegacySession {
+  stored: StoredSession;
+  /** The koa-session store key to destroy once the session is re-issued. */
+  legacyStoreKey?: string;
+}
+
+export interface LegacyReader {
+  /** Store mode: the koa-session session this request carries (Keygrip-signed id → entry under the raw id). */
+  read(ctx: Context, store: SessionStore | undefined): Promise<LegacySession | undefined>;
+  /** Cookie mode: the koa-session cookie-mode session (Keygrip-signed base64 JSON) this request carries. */
+  readCookie(ctx: Context): StoredSession | undefined;
+}
+
+/** Shared by every request of one `session()` middleware. */
+export interface Runtime {
+  options: ResolvedOptions;
+  /** Cookie text → index of the key that verified it (store mode). */
+  verified: VerifiedCache<number>;
+  /** Session id → store key, so a returning cookie costs no SHA-256. */
+  storeKeys: VerifiedCache<string>;
+  /** Cookie mode: sealed text → what it opened to. */
+  opened: VerifiedCache<Opened>;
+  store: SessionStore | undefined;
+  sealer: Sealer | undefined;
+  legacy: LegacyReader | undefined;
+}
+
+export type SessionOptionsView = Omit<ResolvedOptions, "maxAge"> & { maxAge: MaxAge | undefined };
