@@ -1,5 +1,5 @@
 /**
- * A small LRU of cookies this process has already verified. Under HTTP load one HMAC-SHA256 plus
+ * A small bounded cache of cookies this process has already verified. Under HTTP load one HMAC-SHA256 plus
  * one SHA-256 cost ~20 µs per request (OpenSSL context set-up, cold caches), far more than in a
  * tight loop; a returning browser sends the same cookie again and again, so a hit skips both.
  *
@@ -15,13 +15,9 @@ export class VerifiedCache<T> {
   }
 
   get(key: string): T | undefined {
-    const value = this.#entries.get(key);
-    if (value !== undefined) {
-      // Re-insert: Map order is the LRU order.
-      this.#entries.delete(key);
-      this.#entries.set(key, value);
-    }
-    return value;
+    // First-in, first-out rather than strict LRU: re-ordering on every hit costs more than the rare
+    // re-verification of a busy cookie that aged out.
+    return this.#entries.get(key);
   }
 
   set(key: string, value: T): void {
