@@ -1,6 +1,6 @@
 /**
  * One benchmark server: `node --import tsx bench/servers/server.ts <case>`, configured by env
- * (PORT, REDIS_URL, PG_URL, SQLITE_PATH, PG_TABLE, SCALE_MEMORY_COUNT). Prints one JSON line on stdout
+ * (PORT, REDIS_URL, PG_URL, SQLITE_PATH, PG_TABLE, SCALE_MEMORY_COUNT, BENCH_WHOLE_OBJECT_WRITES). Prints one JSON line on stdout
  * when listening ({"ready":true,"port":N}) or when the case can't run ({"skipped":"reason"}).
  *
  * Routes: POST /login sets `session.userId = "u1"`; GET / is the measured request (read: returns
@@ -43,7 +43,21 @@ function say(message: Record<string, unknown>): void {
 
 // ------------------------------------------------------------------ Koa (2) servers
 
+/**
+ * BENCH_WHOLE_OBJECT_WRITES=1 hides the store's merge, so commits write the whole session with set()
+ * as koa-session does: the "before" of issue 9's per-key merge, for a before/after comparison.
+ */
 async function sessionkitStore(backend: CaseDef["backend"]): Promise<SessionStore | undefined> {
+  const store = await makeSessionkitStore(backend);
+  if (!store || process.env.BENCH_WHOLE_OBJECT_WRITES !== "1") return store;
+  return {
+    get: (key, maxAge, options) => store.get(key, maxAge, options),
+    set: (key, session, maxAge, options) => store.set(key, session, maxAge, options),
+    destroy: (key, options) => store.destroy(key, options),
+  };
+}
+
+async function makeSessionkitStore(backend: CaseDef["backend"]): Promise<SessionStore | undefined> {
   switch (backend) {
     case "memory": {
       const { MemoryStore } = await import("../../src/stores/memory.js");
