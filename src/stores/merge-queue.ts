@@ -15,8 +15,12 @@ export interface MergeJob {
   hint?: { base: string; result: string } | undefined;
 }
 
-/** Writes a batch; resolves false when the entry no longer exists (destroy wins for every job). */
-export type BatchWriter = (key: string, jobs: MergeJob[]) => Promise<boolean>;
+/**
+ * Writes a batch; resolves the text now stored, or false when the entry no longer exists (destroy
+ * wins for every job). `previous` is what the batch before this one wrote, if any: the likely
+ * current text, so the writer can skip reading it.
+ */
+export type BatchWriter = (key: string, jobs: MergeJob[], previous: string | undefined) => Promise<string | false>;
 
 interface Pending extends MergeJob {
   resolve(written: boolean): void;
@@ -45,11 +49,14 @@ export class MergeQueue {
 
   async #drain(key: string, first: Pending[]): Promise<void> {
     let batch = first;
+    let previous: string | undefined;
     while (batch.length > 0) {
       try {
-        const written = await this.#write(key, batch);
-        for (const job of batch) job.resolve(written);
+        const written = await this.#write(key, batch, previous);
+        previous = written === false ? undefined : written;
+        for (const job of batch) job.resolve(written !== false);
       } catch (error) {
+        previous = undefined;
         for (const job of batch) job.reject(error);
       }
       const waiting = this.#queues.get(key) ?? [];

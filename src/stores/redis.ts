@@ -81,7 +81,7 @@ export class RedisStore implements SessionStore {
   readonly client: Redis | Cluster;
   readonly keyPrefix: string;
   readonly #ownsClient: boolean;
-  readonly #merges = new MergeQueue((key, jobs) => this.#writeBatch(key, jobs));
+  readonly #merges = new MergeQueue((key, jobs, previous) => this.#writeBatch(key, jobs, previous));
 
   constructor(options: RedisStoreOptions = {}) {
     const { client, url, keyPrefix = "sess:", ...redisOptions } = options;
@@ -257,11 +257,12 @@ export class RedisStore implements SessionStore {
    * Compare-and-set a batch: read (or trust a lone writer's hint), apply every change in order, and
    * write only if the entry still holds what was read. Resolves false when the entry is gone.
    */
-  async #writeBatch(key: string, jobs: MergeJob[]): Promise<boolean> {
+  async #writeBatch(key: string, jobs: MergeJob[], previous: string | undefined): Promise<string | false> {
     const redisKey = this.#sessionKey(key);
     const ttl = ttlMs(jobs[jobs.length - 1]?.maxAge);
-    const lone = jobs.length === 1 ? jobs[0]?.hint : undefined;
-    let latest: string | null | undefined;
+    const lone = jobs.length === 1 && previous === undefined ? jobs[0]?.hint : undefined;
+    // What the previous batch wrote is almost surely still there: start from it instead of a GET.
+    let latest: string | null | undefined = previous;
     for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
       let text: string;
       let next: string;
@@ -287,7 +288,7 @@ export class RedisStore implements SessionStore {
         userId === undefined ? undefined : this.#index(userId, key, Date.now() + ttl),
       ]);
       if (written === 0) return false;
-      if (written === 1) return true;
+      if (written === 1) return next;
       // Another process wrote first; the script handed back what it wrote, so retry without a GET.
       latest = typeof written === "string" ? written : undefined;
       debug("merge conflict on …%s, attempt %d", key.slice(-6), attempt);
