@@ -13,9 +13,7 @@ export function diffData(
   const set: Record<string, unknown> = {};
   const unset: string[] = [];
   for (const key of Object.keys(after)) {
-    if (!Object.prototype.hasOwnProperty.call(before, key) || !sameJson(before[key], JSON.parse(JSON.stringify(after[key]) ?? "null"))) {
-      set[key] = after[key];
-    }
+    if (!Object.prototype.hasOwnProperty.call(before, key) || !sameValue(before[key], after[key])) set[key] = after[key];
   }
   for (const key of Object.keys(before)) {
     if (!Object.prototype.hasOwnProperty.call(after, key)) unset.push(key);
@@ -28,6 +26,15 @@ export function splitStored(stored: StoredSession, isDataKey: (key: string) => b
   const data: Record<string, unknown> = {};
   for (const key of Object.keys(stored)) if (isDataKey(key)) data[key] = stored[key];
   return data;
+}
+
+/** `loaded` came from JSON; `current` may hold anything a handler put there (Dates, undefined…). */
+function sameValue(loaded: unknown, current: unknown): boolean {
+  if (current === null || (typeof current !== "object" && typeof current !== "function")) {
+    // Primitives compare directly; JSON turns NaN and ±Infinity into null, so they count as changed.
+    return loaded === current;
+  }
+  return sameJson(loaded, JSON.parse(JSON.stringify(current) ?? "null"));
 }
 
 /** Deep equality of two JSON values, independent of key order. */

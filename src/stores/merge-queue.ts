@@ -12,7 +12,7 @@ export interface MergeJob {
   change: (stored: StoredSession) => void;
   maxAge: MaxAge | undefined;
   /** The text this writer loaded and the whole result it wants, for a write with no read first. */
-  hint?: { base: string; result: string } | undefined;
+  hint?: { base: string; result: string; userId?: string | undefined } | undefined;
 }
 
 /**

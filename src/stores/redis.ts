@@ -43,13 +43,13 @@ export interface RedisStoreOptions extends RedisOptions {
 }
 
 /**
- * Writes `ARGV[2]` only if the key still holds text whose sha1 is `ARGV[1]`: 1 written, 0 gone, or
+ * Writes `ARGV[2]` only if the key still holds exactly the text `ARGV[1]`: 1 written, 0 gone, or
  * the current text when another writer got there first (so a retry needs no separate GET).
  */
 const COMPARE_AND_SET = `
 local current = redis.call('GET', KEYS[1])
 if not current then return 0 end
-if redis.sha1hex(current) ~= ARGV[1] then return current end
+if current ~= ARGV[1] then return current end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`;
 
@@ -152,7 +152,10 @@ export class RedisStore implements SessionStore {
   }
 
   async merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
-    const hint = changes.base !== undefined && changes.result !== undefined ? { base: changes.base, result: changes.result } : undefined;
+    const hint =
+      changes.base !== undefined && changes.result !== undefined
+        ? { base: changes.base, result: changes.result, userId: changes.reserved._sk?.userId }
+        : undefined;
     return this.#update(key, maxAge, hint, (stored) => {
       for (const name of changes.unset) delete stored[name];
       for (const [name, value] of Object.entries(changes.set)) {
@@ -247,7 +250,7 @@ export class RedisStore implements SessionStore {
   #update(
     key: string,
     maxAge: MaxAge | undefined,
-    hint: { base: string; result: string } | undefined,
+    hint: MergeJob["hint"],
     change: (stored: StoredSession) => void,
   ): Promise<boolean> {
     return this.#merges.run(key, { change, maxAge, hint });
@@ -270,7 +273,7 @@ export class RedisStore implements SessionStore {
       if (attempt === 1 && lone) {
         text = lone.base;
         next = lone.result;
-        userId = parseStored(next)?._sk?.userId;
+        userId = lone.userId;
       } else {
         const current = latest ?? (await this.client.get(redisKey));
         if (current === null) return false;
@@ -284,7 +287,9 @@ export class RedisStore implements SessionStore {
       // The index is only a hint that listByUser re-checks, so it is updated alongside the write
       // (pipelined: one round trip) rather than after it; the index score is the expiry.
       const [written] = await Promise.all([
-        this.#script(scripts.cas, redisKey, [sha1(text), next, String(ttl)]),
+        // The expected text itself, not a hash of it: a string compare in Lua is cheaper than hashing
+        // on both sides, and sessions are small.
+        this.#script(scripts.cas, redisKey, [text, next, String(ttl)]),
         userId === undefined ? undefined : this.#index(userId, key, Date.now() + ttl),
       ]);
       if (written === 0) return false;
