@@ -12,7 +12,6 @@
  * // or share a pool: new PostgresStore({ pool })
  */
 import { createHash } from "node:crypto";
-import { createRequire } from "node:module";
 import { debuglog } from "node:util";
 import type { Pool, PoolConfig, QueryConfig, QueryResultRow } from "pg";
 import { isDangerousKey, parseStored, serializeStored } from "../session/codec.js";
@@ -25,6 +24,7 @@ import {
   type SessionStore,
   type StoredSession,
 } from "./contract.js";
+import { loadPeer } from "./peer.js";
 
 const debug = debuglog("koa-sessionkit:postgres");
 
@@ -75,13 +75,7 @@ CREATE INDEX IF NOT EXISTS "${indexPrefix}_user_id" ON ${table} (user_id) WHERE 
 }
 
 function loadPg(): typeof import("pg") {
-  // require, not import: the constructor is synchronous, and the core never pulls pg in.
-  const load = typeof require === "function" ? require : createRequire(import.meta.url);
-  try {
-    return load("pg") as typeof import("pg");
-  } catch (error) {
-    throw new Error("koa-sessionkit: PostgresStore needs the pg package; run npm install pg", { cause: error });
-  }
+  return loadPeer<typeof import("pg")>("pg", "PostgresStore");
 }
 
 /** The metadata columns, taken from `_sk`, so listByUser never has to parse session data. */

@@ -17,7 +17,6 @@
  * // or share a client: new RedisStore({ client: new Redis(...) }) / an ioredis Cluster
  */
 import { createHash } from "node:crypto";
-import { createRequire } from "node:module";
 import { debuglog } from "node:util";
 import type { Cluster, Redis, RedisOptions } from "ioredis";
 import { isDangerousKey, parseStored, serializeStored } from "../session/codec.js";
@@ -30,6 +29,7 @@ import {
   type SessionStore,
   type StoredSession,
 } from "./contract.js";
+import { loadPeer } from "./peer.js";
 
 const debug = debuglog("koa-sessionkit:redis");
 
@@ -68,13 +68,7 @@ const scripts = { cas: { lua: COMPARE_AND_SET, sha: sha1(COMPARE_AND_SET) }, ind
 const MAX_CAS_ATTEMPTS = 100;
 
 function loadIoredis(): typeof import("ioredis") {
-  // require, not import: the constructor is synchronous, and the core never pulls ioredis in.
-  const load = typeof require === "function" ? require : createRequire(import.meta.url);
-  try {
-    return load("ioredis") as typeof import("ioredis");
-  } catch (error) {
-    throw new Error("koa-sessionkit: RedisStore needs the ioredis package; run npm install ioredis", { cause: error });
-  }
+  return loadPeer<typeof import("ioredis")>("ioredis", "RedisStore");
 }
 
 export class RedisStore implements SessionStore {

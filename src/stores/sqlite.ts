@@ -10,7 +10,6 @@
  * import { SqliteStore } from "koa-sessionkit/sqlite";
  * app.use(session({ store: new SqliteStore({ path: "data/sessions.db" }) }, app));
  */
-import { createRequire } from "node:module";
 import { debuglog } from "node:util";
 import type BetterSqlite3 from "better-sqlite3";
 import { isDangerousKey, parseStored, serializeStored } from "../session/codec.js";
@@ -22,6 +21,7 @@ import {
   type SessionStore,
   type StoredSession,
 } from "./contract.js";
+import { loadPeer } from "./peer.js";
 
 const debug = debuglog("koa-sessionkit:sqlite");
 
@@ -57,15 +57,7 @@ CREATE INDEX IF NOT EXISTS "${table}_user_id" ON "${table}" (user_id) WHERE user
 }
 
 function loadBetterSqlite3(): typeof BetterSqlite3 {
-  // require, not import: the constructor is synchronous, and the core never pulls better-sqlite3 in.
-  const load = typeof require === "function" ? require : createRequire(import.meta.url);
-  try {
-    return load("better-sqlite3") as typeof BetterSqlite3;
-  } catch (error) {
-    throw new Error("koa-sessionkit: SqliteStore needs the better-sqlite3 package; run npm install better-sqlite3", {
-      cause: error,
-    });
-  }
+  return loadPeer<typeof BetterSqlite3>("better-sqlite3", "SqliteStore");
 }
 
 interface MetaRow {

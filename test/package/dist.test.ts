@@ -1,0 +1,69 @@
+/**
+ * The published build, as a user gets it: every subpath loads from ESM and CommonJS, and stores that
+ * load their client library on demand (ioredis, pg, better-sqlite3) find it in both formats.
+ * `npm test` builds dist/ (lint:package) before the test runner starts.
+ */
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const built = existsSync("dist/index.js") && existsSync("dist/index.cjs");
+if (!built) console.warn("\n  SKIPPED: dist/ is not built; run `npm run build` (npm test does it first).\n");
+if (!built && process.env.CI === "true") throw new Error("dist/ is missing under CI=true; npm test builds it before the tests");
+
+const sqlitePath = (format: string) => join(tmpdir(), `sk-dist-${format}-${process.pid}.sqlite`);
+
+const esm = `
+import session, { keyring, MemoryStore } from "koa-sessionkit";
+import { MemoryStore as M2 } from "koa-sessionkit/memory";
+import { SqliteStore } from "koa-sessionkit/sqlite";
+import { RedisStore } from "koa-sessionkit/redis";
+import { PostgresStore } from "koa-sessionkit/postgres";
+import { hashPassword, login } from "koa-sessionkit/auth";
+const store = new SqliteStore({ path: ${JSON.stringify(sqlitePath("esm"))}, pruneIntervalMs: false });
+await store.set("k", { a: 1 }, 60000);
+const redis = new RedisStore({ url: "redis://127.0.0.1:1", lazyConnect: true });
+await redis.close();
+const pg = new PostgresStore({ connectionString: "postgres://127.0.0.1:1/none", createTable: false, pruneIntervalMs: false });
+await pg.close();
+console.log(JSON.stringify({ session: typeof session, keyring: typeof keyring, memory: MemoryStore === M2, got: (await store.get("k")).a, hash: typeof hashPassword, login: typeof login }));
+await store.close();
+`;
+
+const cjs = `
+const { session, keyring, MemoryStore } = require("koa-sessionkit");
+const { MemoryStore: M2 } = require("koa-sessionkit/memory");
+const { SqliteStore } = require("koa-sessionkit/sqlite");
+const { RedisStore } = require("koa-sessionkit/redis");
+const { PostgresStore } = require("koa-sessionkit/postgres");
+const { hashPassword, login } = require("koa-sessionkit/auth");
+(async () => {
+  const store = new SqliteStore({ path: ${JSON.stringify(sqlitePath("cjs"))}, pruneIntervalMs: false });
+  await store.set("k", { a: 1 }, 60000);
+  const redis = new RedisStore({ url: "redis://127.0.0.1:1", lazyConnect: true });
+  await redis.close();
+  const pg = new PostgresStore({ connectionString: "postgres://127.0.0.1:1/none", createTable: false, pruneIntervalMs: false });
+  await pg.close();
+  console.log(JSON.stringify({ session: typeof session, keyring: typeof keyring, memory: MemoryStore === M2, got: (await store.get("k")).a, hash: typeof hashPassword, login: typeof login }));
+  await store.close();
+})();
+`;
+
+const expected = { session: "function", keyring: "function", memory: true, got: 1, hash: "function", login: "function" };
+
+describe.skipIf(!built)("the built package", () => {
+  it("loads every subpath from ESM, including stores that load their client on demand", async () => {
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", esm]);
+    expect(JSON.parse(stdout.trim())).toEqual(expected);
+  });
+
+  it("loads every subpath from CommonJS", async () => {
+    const { stdout } = await run(process.execPath, ["-e", cjs]);
+    // CommonJS entries are self-contained bundles (see tsup.config.ts), so classes are per entry.
+    expect(JSON.parse(stdout.trim())).toEqual({ ...expected, memory: false });
+  });
+});
