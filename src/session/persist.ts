@@ -41,7 +41,9 @@ export async function writeToStore(write: StoreWrite): Promise<boolean> {
   if (exists && (reason === "changed" || reason === "force") && store.merge) {
     const before = write.previousData ?? splitStored(parseStored(previousJson) ?? {}, isDataKey);
     const reserved = { _expire: stored._expire, _maxAge: stored._maxAge, _session: stored._session, _sk: stored._sk };
-    const changes = { ...diffData(before, write.data, reserved), base: previousJson, result: serializeStored(stored) };
+    const changes = diffData(before, write.data, reserved);
+    changes.base = previousJson;
+    changes.result = serializeStored(stored);
     const merged = await callStore("merge", timeout, () => store.merge?.(key, changes, ttl, setOptions));
     return merged !== false;
   }
