@@ -7,8 +7,9 @@
  *   itself with the longest-lived member. It is an index only: listByUser re-checks every session.
  *
  * A read is one GET. A write is one SET (plus one script on the user's index when `_sk.userId` is set).
- * merge and touch are compare-and-set: read, apply the change in JS, then a Lua script writes only if
- * the entry still holds what was read (retrying otherwise) and never recreates a missing entry.
+ * merge and touch are compare-and-set: apply the change in JS, then a Lua script writes only if the
+ * entry still holds the text the change was computed from, and never recreates a missing entry.
+ * Parallel writers to one session from this process are pipelined (cas-chain.ts).
  * Merging inside Lua with cjson was rejected: it turns `[]` into `{}` and rounds numbers to 14 digits.
  *
  * @example
@@ -20,7 +21,7 @@ import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
 import type { Cluster, Redis, RedisOptions } from "ioredis";
 import { isDangerousKey, parseStored, serializeStored } from "../session/codec.js";
-import { MergeQueue, type MergeJob } from "./merge-queue.js";
+import { CasChain, type CasMerge } from "./cas-chain.js";
 import {
   ttlMs,
   type MaxAge,
@@ -64,8 +65,6 @@ return 1`;
 const sha1 = (text: string): string => createHash("sha1").update(text).digest("hex");
 const scripts = { cas: { lua: COMPARE_AND_SET, sha: sha1(COMPARE_AND_SET) }, index: { lua: INDEX_ADD, sha: sha1(INDEX_ADD) } };
 
-/** Contention bound for compare-and-set; each round at least one writer wins, so this is generous. */
-const MAX_CAS_ATTEMPTS = 100;
 
 function loadIoredis(): typeof import("ioredis") {
   return loadPeer<typeof import("ioredis")>("ioredis", "RedisStore");
@@ -75,7 +74,11 @@ export class RedisStore implements SessionStore {
   readonly client: Redis | Cluster;
   readonly keyPrefix: string;
   readonly #ownsClient: boolean;
-  readonly #merges = new MergeQueue((key, jobs, previous) => this.#writeBatch(key, jobs, previous));
+  /** Compare-and-set merges, pipelined per session (cas-chain.ts). */
+  readonly #cas = new CasChain(
+    (key, expected, next, userId, ttl) => this.#compareAndSet(key, expected, next, userId, ttl),
+    (key) => this.client.get(this.#sessionKey(key)),
+  );
 
   constructor(options: RedisStoreOptions = {}) {
     const { client, url, keyPrefix = "sess:", ...redisOptions } = options;
@@ -235,66 +238,27 @@ export class RedisStore implements SessionStore {
     await this.#script(scripts.index, this.#userKey(userId), [String(expiresAt), key, String(Date.now())]);
   }
 
-  /**
-   * Read, change in JS, compare-and-set. Resolves false when the entry is missing (destroy wins).
-   * With a hint (the text the request loaded and the result it wants), the first round skips the read:
-   * an uncontended merge is one round trip.
-   */
-  /** Queue the change; writers to one session from this process share one write (see merge-queue.ts). */
+  /** Merge through the per-key compare-and-set chain (see cas-chain.ts). */
   #update(
     key: string,
     maxAge: MaxAge | undefined,
-    hint: MergeJob["hint"],
+    hint: CasMerge["hint"],
     change: (stored: StoredSession) => void,
   ): Promise<boolean> {
-    return this.#merges.run(key, { change, maxAge, hint });
+    return this.#cas.merge(key, { change, hint, ttl: ttlMs(maxAge) });
   }
 
-  /**
-   * Compare-and-set a batch: read (or trust a lone writer's hint), apply every change in order, and
-   * write only if the entry still holds what was read. Resolves false when the entry is gone.
-   */
-  async #writeBatch(key: string, jobs: MergeJob[], previous: string | undefined): Promise<string | false> {
-    const redisKey = this.#sessionKey(key);
-    const ttl = ttlMs(jobs[jobs.length - 1]?.maxAge);
-    const lone = jobs.length === 1 && previous === undefined ? jobs[0]?.hint : undefined;
-    // What the previous batch wrote is almost surely still there: start from it instead of a GET.
-    let latest: string | null | undefined = previous;
-    for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
-      let text: string;
-      let next: string;
-      let userId: string | undefined;
-      if (attempt === 1 && lone) {
-        text = lone.base;
-        next = lone.result;
-        userId = lone.userId;
-      } else {
-        const current = latest ?? (await this.client.get(redisKey));
-        if (current === null) return false;
-        const stored = parseStored(current);
-        if (!stored) return false;
-        for (const job of jobs) job.change(stored);
-        text = current;
-        next = JSON.stringify(stored);
-        userId = stored._sk?.userId;
-      }
-      // The index is only a hint that listByUser re-checks, so it is updated alongside the write
-      // (pipelined: one round trip) rather than after it; the index score is the expiry.
-      const [written] = await Promise.all([
-        // The expected text itself, not a hash of it: a string compare in Lua is cheaper than hashing
-        // on both sides, and sessions are small.
-        this.#script(scripts.cas, redisKey, [text, next, String(ttl)]),
-        userId === undefined ? undefined : this.#index(userId, key, Date.now() + ttl),
-      ]);
-      if (written === 0) return false;
-      if (written === 1) return next;
-      // Another process wrote first; the script handed back what it wrote, so retry without a GET.
-      latest = typeof written === "string" ? written : undefined;
-      debug("merge conflict on …%s, attempt %d", key.slice(-6), attempt);
-    }
-    throw new Error(
-      `koa-sessionkit: RedisStore could not merge into a session after ${MAX_CAS_ATTEMPTS} attempts; too many parallel writes to one session`,
-    );
+  /** One compare-and-set; the user index is updated alongside (pipelined), its score the expiry. */
+  async #compareAndSet(key: string, expected: string, next: string, userId: string | undefined, ttl: number): Promise<1 | 0 | string> {
+    const [written] = await Promise.all([
+      // The expected text itself, not a hash of it: a string compare in Lua is cheaper than hashing
+      // on both sides, and sessions are small.
+      this.#script(scripts.cas, this.#sessionKey(key), [expected, next, String(ttl)]),
+      userId === undefined ? undefined : this.#index(userId, key, Date.now() + ttl),
+    ]);
+    if (written === 1 || written === 0) return written;
+    debug("merge conflict on …%s", key.slice(-6));
+    return String(written);
   }
 
   /** EVALSHA, falling back to EVAL once when the script cache was flushed (restart, SCRIPT FLUSH). */
