@@ -27,6 +27,8 @@ export interface CasMerge {
 interface Chain {
   /** What the last link sent will leave in the store. */
   text: string;
+  /** The same, parsed, once a second link needed it; each link changes it in place and re-serializes. */
+  stored?: StoredSession | undefined;
   inflight: number;
 }
 
@@ -46,8 +48,14 @@ export class CasChain {
   async merge(key: string, merge: CasMerge): Promise<boolean> {
     const chain = this.#chains.get(key);
     let link: { base: string; next: string; userId: string | undefined } | undefined;
-    if (chain) link = apply(chain.text, merge.change);
-    else if (merge.hint) link = { base: merge.hint.base, next: merge.hint.result, userId: merge.hint.userId };
+    if (chain) {
+      // The previous link's text is already serialized, so its object can be changed in place.
+      chain.stored ??= parseStored(chain.text) ?? undefined;
+      if (chain.stored) {
+        merge.change(chain.stored);
+        link = { base: chain.text, next: JSON.stringify(chain.stored), userId: chain.stored._sk?.userId };
+      }
+    } else if (merge.hint) link = { base: merge.hint.base, next: merge.hint.result, userId: merge.hint.userId };
     if (!link) return this.#retry(key, merge, undefined);
 
     // Joined synchronously, before any await, so the next writer builds on this one.
