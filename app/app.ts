@@ -99,7 +99,7 @@ function buildApp(config: AppConfig, logger: Logger, resources: ReturnType<typeo
   app.use(csrf());
 
   // Shared through Redis or PostgreSQL when those hold the sessions, so every instance sees one count.
-  const throttle = loginThrottle({ ...resources.throttleBacking, keyPrefix: throttleKeyPrefix, tableName: "app_login_failures" });
+  const throttle = loginThrottle({ ...resources.throttleBacking, keyPrefix: throttleKeyPrefix, tableName: "app_login_limits" });
   const deps: RouteDeps = { config, users: resources.users, throttle };
   for (const router of [loginRoutes(deps), accountRoutes(deps)]) {
     app.use(router.routes());

@@ -1,11 +1,19 @@
 /**
- * Where loginThrottle keeps its failure counters: memory (one process), Redis or PostgreSQL (shared
- * by every instance of the app). Each counter is a fixed window: it starts at the first failure and
- * expires `windowMs` later; the failure that reaches the limit re-arms it to expire `blockMs` later,
- * which is the lockout.
+ * Where loginThrottle keeps its failure counters, on rate-limiter-flexible: memory (one process),
+ * Redis or PostgreSQL (shared by every instance of the app). A counter is a fixed window that starts
+ * at the first failure; the failure that reaches the limit blocks the key for `blockMs`, which is the
+ * lockout (rate-limiter-flexible's own blockDuration would only start one failure later).
  *
  * Internal to throttle.ts. The client types are structural, so neither ioredis nor pg is imported.
  */
+import {
+  RateLimiterMemory,
+  RateLimiterPostgres,
+  RateLimiterRedis,
+  RateLimiterRes,
+  type RateLimiterAbstract,
+  type RateLimiterStoreAbstract,
+} from "rate-limiter-flexible";
 
 export interface Counter {
   count: number;
@@ -13,166 +21,99 @@ export interface Counter {
   msLeft: number;
 }
 
+/** One kind of counter (per account, per IP), with its own limit and window. */
+export interface CounterKind {
+  limit: number;
+  windowMs: number;
+  blockMs: number;
+  /** Namespace of this kind's keys in the shared store. */
+  keyPrefix: string;
+}
+
 export interface FailureBackend {
   peek(key: string): Promise<Counter | null>;
-  hit(key: string, windowMs: number, limit: number, blockMs: number): Promise<Counter>;
+  hit(key: string): Promise<Counter>;
   reset(key: string): Promise<void>;
 }
 
-/** The slice of an ioredis client used here. */
+/** The slice of an ioredis client used here (rate-limiter-flexible drives it). */
 export interface RedisLike {
   eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
 }
 
-/** The slice of a pg Pool (or Client) used here. */
+/** The slice of a pg Pool used here (rate-limiter-flexible drives it). */
 export interface PgLike {
   query(text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
 }
 
-export class MemoryBackend implements FailureBackend {
-  readonly #counters = new Map<string, { count: number; expiresAt: number }>();
-  readonly #max: number;
+export type Store = { kind: "memory" } | { kind: "redis"; client: RedisLike } | { kind: "pg"; pool: PgLike; tableName: string };
 
-  /** `max` bounds memory: past it, expired counters go first, then the oldest. */
-  constructor(max = 100_000) {
-    this.#max = max;
+const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** A counter kind on one store. */
+export class LimiterBackend implements FailureBackend {
+  readonly #limiter: RateLimiterAbstract;
+  readonly #kind: CounterKind;
+  /** PostgreSQL creates its table asynchronously; every call waits for it. */
+  readonly #ready: Promise<void>;
+
+  constructor(store: Store, kind: CounterKind) {
+    this.#kind = kind;
+    const base = {
+      points: kind.limit,
+      duration: Math.ceil(kind.windowMs / 1000),
+      keyPrefix: kind.keyPrefix,
+    };
+    if (store.kind === "redis") {
+      if (typeof store.client?.eval !== "function") throw new TypeError("koa-sessionkit: loginThrottle({ redis }) needs an ioredis client");
+      this.#limiter = new RateLimiterRedis({ ...base, storeClient: store.client });
+      this.#ready = Promise.resolve();
+    } else if (store.kind === "pg") {
+      if (typeof store.pool?.query !== "function") throw new TypeError("koa-sessionkit: loginThrottle({ pg }) needs a pg Pool");
+      if (!TABLE_NAME.test(store.tableName)) {
+        throw new TypeError(`koa-sessionkit: loginThrottle({ tableName }) must be a plain SQL identifier, got ${store.tableName}`);
+      }
+      let settle: (err?: unknown) => void = () => undefined;
+      const ready = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
+      // Expired rows are cleared by the library's own hourly (unref'd) timer.
+      this.#limiter = new RateLimiterPostgres({ ...base, storeClient: store.pool, tableName: store.tableName }, (err?: unknown) => {
+        // Two instances creating the table at the same moment: one of them sees a duplicate.
+        const code = (err as { code?: string } | undefined)?.code;
+        settle(code === "23505" || code === "42P07" ? undefined : err);
+      });
+      ready.catch(() => undefined); // surfaced on first use instead
+      this.#ready = ready;
+    } else {
+      this.#limiter = new RateLimiterMemory(base);
+      this.#ready = Promise.resolve();
+    }
   }
 
   async peek(key: string): Promise<Counter | null> {
-    const entry = this.#counters.get(key);
-    const now = Date.now();
-    if (!entry) return null;
-    if (entry.expiresAt <= now) {
-      this.#counters.delete(key);
-      return null;
-    }
-    return { count: entry.count, msLeft: entry.expiresAt - now };
+    await this.#ready;
+    const res = await this.#limiter.get(key);
+    return res && res.consumedPoints > 0 ? { count: res.consumedPoints, msLeft: Math.max(0, res.msBeforeNext) } : null;
   }
 
-  async hit(key: string, windowMs: number, limit: number, blockMs: number): Promise<Counter> {
-    const now = Date.now();
-    let entry = this.#counters.get(key);
-    if (!entry || entry.expiresAt <= now) {
-      entry = { count: 0, expiresAt: now + windowMs };
-      this.#counters.set(key, entry);
-      this.#evict(now);
+  async hit(key: string): Promise<Counter> {
+    await this.#ready;
+    let res: RateLimiterRes;
+    try {
+      res = await this.#limiter.consume(key);
+    } catch (rejection) {
+      // Over the limit already (still locked): the library rejects with the counter, not an Error.
+      if (rejection instanceof RateLimiterRes) return { count: rejection.consumedPoints, msLeft: rejection.msBeforeNext };
+      throw rejection;
     }
-    entry.count++;
-    if (entry.count === limit) entry.expiresAt = now + blockMs;
-    return { count: entry.count, msLeft: entry.expiresAt - now };
+    if (res.consumedPoints === this.#kind.limit) {
+      await (this.#limiter as RateLimiterStoreAbstract).block(key, Math.ceil(this.#kind.blockMs / 1000));
+      return { count: res.consumedPoints, msLeft: this.#kind.blockMs };
+    }
+    return { count: res.consumedPoints, msLeft: res.msBeforeNext };
   }
 
   async reset(key: string): Promise<void> {
-    this.#counters.delete(key);
-  }
-
-  #evict(now: number): void {
-    if (this.#counters.size <= this.#max) return;
-    for (const [key, entry] of this.#counters) {
-      if (entry.expiresAt <= now) this.#counters.delete(key);
-    }
-    while (this.#counters.size > this.#max) {
-      const oldest = this.#counters.keys().next().value as string;
-      this.#counters.delete(oldest);
-    }
-  }
-}
-
-// One round trip each, atomic: two instances failing at once both count.
-const HIT = `local c = redis.call('INCR', KEYS[1])
-if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-if c == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return {c, redis.call('PTTL', KEYS[1])}`;
-const PEEK = `local c = redis.call('GET', KEYS[1])
-if not c then return {0, 0} end
-return {tonumber(c), redis.call('PTTL', KEYS[1])}`;
-const RESET = `return redis.call('DEL', KEYS[1])`;
-
-function pair(value: unknown): Counter {
-  const [count, ttl] = Array.isArray(value) ? value.map(Number) : [0, 0];
-  return { count: count ?? 0, msLeft: Math.max(0, ttl ?? 0) };
-}
-
-export class RedisBackend implements FailureBackend {
-  readonly #redis: RedisLike;
-  constructor(redis: RedisLike) {
-    if (typeof redis?.eval !== "function") throw new TypeError("koa-sessionkit: loginThrottle({ redis }) needs an ioredis client");
-    this.#redis = redis;
-  }
-
-  async peek(key: string): Promise<Counter | null> {
-    const counter = pair(await this.#redis.eval(PEEK, 1, key));
-    return counter.count > 0 ? counter : null;
-  }
-
-  async hit(key: string, windowMs: number, limit: number, blockMs: number): Promise<Counter> {
-    return pair(await this.#redis.eval(HIT, 1, key, Math.ceil(windowMs), limit, Math.ceil(blockMs)));
-  }
-
-  async reset(key: string): Promise<void> {
-    await this.#redis.eval(RESET, 1, key);
-  }
-}
-
-const TABLE_NAME = /^(?:[A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-
-export class PostgresBackend implements FailureBackend {
-  readonly #pg: PgLike;
-  readonly #table: string;
-  #ready: Promise<void> | undefined;
-  #hits = 0;
-
-  constructor(pg: PgLike, tableName = "sessionkit_login_failures") {
-    if (typeof pg?.query !== "function") throw new TypeError("koa-sessionkit: loginThrottle({ pg }) needs a pg Pool");
-    if (!TABLE_NAME.test(tableName)) throw new TypeError(`koa-sessionkit: loginThrottle({ tableName }) must be a plain SQL identifier, got ${tableName}`);
-    this.#pg = pg;
-    this.#table = tableName.split(".").map((part) => `"${part}"`).join(".");
-  }
-
-  /** Create the table once, on first use. Two instances racing to create it is fine. */
-  #ensureTable(): Promise<void> {
-    this.#ready ??= this.#pg
-      .query(`CREATE TABLE IF NOT EXISTS ${this.#table} (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at BIGINT NOT NULL)`)
-      .then(
-        () => undefined,
-        (err: { code?: string }) => {
-          // 23505/42P07: another instance created it at the same moment.
-          if (err?.code === "23505" || err?.code === "42P07") return;
-          this.#ready = undefined;
-          throw err;
-        },
-      );
-    return this.#ready;
-  }
-
-  async peek(key: string): Promise<Counter | null> {
-    await this.#ensureTable();
-    const now = Date.now();
-    const { rows } = await this.#pg.query(`SELECT count, expires_at FROM ${this.#table} WHERE key = $1 AND expires_at > $2`, [key, now]);
-    const row = rows[0];
-    return row ? { count: Number(row.count), msLeft: Number(row.expires_at) - now } : null;
-  }
-
-  async hit(key: string, windowMs: number, limit: number, blockMs: number): Promise<Counter> {
-    await this.#ensureTable();
-    const now = Date.now();
-    const fresh = limit <= 1 ? now + blockMs : now + windowMs;
-    const { rows } = await this.#pg.query(
-      `INSERT INTO ${this.#table} AS f (key, count, expires_at) VALUES ($1, 1, $2)
-       ON CONFLICT (key) DO UPDATE SET
-         count = CASE WHEN f.expires_at <= $3 THEN 1 ELSE f.count + 1 END,
-         expires_at = CASE WHEN f.expires_at <= $3 THEN $2 WHEN f.count + 1 = $4 THEN $5 ELSE f.expires_at END
-       RETURNING count, expires_at`,
-      [key, fresh, now, limit, now + blockMs],
-    );
-    // Sweep expired rows now and then, so the table stays the size of the active attacks.
-    if (++this.#hits % 100 === 0) await this.#pg.query(`DELETE FROM ${this.#table} WHERE expires_at <= $1`, [now]).catch(() => undefined);
-    const row = rows[0] ?? {};
-    return { count: Number(row.count), msLeft: Number(row.expires_at) - now };
-  }
-
-  async reset(key: string): Promise<void> {
-    await this.#ensureTable();
-    await this.#pg.query(`DELETE FROM ${this.#table} WHERE key = $1`, [key]);
+    await this.#ready;
+    await this.#limiter.delete(key);
   }
 }

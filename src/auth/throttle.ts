@@ -28,7 +28,7 @@
  */
 import type { Context } from "koa";
 import { createHash } from "node:crypto";
-import { MemoryBackend, PostgresBackend, RedisBackend, type Counter, type FailureBackend, type PgLike, type RedisLike } from "./throttle-backends.js";
+import { LimiterBackend, type Counter, type PgLike, type RedisLike, type Store } from "./throttle-backends.js";
 
 export type { PgLike, RedisLike } from "./throttle-backends.js";
 
@@ -47,7 +47,7 @@ export interface LoginThrottleOptions {
   blockSeconds?: number;
   /** Prefix of Redis keys / PostgreSQL rows. Default "sk:login:". */
   keyPrefix?: string;
-  /** PostgreSQL table. Default "sessionkit_login_failures". */
+  /** PostgreSQL table. Default "sessionkit_login_limits". */
   tableName?: string;
 }
 
@@ -80,14 +80,17 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
   const blockMs = positiveInteger("blockSeconds", options.blockSeconds, 900) * 1000;
   const prefix = options.keyPrefix ?? "sk:login:";
   if (options.redis && options.pg) throw new TypeError("koa-sessionkit: loginThrottle() takes either redis or pg, not both");
-  const backend: FailureBackend = options.redis
-    ? new RedisBackend(options.redis)
+  const store: Store = options.redis
+    ? { kind: "redis", client: options.redis }
     : options.pg
-      ? new PostgresBackend(options.pg, options.tableName)
-      : new MemoryBackend();
+      ? { kind: "pg", pool: options.pg, tableName: options.tableName ?? "sessionkit_login_limits" }
+      : { kind: "memory" };
+  // Two counter kinds with their own limits; rate-limiter-flexible keeps them apart by key prefix.
+  const accounts = new LimiterBackend(store, { limit: accountLimit, windowMs, blockMs, keyPrefix: `${prefix}a` });
+  const ips = new LimiterBackend(store, { limit: ipLimit, windowMs, blockMs, keyPrefix: `${prefix}ip` });
 
-  const accountKey = (email: unknown): string => `${prefix}a:${createHash("sha256").update(normalizeEmail(email)).digest("base64url")}`;
-  const ipKey = (ctx: Context): string => `${prefix}ip:${ctx.ip || "unknown"}`;
+  const accountKey = (email: unknown): string => createHash("sha256").update(normalizeEmail(email)).digest("base64url");
+  const ipKey = (ctx: Context): string => ctx.ip || "unknown";
 
   function verdict(account: Counter | null, ip: Counter | null): ThrottleResult {
     let waitMs = 0;
@@ -98,18 +101,18 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
 
   return {
     async check(ctx, email) {
-      const [account, ip] = await Promise.all([backend.peek(accountKey(email)), backend.peek(ipKey(ctx))]);
+      const [account, ip] = await Promise.all([accounts.peek(accountKey(email)), ips.peek(ipKey(ctx))]);
       return verdict(account, ip);
     },
     async fail(ctx, email) {
       const [account, ip] = await Promise.all([
-        backend.hit(accountKey(email), windowMs, accountLimit, blockMs),
-        backend.hit(ipKey(ctx), windowMs, ipLimit, blockMs),
+        accounts.hit(accountKey(email)),
+        ips.hit(ipKey(ctx)),
       ]);
       return verdict(account, ip);
     },
     async succeed(_ctx, email) {
-      await backend.reset(accountKey(email));
+      await accounts.reset(accountKey(email));
     },
   };
 }
