@@ -8,9 +8,9 @@
  * - Per IP: `ipLimit` (100) failures within the window block the address (password spraying over
  *   many accounts). The IP is `ctx.ip`, which honours X-Forwarded-For only when `app.proxy` is set.
  *
- * Counters live in memory by default (one process); pass `redis` (an ioredis client) or `pg` (a pg
- * Pool; the table is created on first use) to share them between instances. Store keys hold a hash
- * of the email, never the email.
+ * Counters are rate-limiter-flexible limiters: in memory by default (one process); pass `redis` (an
+ * ioredis client) or `pg` (a pg Pool; the table is created on first use) to share them between
+ * instances. Store keys hold a hash of the email, never the email.
  *
  * @example
  * import { loginThrottle, tooManyAttempts, verifyPassword, verifyDummy, login } from "koa-sessionkit/auth";
