@@ -66,6 +66,17 @@ describe("MemoryStore bounds", () => {
     expect(() => new MemoryStore({ max: 0 })).toThrow(/max/);
   });
 
+  it("direct API at a larger size: sessions read recently survive eviction", () => {
+    const store = new MemoryStore({ max: 100 });
+    for (let i = 0; i < 100; i++) store.set(`k${i}`, { i }, 60_000);
+    // The ten oldest are read (a returning user); the next ten are not.
+    for (let i = 0; i < 10; i++) expect(store.get(`k${i}`)?.i).toBe(i);
+    for (let i = 100; i < 110; i++) store.set(`k${i}`, { i }, 60_000);
+    expect(store.size).toBe(100);
+    for (let i = 0; i < 10; i++) expect(store.get(`k${i}`)?.i).toBe(i);
+    for (let i = 10; i < 20; i++) expect(store.get(`k${i}`)).toBeNull();
+  });
+
   it("expires entries by TTL (fake clock)", async () => {
     let now = Date.now();
     const inner = new MemoryStore({ max: 100, now: () => now });
