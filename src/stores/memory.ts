@@ -1,6 +1,6 @@
 /**
- * MemoryStore: the development default. Bounded (least-recently-used eviction past `max` entries) and
- * expiring by TTL. Entries are kept as JSON text, so a handler mutating its session can never alias the
+ * MemoryStore: the development default. Bounded (least-recently-used eviction past `max` entries,
+ * where "used" refreshes an entry once it is in the older half of the order) and expiring by TTL. Entries are kept as JSON text, so a handler mutating its session can never alias the
  * stored copy, and a read costs one parse just like a networked store.
  *
  * Not for production: it is lost on restart and not shared between processes (it says so once).
