@@ -9,7 +9,6 @@
  */
 import type { Context } from "koa";
 import { debuglog } from "node:util";
-import { SessionTooLargeError } from "../errors.js";
 import { generateId, logTag, storeKeyFor } from "../crypto/ids.js";
 import type { Sealer } from "../crypto/seal.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
@@ -17,11 +16,11 @@ import { normalizeStored, withRawJson, rawJsonOf, isPlainRecord } from "./codec.
 import { Snapshot } from "./snapshot.js";
 import { customId, openSealedCookie, readSessionId, rejectReason } from "./incoming.js";
 import { writeToStore, type SaveReason } from "./persist.js";
-import { clearCookie, cookieBytes, COOKIE_LIMIT_BYTES, writeCookie } from "./cookies.js";
-import { ONE_DAY_MS, type ResolvedOptions } from "./options.js";
+import { clearCookie, writeCookie, writeSealedCookie } from "./cookies.js";
+import { ONE_DAY_MS, sessionOptionsView, type ResolvedOptions, type SessionOptionsView } from "./options.js";
 import { Session, type SessionController } from "./session.js";
 import { callStore } from "./store-call.js";
-import type { Runtime, SessionOptionsView } from "./runtime.js";
+import type { Runtime } from "./runtime.js";
 import type { SessionEvent } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
@@ -78,16 +77,7 @@ export class ContextSession implements SessionController {
    * first read only; most requests never look at it.
    */
   get sessionOptions(): SessionOptionsView {
-    if (!this.#sessionOptions) {
-      const view = { ...this.options } as SessionOptionsView;
-      Object.defineProperty(view, "maxAge", {
-        get: () => this.#maxAge,
-        set: (value: MaxAge | undefined) => (this.#maxAge = value),
-        enumerable: true,
-      });
-      this.#sessionOptions = view;
-    }
-    return this.#sessionOptions;
+    return (this.#sessionOptions ??= sessionOptionsView(this.options, () => this.#maxAge, (value) => (this.#maxAge = value)));
   }
   requireSave(): void {
     this.#force = true;
@@ -314,7 +304,9 @@ export class ContextSession implements SessionController {
     const cookieExpires = expire === undefined ? undefined : new Date(expire);
 
     if (this.options.mode === "cookie") {
-      this.#writeSealed(json, stored, now, expire ?? now + ONE_DAY_MS, cookieExpires);
+      const payload = this.options.encode ? this.options.encode(stored) : json;
+      const token = (this.#runtime.sealer as Sealer).seal(payload, this.options.key, now, expire ?? now + ONE_DAY_MS);
+      writeSealedCookie(this.ctx, this.options, token, { expires: cookieExpires });
     } else {
       const written = await this.#writeStore(stored, json, data, reason, maxAge);
       if (!written) return;
@@ -373,14 +365,6 @@ export class ContextSession implements SessionController {
     }
     const signature = this.#signedId?.id === id ? this.#signedId.signature : undefined;
     writeCookie(this.ctx, this.options, id, { expires: expire === undefined ? undefined : new Date(expire) }, signature);
-  }
-
-  #writeSealed(json: string, stored: StoredSession, now: number, serverExpiry: number, cookieExpires: Date | undefined): void {
-    const payload = this.options.encode ? this.options.encode(stored) : json;
-    const token = (this.#runtime.sealer as Sealer).seal(payload, this.options.key, now, serverExpiry);
-    const size = cookieBytes(this.ctx, this.options, token, { expires: cookieExpires });
-    if (size > COOKIE_LIMIT_BYTES) throw new SessionTooLargeError(size, COOKIE_LIMIT_BYTES);
-    writeCookie(this.ctx, this.options, token, { expires: cookieExpires });
   }
 
   /** Resolves false when the old entry was already gone: a concurrent logout won, nothing is written. */

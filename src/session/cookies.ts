@@ -5,6 +5,7 @@
  */
 import type { Context } from "koa";
 import type { VerifiedCache } from "../crypto/verified-cache.js";
+import { SessionTooLargeError } from "../errors.js";
 import type { ResolvedOptions } from "./options.js";
 
 /** Browsers drop a cookie whose name, value and attributes pass 4096 bytes. */
@@ -126,4 +127,11 @@ export function clearCookie(ctx: Context, options: ResolvedOptions): void {
 /** Bytes of the Set-Cookie line a value would need, to refuse cookies a browser would drop. */
 export function cookieBytes(ctx: Context, options: ResolvedOptions, value: string, lifetime: CookieLifetime): number {
   return Buffer.byteLength(serialize(options.key, value, attributes(ctx, options, lifetime)));
+}
+
+/** Set a cookie-mode token, refusing one a browser would silently drop (over 4096 bytes). */
+export function writeSealedCookie(ctx: Context, options: ResolvedOptions, token: string, lifetime: CookieLifetime): void {
+  const size = cookieBytes(ctx, options, token, lifetime);
+  if (size > COOKIE_LIMIT_BYTES) throw new SessionTooLargeError(size, COOKIE_LIMIT_BYTES);
+  writeCookie(ctx, options, token, lifetime);
 }

@@ -161,3 +161,16 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
     keyring: ring,
   });
 }
+
+/** What `ctx.sessionOptions` shows: the options, with `maxAge` read and written through this request. */
+export type SessionOptionsView = Omit<ResolvedOptions, "maxAge"> & { maxAge: MaxAge | undefined };
+
+export function sessionOptionsView(
+  options: ResolvedOptions,
+  getMaxAge: () => MaxAge | undefined,
+  setMaxAge: (value: MaxAge | undefined) => void,
+): SessionOptionsView {
+  const view = { ...options } as SessionOptionsView;
+  Object.defineProperty(view, "maxAge", { get: getMaxAge, set: setMaxAge, enumerable: true });
+  return view;
+}

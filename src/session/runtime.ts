@@ -5,7 +5,7 @@
 import type { Context } from "koa";
 import type { Opened, Sealer } from "../crypto/seal.js";
 import type { VerifiedCache } from "../crypto/verified-cache.js";
-import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
+import type { SessionStore, StoredSession } from "../stores/contract.js";
 import type { ResolvedOptions } from "./options.js";
 
 /** A koa-session 7 session found on this request (see legacy.ts). */
@@ -36,4 +36,3 @@ export interface Runtime {
   legacy: LegacyReader | undefined;
 }
 
-export type SessionOptionsView = Omit<ResolvedOptions, "maxAge"> & { maxAge: MaxAge | undefined };
