@@ -1,9 +1,8 @@
 /**
  * Users in PostgreSQL (pg), table app_users, created on first use if missing.
  */
-import { randomUUID } from "node:crypto";
 import type { Pool } from "pg";
-import { DEFAULT_ROLE, DuplicateEmailError, normalizeEmail, type NewUser, type User, type UserRepository } from "./repository.js";
+import { DuplicateEmailError, newUser, normalizeEmail, type NewUser, type User, type UserRepository } from "./repository.js";
 
 interface Row {
   id: string;
@@ -65,13 +64,7 @@ export class PostgresUserRepository implements UserRepository {
 
   async create(input: NewUser): Promise<User> {
     await this.#ensureTable();
-    const user: User = {
-      id: randomUUID(),
-      email: normalizeEmail(input.email),
-      passwordHash: input.passwordHash,
-      role: input.role ?? DEFAULT_ROLE,
-      createdAt: Date.now(),
-    };
+    const user = newUser(input);
     try {
       await this.#pool.query("INSERT INTO app_users (id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)", [
         user.id,

@@ -2,6 +2,8 @@
  * Where the app keeps its users. Two implementations: SQLite (the default, beside the sessions) and
  * PostgreSQL (when DATABASE_URL is set). Emails are normalized before they reach either.
  */
+import { randomUUID } from "node:crypto";
+
 export interface User {
   /** Opaque, random; what the session remembers (never the email). */
   id: string;
@@ -46,3 +48,14 @@ export function isPlausibleEmail(email: string): boolean {
 }
 
 export const DEFAULT_ROLE = "user";
+
+/** The record every repository stores for a new user: fresh id, normalized email, default role. */
+export function newUser(input: NewUser): User {
+  return {
+    id: randomUUID(),
+    email: normalizeEmail(input.email),
+    passwordHash: input.passwordHash,
+    role: input.role ?? DEFAULT_ROLE,
+    createdAt: Date.now(),
+  };
+}

@@ -2,9 +2,8 @@
  * Users in SQLite (better-sqlite3), in the app's database file beside the session table.
  * better-sqlite3 is synchronous; each statement is a short indexed lookup, prepared once.
  */
-import { randomUUID } from "node:crypto";
 import type BetterSqlite3 from "better-sqlite3";
-import { DEFAULT_ROLE, DuplicateEmailError, normalizeEmail, type NewUser, type User, type UserRepository } from "./repository.js";
+import { DuplicateEmailError, newUser, normalizeEmail, type NewUser, type User, type UserRepository } from "./repository.js";
 
 interface Row {
   id: string;
@@ -49,13 +48,7 @@ export class SqliteUserRepository implements UserRepository {
   }
 
   async create(input: NewUser): Promise<User> {
-    const user: User = {
-      id: randomUUID(),
-      email: normalizeEmail(input.email),
-      passwordHash: input.passwordHash,
-      role: input.role ?? DEFAULT_ROLE,
-      createdAt: Date.now(),
-    };
+    const user = newUser(input);
     try {
       this.#insert.run(user.id, user.email, user.passwordHash, user.role, user.createdAt);
     } catch (error) {
