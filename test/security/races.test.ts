@@ -10,19 +10,13 @@
  * Redis and PostgreSQL run when their services answer (see test/helpers/services.ts).
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import Koa from "koa";
-import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import session, { MemoryStore, type SessionStore } from "../../src/index.js";
-import { PostgresStore } from "../../src/stores/postgres.js";
-import { RedisStore } from "../../src/stores/redis.js";
-import { SqliteStore } from "../../src/stores/sqlite.js";
-import { DATABASE_URL, REDIS_URL, requireService } from "../helpers/services.js";
+import session, { type SessionStore } from "../../src/index.js";
+import { requireService } from "../helpers/services.js";
+import { throwawayStores } from "../helpers/test-stores.js";
 
 const redisUp = await requireService("redis");
 const postgresUp = await requireService("postgres");
@@ -31,7 +25,7 @@ const RUN = randomBytes(4).toString("hex");
 const PARALLEL = 50;
 const SLOW_MS = 300;
 const ID = /^[A-Za-z0-9_-]{43}$/;
-const sqliteDir = mkdtempSync(join(tmpdir(), "sk-races-"));
+const { stores, cleanup: cleanupStores } = throwawayStores(`races_${RUN}`, { redis: redisUp, postgres: postgresUp });
 const cleanups: (() => Promise<void>)[] = [];
 const agent = new http.Agent({ keepAlive: true, maxSockets: PARALLEL + 4 });
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -39,7 +33,7 @@ const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 afterAll(async () => {
   agent.destroy();
   for (const cleanup of cleanups.reverse()) await cleanup();
-  rmSync(sqliteDir, { recursive: true, force: true });
+  await cleanupStores();
 });
 
 interface Reply {
@@ -154,49 +148,6 @@ async function serve(store: SessionStore): Promise<number> {
   );
   return (server.address() as AddressInfo).port;
 }
-
-const stores: { name: string; up: boolean; make: (tag: string) => SessionStore }[] = [
-  { name: "MemoryStore", up: true, make: () => new MemoryStore() },
-  {
-    name: "RedisStore",
-    up: redisUp,
-    make: (tag) => {
-      const keyPrefix = `sktest-races:${RUN}:${tag}:`;
-      const store = new RedisStore({ url: REDIS_URL, keyPrefix });
-      cleanups.push(async () => {
-        const stale = await store.client.keys(`${keyPrefix}*`);
-        if (stale.length > 0) await store.client.del(...stale);
-        await store.close();
-      });
-      return store;
-    },
-  },
-  {
-    name: "PostgresStore",
-    up: postgresUp,
-    make: (tag) => {
-      const table = `sk_races_${RUN}_${tag}`;
-      const store = new PostgresStore({ connectionString: DATABASE_URL, table, pruneIntervalMs: false });
-      cleanups.push(async () => {
-        await store.close();
-        const admin = new pg.Client({ connectionString: DATABASE_URL });
-        await admin.connect();
-        await admin.query(`DROP TABLE IF EXISTS "${table}"`);
-        await admin.end();
-      });
-      return store;
-    },
-  },
-  {
-    name: "SqliteStore",
-    up: true,
-    make: (tag) => {
-      const store = new SqliteStore({ path: join(sqliteDir, `${tag}.db`), pruneIntervalMs: false });
-      cleanups.push(() => store.close());
-      return store;
-    },
-  },
-];
 
 for (const { name, up, make } of stores) {
   describe.skipIf(!up)(`races on one session: ${name}`, () => {

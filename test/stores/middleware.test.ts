@@ -4,32 +4,21 @@
  * share sessions both ways.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import Koa from "koa";
-import pg from "pg";
 import request from "supertest";
 import { afterAll, describe, expect, it } from "vitest";
 import session from "../../src/index.js";
 import type { SessionStore } from "../../src/stores/contract.js";
-import { MemoryStore } from "../../src/stores/memory.js";
-import { PostgresStore } from "../../src/stores/postgres.js";
-import { RedisStore } from "../../src/stores/redis.js";
-import { SqliteStore } from "../../src/stores/sqlite.js";
-import { DATABASE_URL, REDIS_URL, requireService } from "../helpers/services.js";
+import { throwawayStores } from "../helpers/test-stores.js";
+import { requireService } from "../helpers/services.js";
 
 const redisUp = await requireService("redis");
 const postgresUp = await requireService("postgres");
 const keys = [randomBytes(32).toString("base64url"), randomBytes(32).toString("base64url")];
 const suffix = randomBytes(4).toString("hex");
-const sqliteDir = mkdtempSync(join(tmpdir(), "sk-mw-"));
-const cleanups: (() => Promise<void>)[] = [];
+const { stores, cleanup } = throwawayStores(`mw_${suffix}`, { redis: redisUp, postgres: postgresUp });
 
-afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  rmSync(sqliteDir, { recursive: true, force: true });
-});
+afterAll(cleanup);
 
 function makeApp(store: SessionStore): Koa {
   const app = new Koa();
@@ -56,49 +45,6 @@ function cookieOf(response: request.Response): string {
   expect(setCookie, "the response sets a session cookie").toBeDefined();
   return (setCookie ?? []).map((line) => line.split(";")[0]).join("; ");
 }
-
-const stores: { name: string; up: boolean; make: (id: string) => Promise<SessionStore> }[] = [
-  { name: "MemoryStore", up: true, make: async () => new MemoryStore() },
-  {
-    name: "RedisStore",
-    up: redisUp,
-    make: async (id) => {
-      const keyPrefix = `sktest-mw:${suffix}:${id}:`;
-      const store = new RedisStore({ url: REDIS_URL, keyPrefix });
-      cleanups.push(async () => {
-        const stale = await store.client.keys(`${keyPrefix}*`);
-        if (stale.length > 0) await store.client.del(...stale);
-        await store.close();
-      });
-      return store;
-    },
-  },
-  {
-    name: "PostgresStore",
-    up: postgresUp,
-    make: async (id) => {
-      const table = `sk_mw_${suffix}_${id}`;
-      const store = new PostgresStore({ connectionString: DATABASE_URL, table, pruneIntervalMs: false });
-      cleanups.push(async () => {
-        const admin = new pg.Client({ connectionString: DATABASE_URL });
-        await admin.connect();
-        await store.close();
-        await admin.query(`DROP TABLE IF EXISTS "${table}"`);
-        await admin.end();
-      });
-      return store;
-    },
-  },
-  {
-    name: "SqliteStore",
-    up: true,
-    make: async () => {
-      const store = new SqliteStore({ path: join(sqliteDir, `${randomBytes(4).toString("hex")}.db`), pruneIntervalMs: false });
-      cleanups.push(() => store.close());
-      return store;
-    },
-  },
-];
 
 for (const { name, up, make } of stores) {
   describe.skipIf(!up)(`session() over ${name}`, () => {
