@@ -16,11 +16,17 @@ export interface CaseDef {
   backend: Backend;
   operation: Operation;
   counting: Counting;
+  /**
+   * Issue 9's "before": the store's merge is hidden, so commits write the whole session with set()
+   * as koa-session does. Run beside the normal case in the same interleaved rounds for the
+   * before/after comparison.
+   */
+  wholeObject?: boolean;
 }
 
-function def(name: string, library: Library, backend: Backend, operation: Operation): CaseDef {
+function def(name: string, library: Library, backend: Backend, operation: Operation, wholeObject = false): CaseDef {
   const counting: Counting = backend === "redis" ? "redis" : backend === "none" || backend === "cookie" ? null : "server";
-  return { name, library, backend, operation, counting };
+  return { name, library, backend, operation, counting, ...(wholeObject ? { wholeObject } : {}) };
 }
 
 export const CASES: readonly CaseDef[] = [
@@ -33,10 +39,12 @@ export const CASES: readonly CaseDef[] = [
   def("express-session-postgres-read", "express-session", "postgres", "read"),
   def("sessionkit-memory-read", "sessionkit", "memory", "read"),
   def("sessionkit-memory-write", "sessionkit", "memory", "write"),
+  def("sessionkit-memory-write-set", "sessionkit", "memory", "write", true),
   def("sessionkit-cookie-read", "sessionkit", "cookie", "read"),
   def("sessionkit-cookie-write", "sessionkit", "cookie", "write"),
   def("sessionkit-redis-read", "sessionkit", "redis", "read"),
   def("sessionkit-redis-write", "sessionkit", "redis", "write"),
+  def("sessionkit-redis-write-set", "sessionkit", "redis", "write", true),
   def("sessionkit-postgres-read", "sessionkit", "postgres", "read"),
   def("sessionkit-sqlite-read", "sessionkit", "sqlite", "read"),
 ];

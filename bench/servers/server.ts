@@ -44,12 +44,13 @@ function say(message: Record<string, unknown>): void {
 // ------------------------------------------------------------------ Koa (2) servers
 
 /**
- * BENCH_WHOLE_OBJECT_WRITES=1 hides the store's merge, so commits write the whole session with set()
- * as koa-session does: the "before" of issue 9's per-key merge, for a before/after comparison.
+ * A `*-write-set` case (or BENCH_WHOLE_OBJECT_WRITES=1 for any case) hides the store's merge, so
+ * commits write the whole session with set() as koa-session does: the "before" of issue 9's per-key
+ * merge, for a before/after comparison.
  */
-async function sessionkitStore(backend: CaseDef["backend"]): Promise<SessionStore | undefined> {
-  const store = await makeSessionkitStore(backend);
-  if (!store || process.env.BENCH_WHOLE_OBJECT_WRITES !== "1") return store;
+async function sessionkitStore(def: CaseDef): Promise<SessionStore | undefined> {
+  const store = await makeSessionkitStore(def.backend);
+  if (!store || (def.wholeObject !== true && process.env.BENCH_WHOLE_OBJECT_WRITES !== "1")) return store;
   return {
     get: (key, maxAge, options) => store.get(key, maxAge, options),
     set: (key, session, maxAge, options) => store.set(key, session, maxAge, options),
@@ -149,7 +150,7 @@ async function koaApp(def: CaseDef): Promise<Koa> {
     if (def.backend === "cookie") {
       app.use(session({ key: "koa.sess", maxAge: SESSION_MAX_AGE_MS, mode: "cookie" }, app));
     } else {
-      const store = await sessionkitStore(def.backend);
+      const store = await sessionkitStore(def);
       app.use(session({ key: "koa.sess", maxAge: SESSION_MAX_AGE_MS, store }, app));
     }
   }
