@@ -1,6 +1,6 @@
 /**
- * The per-request controller behind `ctx.session`: load (verify cookie → hash id → one store read),
- * hand the model to the handler, then commit exactly what is needed:
+ * The per-request controller behind `ctx.session`: load (load.ts: verify cookie → hash id → one
+ * store read), hand the model to the handler, then commit exactly what is needed:
  *
  *   untouched        → no store write, no Set-Cookie
  *   changed          → merge (only changed keys) or set, then the cookie
@@ -12,16 +12,16 @@ import { debuglog } from "node:util";
 import { generateId, logTag, storeKeyFor } from "../crypto/ids.js";
 import type { Sealer } from "../crypto/seal.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
-import { normalizeStored, withRawJson, rawJsonOf, isPlainRecord } from "./codec.js";
+import { withRawJson, rawJsonOf, isPlainRecord } from "./codec.js";
 import { Snapshot } from "./snapshot.js";
-import { customId, openSealedCookie, readSessionId, rejectReason } from "./incoming.js";
+import { customId } from "./incoming.js";
+import { loadFromCookie, loadFromStore, type Loaded } from "./load.js";
 import { writeToStore, type SaveReason } from "./persist.js";
-import { clearCookie, writeCookie, writeSealedCookie } from "./cookies.js";
+import { clearCompanionSignature, clearCookie, writeCookie, writeSealedCookie } from "./cookies.js";
 import { ONE_DAY_MS, sessionOptionsView, type ResolvedOptions, type SessionOptionsView } from "./options.js";
 import { Session, type SessionController } from "./session.js";
 import { callStore } from "./store-call.js";
 import type { Runtime } from "./runtime.js";
-import type { SessionEvent } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
 /** The store entry outlives the cookie by 10 s so a cookie never points at a row that just vanished. */
@@ -44,7 +44,8 @@ export class ContextSession implements SessionController {
   #touch = false;
   #reissue = false;
   #staleCookie = false;
-  #legacyKey: string | undefined;
+  /** Set while a koa-session session accepted on this request waits to be re-issued. */
+  #legacy: { storeKey: string | undefined } | undefined;
   #maxAge: MaxAge | undefined;
   #sessionOptions: SessionOptionsView | undefined;
   #metaChanged = false;
@@ -103,82 +104,15 @@ export class ContextSession implements SessionController {
 
   // ---------------------------------------------------------------- load
 
-  /** Store mode: read the session before the handler runs. At most one store read. */
+  /** Store mode: read the session before the handler runs (load.ts). */
   async load(): Promise<void> {
-    const incoming = readSessionId(this.ctx, this.options, this.#runtime.verified);
-    this.#staleCookie = incoming.stale;
-    const id = incoming.id;
-    if (id !== undefined) {
-      let storeKey = this.#runtime.storeKeys.get(id);
-      if (storeKey === undefined) {
-        storeKey = storeKeyFor(id, this.options.prefix);
-        this.#runtime.storeKeys.set(id, storeKey);
-      }
-      const store = this.store as SessionStore;
-      const stored = normalizeStored(
-        await callStore("get", this.options.storeTimeout, () =>
-          store.get(storeKey, this.#maxAge, { rolling: this.options.rolling, ctx: this.ctx })),
-      );
-      if (this.#accept(stored, storeKey)) {
-        this.#id = id;
-        this.#storeKey = storeKey;
-        this.#adopt(stored as StoredSession);
-        this.#reissue = incoming.keyIndex > 0;
-        this.#signedId = incoming.signature === undefined ? undefined : { id, signature: incoming.signature };
-        return;
-      }
-      this.#staleCookie = true;
-    }
-    await this.#loadLegacy();
+    this.#take(await loadFromStore(this.ctx, this.#runtime, this.store as SessionStore, this.#maxAge));
   }
 
-  async #loadLegacy(): Promise<void> {
-    if (!this.#runtime.legacy) return;
-    const found = await this.#runtime.legacy.read(this.ctx, this.store);
-    if (!found) return;
-    const stored = normalizeStored(found.stored);
-    if (!this.#accept(stored, found.legacyStoreKey)) return;
-    this.#adoptLegacy(stored as StoredSession);
-    this.#legacyKey = found.legacyStoreKey;
-  }
-
-  /** Accepted once: a new id, a hashed store key and a SHA-256 signature (or a seal) at commit. */
-  #adoptLegacy(stored: StoredSession): void {
-    debug("accepted a koa-session session once; re-issuing it in koa-sessionkit's format");
-    this.#adopt(stored);
-    this.#snapshot.forget();
-    this.#force = true;
-    this.#staleCookie = false;
-  }
-
-  /** Cookie mode: open the sealed cookie (lazily, on first access to ctx.session). */
-  #loadFromCookie(): void {
-    const sealed = openSealedCookie(this.ctx, this.options, this.#runtime.sealer as Sealer, this.#runtime.opened);
-    if (sealed.kind === "none") return;
-    if (sealed.kind === "unopened") {
-      const legacy = this.#runtime.legacy?.readCookie(this.ctx);
-      const stored = legacy ? normalizeStored(legacy) : null;
-      if (stored && this.#accept(stored, undefined)) return this.#adoptLegacy(stored);
-      debug("sealed cookie %s did not open; starting a fresh session", logTag(sealed.token));
-    } else if (sealed.kind === "expired") {
-      this.#emit("expired", { key: undefined, value: undefined, ctx: this.ctx });
-    } else if (this.#accept(sealed.stored, undefined)) {
-      this.#adopt(sealed.stored as StoredSession);
-      // Sealed under an older key: re-seal under key[0] now. A sealed cookie has no id to re-sign
-      // (the #reissue path), so it is a save, which restarts maxAge as a renew would.
-      if (sealed.keyIndex > 0) this.#force = true;
-      return;
-    }
-    this.#staleCookie = true;
-  }
-
-  #accept(stored: StoredSession | null, key: string | undefined): boolean {
-    const reason = rejectReason(this.ctx, this.options, stored);
-    if (reason) this.#emit(reason, { key, value: stored, ctx: this.ctx });
-    return reason === null;
-  }
-
-  #adopt(stored: StoredSession): void {
+  #take(loaded: Loaded): void {
+    this.#staleCookie = loaded.stale;
+    const stored = loaded.stored;
+    if (!stored) return;
     if (typeof stored._maxAge === "number") this.#maxAge = stored._maxAge;
     else if (stored._session === true) this.#maxAge = "session";
     this.#meta = isPlainRecord(stored._sk) ? { ...(stored._sk as SessionMeta) } : undefined;
@@ -186,19 +120,29 @@ export class ContextSession implements SessionController {
     this.#isNew = false;
     const session = new Session(this, stored);
     this.#session = session;
+    this.#id = loaded.id;
+    this.#storeKey = loaded.storeKey;
+    this.#signedId = loaded.signedId;
+    if (loaded.legacy) {
+      // Accepted once: a new id, a hashed store key and a SHA-256 signature (or a seal) at commit.
+      this.#legacy = loaded.legacy;
+      this.#force = true;
+      return;
+    }
     this.#snapshot.remember(rawJsonOf(stored), session);
-  }
-
-  #emit(event: "missed" | "expired" | "invalid", data: SessionEvent): void {
-    debug("session %s", event);
-    setImmediate(() => this.ctx.app.emit(`session:${event}`, data));
+    // A sealed cookie has no id to re-sign, so re-sealing under key[0] is a save (which restarts
+    // maxAge as a renew would); an id cookie is only re-signed.
+    if (loaded.reissue) {
+      if (this.options.mode === "cookie") this.#force = true;
+      else this.#reissue = true;
+    }
   }
 
   // ---------------------------------------------------------------- ctx.session
 
   get(): Session | null {
     if (this.#session === undefined) {
-      if (this.options.mode === "cookie") this.#loadFromCookie();
+      if (this.options.mode === "cookie") this.#take(loadFromCookie(this.ctx, this.#runtime));
       if (this.#session === undefined) this.#session = new Session(this);
     }
     return this.#session;
@@ -311,6 +255,7 @@ export class ContextSession implements SessionController {
       const written = await this.#writeStore(stored, json, data, reason, maxAge);
       if (!written) return;
     }
+    if (this.#legacy) await this.#retireLegacy();
     this.#snapshot.remember(json, session);
     this.#expire = expire;
     this.#metaChanged = false;
@@ -348,14 +293,21 @@ export class ContextSession implements SessionController {
       this.#clear();
       return false;
     }
-    if (this.#legacyKey !== undefined) {
-      const legacyKey = this.#legacyKey;
-      this.#legacyKey = undefined;
-      await callStore("destroy", timeout, () => store.destroy(legacyKey, { ctx: this.ctx }));
-    }
     // Plain "touch" only refreshes server-side bookkeeping; the browser's cookie is unchanged.
     if (reason !== "touch" || this.#reissue) this.#writeIdCookie(this.#id as string, stored._expire);
     return true;
+  }
+
+  /** The koa-session session now lives in our format: its store entry and its `.sig` cookie go. */
+  async #retireLegacy(): Promise<void> {
+    const storeKey = this.#legacy?.storeKey;
+    this.#legacy = undefined;
+    const store = this.store;
+    if (storeKey !== undefined && store) {
+      await callStore("destroy", this.options.storeTimeout, () => store.destroy(storeKey, { ctx: this.ctx }));
+    }
+    // With signed cookies the new `.sig` replaced it already; otherwise (cookie mode) it would linger.
+    if (!this.options.signed && !this.options.externalKey) clearCompanionSignature(this.ctx, this.options);
   }
 
   #writeIdCookie(id: string, expire: number | undefined): void {

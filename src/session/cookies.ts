@@ -124,6 +124,12 @@ export function clearCookie(ctx: Context, options: ResolvedOptions): void {
   setCookies(ctx, options, lines);
 }
 
+/** Expire a `<key>.sig` cookie left by koa-session, for a configuration that writes none of its own. */
+export function clearCompanionSignature(ctx: Context, options: ResolvedOptions): void {
+  const name = `${options.key}.sig`;
+  setCookies(ctx, options, [[name, serialize(name, "", attributes(ctx, options, { expires: EPOCH }))]]);
+}
+
 /** Bytes of the Set-Cookie line a value would need, to refuse cookies a browser would drop. */
 export function cookieBytes(ctx: Context, options: ResolvedOptions, value: string, lifetime: CookieLifetime): number {
   return Buffer.byteLength(serialize(options.key, value, attributes(ctx, options, lifetime)));

@@ -62,9 +62,8 @@ function cookie(ctx: Context, name: string): string | undefined {
 }
 
 /** The value of the koa-session cookie when its Keygrip signature verifies; undefined otherwise. */
-function signedValue(ctx: Context, options: ResolvedOptions): string | undefined {
-  const keys = options.keyring?.keys;
-  if (!keys || keys.length === 0) return undefined;
+function signedValue(ctx: Context, options: ResolvedOptions, keys: readonly Buffer[]): string | undefined {
+  if (keys.length === 0) return undefined;
   const value = cookie(ctx, options.key);
   if (value === undefined || value.length > MAX_COOKIE_CHARS) return undefined;
   const signature = cookie(ctx, `${options.key}.sig`);
@@ -87,9 +86,12 @@ function decodeCookieSession(value: string): StoredSession | undefined {
 }
 
 export function createLegacyReader(options: ResolvedOptions): LegacyReader {
+  // koa-session signed with app.keys as they were; the current keys verify too, for apps whose old
+  // keys were already long enough to keep.
+  const keys = [...(options.keyring?.keys ?? []), ...(options.legacyKeys ?? [])];
   return {
     readCookie(ctx: Context): StoredSession | undefined {
-      const value = signedValue(ctx, options);
+      const value = signedValue(ctx, options, keys);
       if (value === undefined) return undefined;
       const stored = decodeCookieSession(value);
       debug("cookie %s: koa-session cookie-mode session %s", logTag(value), stored ? "decoded" : "did not decode");
@@ -98,7 +100,7 @@ export function createLegacyReader(options: ResolvedOptions): LegacyReader {
 
     async read(ctx: Context, store: SessionStore | undefined): Promise<LegacySession | undefined> {
       if (!store || options.externalKey) return undefined;
-      const rawKey = signedValue(ctx, options);
+      const rawKey = signedValue(ctx, options, keys);
       if (rawKey === undefined || !EXTERNAL_KEY.test(rawKey)) return undefined;
       // koa-session kept the entry under the raw id (no hash); the controller destroys it after re-issuing.
       const stored = await callStore("get", options.storeTimeout, () =>

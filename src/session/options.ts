@@ -27,12 +27,25 @@ export interface ResolvedOptions
   valid: SessionOptions["valid"];
   beforeSave: SessionOptions["beforeSave"];
   legacy: "koa-session" | undefined;
+  /** Keys that verify koa-session signatures only (see SessionOptions.legacyKeys). */
+  legacyKeys: readonly Buffer[] | undefined;
   /** Undefined only when nothing is signed or sealed (signed: false in store mode). */
   keyring: Keyring | undefined;
 }
 
 function fail(message: string): never {
   throw new SessionConfigError(message);
+}
+
+/** Old koa-session keys, any length: they verify koa-session cookies while `legacy` is on, nothing else. */
+function legacyKeyBytes(value: unknown, legacy: boolean): readonly Buffer[] | undefined {
+  if (value === undefined) return undefined;
+  if (!legacy) fail('option "legacyKeys" only verifies koa-session cookies; add legacy: "koa-session" or remove legacyKeys');
+  const valid = (key: unknown): boolean => (typeof key === "string" || Buffer.isBuffer(key)) && key.length > 0;
+  if (!Array.isArray(value) || value.length === 0 || !value.every(valid)) {
+    fail('option "legacyKeys" must be a non-empty array of the non-empty strings (or Buffers) koa-session signed with');
+  }
+  return Object.freeze(value.map((key: string | Buffer) => (typeof key === "string" ? Buffer.from(key, "utf8") : Buffer.from(key))));
 }
 
 function checkFunction(name: string, value: unknown): void {
@@ -116,6 +129,7 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
   if (input.legacy !== undefined && input.legacy !== "koa-session") {
     fail(`option "legacy" accepts only "koa-session", got ${JSON.stringify(input.legacy)}`);
   }
+  const legacyKeys = legacyKeyBytes(input.legacyKeys, input.legacy !== undefined);
 
   const signed = input.signed ?? true;
   const needsKeys = signed || mode === "cookie" || input.legacy !== undefined;
@@ -158,6 +172,7 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
     beforeSave: input.beforeSave,
     storeTimeout,
     legacy: input.legacy,
+    legacyKeys,
     keyring: ring,
   });
 }

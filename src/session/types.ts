@@ -71,6 +71,11 @@ export interface SessionOptions {
   storeTimeout?: number;
   /** Accept, once, sessions written by koa-session 7 and re-issue them in koa-sessionkit's format. */
   legacy?: "koa-session";
+  /**
+   * With `legacy`: extra keys that only verify koa-session's (HMAC-SHA1) cookie signatures, for
+   * old app.keys shorter than the 32 bytes koa-sessionkit requires. Never used to sign anything.
+   */
+  legacyKeys?: readonly KeyInput[];
   /** Keys to use instead of app.keys. */
   keys?: readonly KeyInput[] | Keyring;
 }

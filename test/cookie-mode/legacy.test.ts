@@ -176,6 +176,11 @@ describe("legacy koa-session, cookie mode", () => {
     expect(token).toMatch(/^v1\.[A-Za-z0-9_-]+$/);
     expect(Buffer.from(token.slice(3), "base64url").includes("alice")).toBe(false);
 
+    // koa-session's .sig companion is expired on the same response instead of lingering.
+    const staleSig = setCookies(migrated).get("koa.sess.sig");
+    expect(staleSig?.value).toBe("");
+    expect(staleSig?.attributes.expires).toMatch(/01 Jan 1970/);
+
     const next = await request(app.callback()).get("/whoami").set("Cookie", cookieHeader({ "koa.sess": token }));
     expect(next.body).toEqual(LOGGED_IN);
     expect(next.headers["set-cookie"]).toBeUndefined();
@@ -223,5 +228,67 @@ describe("legacy koa-session, cookie mode", () => {
       .set("Cookie", cookieHeader({ "koa.sess": value, "koa.sess.sig": keygrip(`koa.sess=${value}`, KEY_A) }));
     expect(res.body.user).toBe("alice");
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+/** A typical koa-session app.keys: far below the 32 bytes koa-sessionkit signs with. */
+const OLD_SHORT_KEY = "im a secret";
+
+describe("legacyKeys: koa-session keys shorter than 32 bytes", () => {
+  it("store mode: verifies the old cookie with the short key, re-signs with the new app.keys", async () => {
+    const store = new MapStore();
+    const before = await request(oldApp([OLD_SHORT_KEY], { store }).app.callback()).get("/login");
+    const legacyId = setCookies(before).get("koa.sess")?.value as string;
+
+    // Without legacyKeys the short key can't be in app.keys, so the old cookie can't verify.
+    const strict = newApp([KEY_A], { store, legacy: "koa-session" });
+    expect((await request(strict.app.callback()).get("/whoami").set("Cookie", jar(before))).body).toEqual(ANONYMOUS);
+
+    const { app, errors } = newApp([KEY_A], { store, legacy: "koa-session", legacyKeys: [OLD_SHORT_KEY] });
+    const migrated = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
+    expect(migrated.body).toEqual(LOGGED_IN);
+    const id = setCookies(migrated).get("koa.sess")?.value as string;
+    expect(setCookies(migrated).get("koa.sess.sig")?.value).toBe(keyring([KEY_A]).sign(`koa.sess=${id}`));
+    expect(store.map.has(legacyId)).toBe(false);
+    const replay = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
+    expect(replay.body).toEqual(ANONYMOUS);
+    expect(errors).toEqual([]);
+  });
+
+  it("cookie mode: the short key verifies koa-session's cookie, which is re-sealed under app.keys", async () => {
+    const before = await request(oldApp([OLD_SHORT_KEY]).app.callback()).get("/login");
+    const { app } = newApp([KEY_A], { mode: "cookie", legacy: "koa-session", legacyKeys: [Buffer.from(OLD_SHORT_KEY)] });
+    const migrated = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
+    expect(migrated.body).toEqual(LOGGED_IN);
+    const token = setCookies(migrated).get("koa.sess")?.value as string;
+    expect(token).toMatch(/^v1\./);
+    const next = await request(app.callback()).get("/whoami").set("Cookie", cookieHeader({ "koa.sess": token }));
+    expect(next.body).toEqual(LOGGED_IN);
+  });
+
+  it("a legacy key never signs or verifies a koa-sessionkit cookie", async () => {
+    const store = new MapStore();
+    const { app } = newApp([KEY_A], { store, legacy: "koa-session", legacyKeys: [OLD_SHORT_KEY] });
+    const login = await request(app.callback()).get("/login");
+    const id = setCookies(login).get("koa.sess")?.value as string;
+    expect(setCookies(login).get("koa.sess.sig")?.value).toBe(keyring([KEY_A]).sign(`koa.sess=${id}`));
+    // The same id with an HMAC-SHA256 signature under the legacy key is refused.
+    const forged = createHmac("sha256", OLD_SHORT_KEY).update(`koa.sess=${id}`).digest("base64url");
+    const res = await request(app.callback()).get("/whoami").set("Cookie", cookieHeader({ "koa.sess": id, "koa.sess.sig": forged }));
+    expect(res.body).toEqual(ANONYMOUS);
+  });
+
+  it("bad legacyKeys are a configuration error at start-up that says how to fix it", () => {
+    const cases: Array<[SessionOptions, RegExp]> = [
+      [{ legacyKeys: [OLD_SHORT_KEY] }, /legacyKeys.*add legacy: "koa-session"/],
+      [{ legacy: "koa-session", legacyKeys: [] }, /legacyKeys.*non-empty array/],
+      [{ legacy: "koa-session", legacyKeys: [""] }, /legacyKeys.*non-empty array/],
+      [{ legacy: "koa-session", legacyKeys: OLD_SHORT_KEY as unknown as string[] }, /legacyKeys.*non-empty array/],
+      [{ legacy: "koa-session", legacyKeys: [42 as unknown as string] }, /legacyKeys.*non-empty array/],
+    ];
+    for (const [options, message] of cases) {
+      expect(() => newApp([KEY_A], options)).toThrow(message);
+      expect(() => newApp([KEY_A], options)).toThrow(/^koa-sessionkit: /);
+    }
   });
 });
