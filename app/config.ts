@@ -14,6 +14,8 @@
  * | LOG_LEVEL       | info                       | pino level: fatal, error, warn, info, debug, trace, silent  |
  * | SECURE_COOKIES  | true when NODE_ENV=production | mark the cookie Secure (its name becomes __Host-sid)     |
  * | TRUST_PROXY     | false                      | trust X-Forwarded-* (behind a TLS-terminating proxy)        |
+ * | SESSION_IDLE_TIMEOUT     | 30m               | sign out after this long without a request (s, m, h or d)  |
+ * | SESSION_ABSOLUTE_TIMEOUT | 12h               | sign out this long after login, however active              |
  *
  * @example
  * const config = loadConfig(process.env); // throws ConfigError
@@ -123,10 +125,32 @@ export function parseConfig(env: Env): AppConfig {
     logLevel: levelInput as LogLevel,
     secureCookies: parseBoolean("SECURE_COOKIES", env.SECURE_COOKIES) ?? env.NODE_ENV === "production",
     trustProxy: parseBoolean("TRUST_PROXY", env.TRUST_PROXY) ?? false,
-    idleTimeoutMs: 30 * 60 * 1000,
-    absoluteTimeoutMs: 12 * 60 * 60 * 1000,
+    ...parseTimeouts(env),
     seedDemoUser: true,
   };
+}
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "90", "90s", "30m", "12h", "7d": a whole number of seconds, minutes, hours or days. */
+function parseDuration(name: string, value: string | undefined, fallbackMs: number): number {
+  const text = nonEmpty(value)?.toLowerCase();
+  if (text === undefined) return fallbackMs;
+  const match = /^(\d{1,9})([smhd]?)$/.exec(text);
+  const ms = match ? Number(match[1]) * (UNIT_MS[match[2] || "s"] as number) : 0;
+  if (!(ms >= 1000)) throw new ConfigError(`${name} must be a duration such as 90s, 30m, 12h or 7d; got ${JSON.stringify(value)}`);
+  return ms;
+}
+
+function parseTimeouts(env: Env): { idleTimeoutMs: number; absoluteTimeoutMs: number } {
+  const idleTimeoutMs = parseDuration("SESSION_IDLE_TIMEOUT", env.SESSION_IDLE_TIMEOUT, 30 * 60 * 1000);
+  const absoluteTimeoutMs = parseDuration("SESSION_ABSOLUTE_TIMEOUT", env.SESSION_ABSOLUTE_TIMEOUT, 12 * 60 * 60 * 1000);
+  if (idleTimeoutMs > absoluteTimeoutMs) {
+    throw new ConfigError(
+      `SESSION_IDLE_TIMEOUT (${idleTimeoutMs / 1000}s) is longer than SESSION_ABSOLUTE_TIMEOUT (${absoluteTimeoutMs / 1000}s), so it would never apply; shorten it or raise the absolute timeout`,
+    );
+  }
+  return { idleTimeoutMs, absoluteTimeoutMs };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -27,7 +27,7 @@ export interface AuthOptions {
   idleTimeout?: number;
   /** ms after login when the session ends regardless of activity. Default 12 hours. */
   absoluteTimeout?: number;
-  /** Shortest ms between two lastSeenAt writes. Default 60 seconds. */
+  /** Shortest ms between two lastSeenAt writes. Default 60 seconds, or idleTimeout / 10 when that is shorter. */
   touchInterval?: number;
 }
 
@@ -40,13 +40,18 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 }
 
 export function auth(options: AuthOptions = {}): Middleware {
+  const idleTimeoutMs = positive("idleTimeout", options.idleTimeout, 30 * 60 * 1000);
   const config: AuthConfig = Object.freeze({
-    idleTimeoutMs: positive("idleTimeout", options.idleTimeout, 30 * 60 * 1000),
+    idleTimeoutMs,
     absoluteTimeoutMs: positive("absoluteTimeout", options.absoluteTimeout, 12 * 60 * 60 * 1000),
-    touchIntervalMs: positive("touchInterval", options.touchInterval, 60 * 1000),
+    // lastSeenAt may lag by up to one interval, so a short idle timeout needs a shorter interval:
+    // a tenth keeps an active user from being signed out more than 10 % early.
+    touchIntervalMs: positive("touchInterval", options.touchInterval, Math.min(60 * 1000, idleTimeoutMs / 10)),
   });
   if (config.touchIntervalMs >= config.idleTimeoutMs) {
-    throw new TypeError("koa-sessionkit: auth() touchInterval must be shorter than idleTimeout, or active users would time out");
+    throw new TypeError(
+      `koa-sessionkit: auth() touchInterval (${config.touchIntervalMs} ms) must be shorter than idleTimeout (${config.idleTimeoutMs} ms), or active users would time out; lower touchInterval or leave it out`,
+    );
   }
 
   return async function authMiddleware(ctx: Context, next: Next): Promise<void> {

@@ -2,9 +2,9 @@
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ConfigError, loadConfig, parseConfig } from "../../app/config.js";
-import { setCookies, startTestApp, TEST_KEY } from "./helpers.js";
+import { loginJson, setCookies, startTestApp, TEST_KEY } from "./helpers.js";
 
 describe("app config", () => {
   it("has safe defaults", () => {
@@ -23,9 +23,22 @@ describe("app config", () => {
     [{ LOG_LEVEL: "loud" }, /LOG_LEVEL must be one of/],
     [{ PORT: "70000" }, /PORT must be/],
     [{ SECURE_COOKIES: "maybe" }, /SECURE_COOKIES must be true or false/],
+    [{ SESSION_IDLE_TIMEOUT: "soon" }, /SESSION_IDLE_TIMEOUT must be a duration such as 90s/],
+    [{ SESSION_IDLE_TIMEOUT: "0" }, /SESSION_IDLE_TIMEOUT must be a duration/],
+    [{ SESSION_ABSOLUTE_TIMEOUT: "-5m" }, /SESSION_ABSOLUTE_TIMEOUT must be a duration/],
+    [{ SESSION_IDLE_TIMEOUT: "2d", SESSION_ABSOLUTE_TIMEOUT: "1d" }, /longer than SESSION_ABSOLUTE_TIMEOUT/],
   ])("rejects %o", (env, message) => {
     expect(() => parseConfig(env)).toThrow(ConfigError);
     expect(() => parseConfig(env)).toThrow(message);
+  });
+
+  it("reads the idle and absolute timeouts as durations (default 30m and 12h)", () => {
+    expect(parseConfig({})).toMatchObject({ idleTimeoutMs: 1_800_000, absoluteTimeoutMs: 43_200_000 });
+    expect(parseConfig({ SESSION_IDLE_TIMEOUT: "90", SESSION_ABSOLUTE_TIMEOUT: "7d" })).toMatchObject({
+      idleTimeoutMs: 90_000,
+      absoluteTimeoutMs: 604_800_000,
+    });
+    expect(parseConfig({ SESSION_IDLE_TIMEOUT: "15M", SESSION_ABSOLUTE_TIMEOUT: "1h" })).toMatchObject({ idleTimeoutMs: 900_000, absoluteTimeoutMs: 3_600_000 });
   });
 
   it("splits SESSION_KEYS on commas (the first signs)", () => {
@@ -48,6 +61,35 @@ describe("app config", () => {
       expect(() => loadConfig({ DATA_DIR: dataDir, NODE_ENV: "production" })).toThrow(/SESSION_KEYS is required/);
     } finally {
       await rm(path.dirname(dataDir), { recursive: true, force: true });
+    }
+  });
+
+  it("SESSION_IDLE_TIMEOUT and SESSION_ABSOLUTE_TIMEOUT reach the running app", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const t0 = Date.UTC(2030, 0, 1);
+    vi.setSystemTime(t0);
+    const t = await startTestApp({ SESSION_IDLE_TIMEOUT: "1m", SESSION_ABSOLUTE_TIMEOUT: "3m" });
+    try {
+      const user = await t.addUser();
+      const agent = t.agent();
+      expect((await loginJson(agent, user.email, user.password)).body).toEqual({ ok: true });
+      // Active every 50 s: the idle timeout never fires, the absolute one does at 3 minutes.
+      for (const at of [50, 100, 150]) {
+        vi.setSystemTime(t0 + at * 1000);
+        expect((await agent.get("/dashboard").set("Accept", "application/json")).body).toEqual({ userId: user.id });
+      }
+      vi.setSystemTime(t0 + 181_000);
+      const late = await agent.get("/dashboard").set("Accept", "application/json");
+      expect(late.status).toBe(401);
+      expect(late.body).toEqual({ error: "Not authenticated" });
+
+      // A second login, then 61 s without a request: the idle timeout ends it.
+      expect((await loginJson(agent, user.email, user.password)).body).toEqual({ ok: true });
+      vi.setSystemTime(t0 + 242_001);
+      expect((await agent.get("/dashboard").set("Accept", "application/json")).status).toBe(401);
+    } finally {
+      await t.close();
+      vi.useRealTimers();
     }
   });
 

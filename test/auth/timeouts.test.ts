@@ -27,6 +27,19 @@ describe("idle and absolute timeouts (fake clock)", () => {
     expect(store!.calls.merge).toBe(before.merge);
   });
 
+  it("a short idleTimeout gets a touchInterval of a tenth of it; an explicit one too long is refused", async () => {
+    const { server, store } = buildApp({ auth: { idleTimeout: MINUTE } });
+    const cookie = cookieHeader(await request(server).post("/login?id=1"));
+    // Active every 50 s (within the idle minute): lastSeenAt is touched each time, so the user stays in.
+    for (let i = 0; i < 4; i++) {
+      const touches = store!.calls.touch;
+      vi.advanceTimersByTime(50_000);
+      expect((await request(server).get("/me").set("Cookie", cookie)).status).toBe(200);
+      expect(store!.calls.touch).toBe(touches + 1);
+    }
+    expect(() => buildApp({ auth: { idleTimeout: MINUTE, touchInterval: MINUTE } })).toThrow(/touchInterval \(60000 ms\) must be shorter than idleTimeout/);
+  });
+
   it("ends a session idle for longer than idleTimeout; activity keeps it alive", async () => {
     const { server } = buildApp({ auth: { idleTimeout: 30 * MINUTE } });
     const cookie = cookieHeader(await request(server).post("/login?id=1"));
