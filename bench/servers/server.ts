@@ -24,7 +24,7 @@ import {
   findCase,
   type CaseDef,
 } from "../lib/cases.js";
-import { countingStore, countPgQueries, stats } from "./counting.js";
+import { countingStore, countPgQueries, stats, statsNow } from "./counting.js";
 
 const require = createRequire(import.meta.url);
 const caseName = process.argv[2] ?? "";
@@ -109,7 +109,7 @@ async function populateMemory(store: SessionStore, count: number): Promise<void>
 
 function statsRoute(ctx: Context, next: Next): Promise<void> | void {
   if (ctx.path === "/__stats") {
-    ctx.body = stats;
+    ctx.body = statsNow();
     return;
   }
   return next();
@@ -196,7 +196,7 @@ async function expressHandler(def: CaseDef): Promise<(req: import("node:http").I
   const app = express();
   app.disable("x-powered-by");
   app.get("/__stats", (_req, res) => {
-    res.json(stats);
+    res.json(statsNow());
   });
 
   let store: import("express-session").Store;
