@@ -14,16 +14,14 @@ const shared: Options = {
   dts: true,
   sourcemap: true,
   target: "node20",
-  shims: false,
   external: ["koa", "ioredis", "pg", "better-sqlite3", "@node-rs/argon2", "bcryptjs"],
 };
 
 export default defineConfig([
-  // ESM: shared chunks, so each class exists once and `koa-sessionkit` and `koa-sessionkit/memory`
-  // hand out the same MemoryStore.
+  // Both formats share chunks, so each class exists once: `koa-sessionkit` and
+  // `koa-sessionkit/memory` hand out the same MemoryStore, from import and from require alike.
   { ...shared, format: ["esm"], splitting: true, clean: true },
-  // CommonJS: tsup's CJS code splitting is experimental and leaves `import.meta` in shared chunks,
-  // which CommonJS can't parse; each entry is self-contained instead. Cross-entry state goes through
-  // Symbol.for keys and error codes (docs/architecture.md), so the copies still cooperate.
-  { ...shared, format: ["cjs"], splitting: false, clean: false },
+  // tsup builds CommonJS chunks from ESM ones; `shims` turns the one `import.meta.url` (peer.ts)
+  // into a __filename-based URL first, since CommonJS can't parse import.meta.
+  { ...shared, format: ["cjs"], splitting: true, shims: true, clean: false },
 ]);

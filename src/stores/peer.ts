@@ -5,10 +5,9 @@
 import { createRequire } from "node:module";
 
 export function loadPeer<T>(packageName: string, storeName: string): T {
-  // The ESM build has import.meta.url (its bundler's `require` is a stub that throws); the CJS build
-  // has an empty import.meta and a real `require`.
-  const url = (import.meta as { url?: string }).url;
-  const load = url ? createRequire(url) : require;
+  // Resolved from this package's own location, in both builds: the ESM bundle's `require` is a stub
+  // that throws, and the CommonJS build gets import.meta.url from tsup's shim (tsup.config.ts).
+  const load = createRequire(import.meta.url);
   try {
     return load(packageName) as T;
   } catch (error) {
