@@ -148,7 +148,8 @@ export class RedisStore implements SessionStore {
     });
   }
 
-  async merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
+  /** Not async: the chain's promise is handed back as is (every async layer costs a microtask per write). */
+  merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
     const hint =
       changes.base !== undefined && changes.result !== undefined
         ? { base: changes.base, result: changes.result, userId: changes.reserved._sk?.userId }
@@ -249,26 +250,24 @@ export class RedisStore implements SessionStore {
   }
 
   /** One compare-and-set; the user index is updated alongside (pipelined), its score the expiry. */
-  async #compareAndSet(key: string, expected: string, next: string, userId: string | undefined, ttl: number): Promise<1 | 0 | string> {
-    const [written] = await Promise.all([
-      // The expected text itself, not a hash of it: a string compare in Lua is cheaper than hashing
-      // on both sides, and sessions are small.
-      this.#script(scripts.cas, this.#sessionKey(key), [expected, next, String(ttl)]),
-      userId === undefined ? undefined : this.#index(userId, key, Date.now() + ttl),
-    ]);
-    if (written === 1 || written === 0) return written;
-    debug("merge conflict on …%s", key.slice(-6));
-    return String(written);
+  #compareAndSet(key: string, expected: string, next: string, userId: string | undefined, ttl: number): Promise<1 | 0 | string> {
+    // The expected text itself, not a hash of it: a string compare in Lua is cheaper than hashing
+    // on both sides, and sessions are small.
+    const written = this.#script(scripts.cas, this.#sessionKey(key), [expected, next, String(ttl)]);
+    const settled = userId === undefined ? written : Promise.all([written, this.#index(userId, key, Date.now() + ttl)]).then(([result]) => result);
+    return settled.then((result) => {
+      if (result === 1 || result === 0) return result;
+      debug("merge conflict on …%s", key.slice(-6));
+      return String(result);
+    });
   }
 
   /** EVALSHA, falling back to EVAL once when the script cache was flushed (restart, SCRIPT FLUSH). */
-  async #script(script: { lua: string; sha: string }, key: string, args: string[]): Promise<number | string> {
-    try {
-      return (await this.client.evalsha(script.sha, 1, key, ...args)) as number | string;
-    } catch (error) {
+  #script(script: { lua: string; sha: string }, key: string, args: string[]): Promise<number | string> {
+    return (this.client.evalsha(script.sha, 1, key, ...args) as Promise<number | string>).catch((error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return (await this.client.eval(script.lua, 1, key, ...args)) as number | string;
-    }
+      return this.client.eval(script.lua, 1, key, ...args) as Promise<number | string>;
+    });
   }
 }
 
