@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-import { describe } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisStore } from "../../src/stores/redis.js";
 import { REDIS_URL, requireService } from "../helpers/services.js";
 import { runStoreContract } from "./contract.js";
@@ -50,5 +50,29 @@ describe.skipIf(!up)("RedisStore", () => {
         await client.quit();
       },
     };
+  });
+
+  it("merge and touch keep working after the script cache is flushed (Redis restart, SCRIPT FLUSH)", async () => {
+    const keyPrefix = `sktest:${randomBytes(4).toString("hex")}:`;
+    const store = new RedisStore({ url: REDIS_URL, keyPrefix });
+    const admin = new Redis(REDIS_URL);
+    try {
+      const session = { _expire: Date.now() + 60_000, a: 1 };
+      await store.set("k", session, 60_000);
+      await admin.script("FLUSH");
+      expect(await store.merge("k", { set: { b: 2 }, unset: [], reserved: {} }, 60_000)).toBe(true);
+      await admin.script("FLUSH");
+      await store.touch("k", { ...session, _expire: Date.now() + 120_000 }, 120_000);
+      expect(await store.get("k")).toMatchObject({ a: 1, b: 2 });
+      expect(await admin.pttl(`${keyPrefix}s:k`)).toBeGreaterThan(60_000);
+      // A merge into a missing entry still reports it gone, through the fallback too.
+      await admin.script("FLUSH");
+      expect(await store.merge("gone", { set: { b: 2 }, unset: [], reserved: {} }, 60_000)).toBe(false);
+    } finally {
+      const keys = await admin.keys(`${keyPrefix}*`);
+      if (keys.length > 0) await admin.del(...keys);
+      await store.close();
+      await admin.quit();
+    }
   });
 });
