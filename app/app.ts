@@ -24,6 +24,7 @@ import { sendHtml, wantsHtml } from "./http.js";
 import { createLogger, requestLogger } from "./logging.js";
 import { openResources } from "./resources.js";
 import { accountRoutes } from "./routes/account.js";
+import { adminRoutes } from "./routes/admin.js";
 import type { RouteDeps } from "./routes/deps.js";
 import { loginRoutes } from "./routes/login.js";
 import { DuplicateEmailError, type UserRepository } from "./users/repository.js";
@@ -100,8 +101,8 @@ function buildApp(config: AppConfig, logger: Logger, resources: ReturnType<typeo
 
   // Shared through Redis or PostgreSQL when those hold the sessions, so every instance sees one count.
   const throttle = loginThrottle({ ...resources.throttleBacking, keyPrefix: throttleKeyPrefix, tableName: "app_login_limits" });
-  const deps: RouteDeps = { config, users: resources.users, throttle };
-  for (const router of [loginRoutes(deps), accountRoutes(deps)]) {
+  const deps: RouteDeps = { config, users: resources.users, throttle, store: resources.store, logger };
+  for (const router of [loginRoutes(deps), accountRoutes(deps), adminRoutes(deps)]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -8,10 +8,10 @@ import { parseArgs } from "node:util";
 import { hashPassword } from "../../src/auth/index.js";
 import { ConfigError, parseConfig } from "../config.js";
 import { openUsers } from "../resources.js";
-import { MIN_PASSWORD_LENGTH } from "../routes/deps.js";
+import { MIN_PASSWORD_LENGTH, newPasswordProblem } from "../passwords.js";
 import { DuplicateEmailError, isPlausibleEmail, normalizeEmail } from "../users/repository.js";
 
-const USAGE = "usage: npm run user:add -- --email you@example.com --password 'at least 12 characters' [--role admin]";
+const USAGE = `usage: npm run user:add -- --email you@example.com --password 'at least ${MIN_PASSWORD_LENGTH} characters, not a common one' [--role admin]`;
 
 function exit(code: number, message: string): never {
   (code === 0 ? process.stdout : process.stderr).write(`${message}\n`);
@@ -36,8 +36,8 @@ async function main(): Promise<void> {
   if (!email) exit(2, `user:add: --email is required\n${USAGE}`);
   if (!isPlausibleEmail(email)) exit(2, `user:add: ${JSON.stringify(values.email)} is not an email address`);
   if (!password) exit(2, `user:add: --password is required\n${USAGE}`);
-  if ([...password].length < MIN_PASSWORD_LENGTH) exit(2, `user:add: the password needs at least ${MIN_PASSWORD_LENGTH} characters`);
-  if (Buffer.byteLength(password) > 1024) exit(2, "user:add: the password is over 1024 bytes");
+  const problem = await newPasswordProblem(password);
+  if (problem !== undefined) exit(2, `user:add: ${problem.replace(/^New password/, "the password")}`);
   if (!/^[a-z][a-z0-9_-]{0,31}$/i.test(role)) exit(2, "user:add: --role must be a word of letters, digits, - or _ (at most 32)");
 
   let config;

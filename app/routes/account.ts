@@ -3,10 +3,9 @@
  * password change (which signs out every other session and regenerates this one).
  */
 import Router from "@koa/router";
-import type { Context, Next } from "koa";
+import type { Context } from "koa";
 import {
   csrfToken,
-  currentUser,
   hashPassword,
   listSessions,
   login,
@@ -16,18 +15,12 @@ import {
   revokeSession,
   verifyPassword,
 } from "../../src/auth/index.js";
-import { isFormPost, noStore, seeOther, sendHtml, sendJson, stringField, wantsHtml } from "../http.js";
-import type { User } from "../users/repository.js";
+import { isFormPost, seeOther, sendHtml, sendJson, stringField, wantsHtml } from "../http.js";
 import { dashboardPage, passwordPage, sessionsPage } from "../views/pages.js";
-import { MIN_PASSWORD_LENGTH, type RouteDeps } from "./deps.js";
+import { MAX_PASSWORD_BYTES, newPasswordProblem } from "../passwords.js";
+import type { RouteDeps } from "./deps.js";
+import { loadUser, type AccountContext } from "./load-user.js";
 
-const MAX_PASSWORD_BYTES = 1024;
-
-interface AccountState {
-  user: User;
-}
-
-type AccountContext = Context & { state: AccountState };
 
 const NOTICES: Record<string, string> = {
   revoked: "The session was signed out.",
@@ -38,25 +31,6 @@ const NOTICES: Record<string, string> = {
 function noticeFrom(ctx: Context): string | undefined {
   const key = ctx.query.notice;
   return typeof key === "string" ? NOTICES[key] : undefined;
-}
-
-/**
- * After requireAuth (which answers 401 JSON, or sends browsers to /login?next=…): load the user from
- * the repository. A session whose user was deleted is worth nothing, so it ends here.
- */
-function loadUser(deps: RouteDeps) {
-  return async function loadUserMiddleware(ctx: Context, next: Next) {
-    noStore(ctx);
-    const identity = currentUser(ctx);
-    const user = identity ? await deps.users.findById(identity.id) : null;
-    if (!user) {
-      if (identity) await logout(ctx);
-      if (wantsHtml(ctx)) return seeOther(ctx, "/login");
-      return sendJson(ctx, 401, { error: "Not authenticated" });
-    }
-    (ctx.state as AccountState).user = user;
-    await next();
-  };
 }
 
 interface SessionView {
@@ -149,9 +123,8 @@ export function accountRoutes(deps: RouteDeps): Router {
     if (Buffer.byteLength(currentPassword, "utf8") > MAX_PASSWORD_BYTES || Buffer.byteLength(newPassword, "utf8") > MAX_PASSWORD_BYTES) {
       return refuse(400, `Passwords must be at most ${MAX_PASSWORD_BYTES} bytes`);
     }
-    if ([...newPassword].length < MIN_PASSWORD_LENGTH) {
-      return refuse(400, `New password must be at least ${MIN_PASSWORD_LENGTH} characters`);
-    }
+    const problem = await newPasswordProblem(newPassword);
+    if (problem !== undefined) return refuse(400, problem);
     // The same throttle as login: a stolen session must not become a password-guessing oracle.
     const verdict = await deps.throttle.check(ctx, user.email);
     if (!verdict.allowed) {

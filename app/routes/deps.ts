@@ -1,4 +1,6 @@
 /** What the route modules share. */
+import type { Logger } from "pino";
+import type { SessionStore } from "../../src/index.js";
 import type { AppConfig } from "../config.js";
 import type { UserRepository } from "../users/repository.js";
 
@@ -8,8 +10,8 @@ export interface RouteDeps {
   config: AppConfig;
   users: UserRepository;
   throttle: LoginThrottle;
+  /** The session store, for ending another user's sessions (admin disable). */
+  store: SessionStore;
+  /** For audit lines (who disabled whom); request lines come from requestLogger. */
+  logger: Logger;
 }
-
-/** New passwords: at least this many characters (code points), at most 1024 bytes. */
-/** ASVS 4.0.3 V2.1.1 (5.0: 6.2.1): at least 12 characters. */
-export const MIN_PASSWORD_LENGTH = 12;

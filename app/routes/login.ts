@@ -1,8 +1,9 @@
 /**
  * Login and logout, for the JSON API and the HTML form.
  *
- * Login never says whether an account exists: an unknown email runs verifyDummy, so the status, body,
- * cookies and time match a wrong password. The throttle counts failures per email and per client.
+ * Login never says whether an account exists or is disabled: an unknown email runs verifyDummy and a
+ * disabled one verifies its password as usual, so the status, body, cookies and time match a wrong
+ * password. The throttle counts failures (these included) per email and per client.
  */
 import Router from "@koa/router";
 import {
@@ -95,7 +96,9 @@ export function loginRoutes(deps: RouteDeps): Router {
 
     const user = await deps.users.findByEmail(email);
     const valid = user ? await verifyPassword(user.passwordHash, password) : await verifyDummy(password);
-    if (!user || !valid) {
+    // A disabled account is refused after the same verification work, with the same answer, and counts
+    // as a failure: nobody learns from the response or its timing that the account exists or is disabled.
+    if (!user || !valid || user.disabledAt !== null) {
       await deps.throttle.fail(ctx, email);
       return refuse(401, "Invalid credentials", LOGIN_ERROR);
     }

@@ -1,5 +1,6 @@
 /**
- * Users in PostgreSQL (pg), table app_users, created on first use if missing.
+ * Users in PostgreSQL (pg), table app_users, created on first use if missing (and given the columns
+ * newer versions added, when it is older).
  */
 import type { Pool } from "pg";
 import { DuplicateEmailError, newUser, normalizeEmail, type NewUser, type User, type UserRepository } from "./repository.js";
@@ -10,10 +11,28 @@ interface Row {
   password_hash: string;
   role: string;
   created_at: string | number;
+  disabled_at: string | number | null;
 }
 
 const toUser = (row: Row | undefined): User | null =>
-  row ? { id: row.id, email: row.email, passwordHash: row.password_hash, role: row.role, createdAt: Number(row.created_at) } : null;
+  row
+    ? {
+        id: row.id,
+        email: row.email,
+        passwordHash: row.password_hash,
+        role: row.role,
+        createdAt: Number(row.created_at),
+        // BIGINT arrives as a string from pg.
+        disabledAt: row.disabled_at == null ? null : Number(row.disabled_at),
+      }
+    : null;
+
+/** Two processes creating the same table or column at once: the loser sees one of these; the object exists. */
+const ALREADY_CREATED = new Set(["23505", "42P07", "42701"]);
+
+function ignoreAlreadyCreated(error: unknown): void {
+  if (!ALREADY_CREATED.has(String((error as { code?: unknown }).code))) throw error;
+}
 
 export class PostgresUserRepository implements UserRepository {
   readonly #pool: Pool;
@@ -24,28 +43,40 @@ export class PostgresUserRepository implements UserRepository {
     this.#pool = pool;
   }
 
-  /** Create the table once; a failed attempt is retried on the next call rather than cached. */
+  /** Create or update the table once; a failed attempt is retried on the next call rather than cached. */
   #ensureTable(): Promise<void> {
-    this.#ready ??= this.#pool
+    this.#ready ??= this.#migrate().catch((error: unknown) => {
+      this.#ready = undefined;
+      throw error;
+    });
+    return this.#ready;
+  }
+
+  /**
+   * Columns are only ever added (nullable), so an existing app_users table keeps every user. The
+   * column is looked up first: ALTER TABLE takes an exclusive lock on the table even when IF NOT
+   * EXISTS makes it a no-op, and every start would otherwise queue behind running logins.
+   */
+  async #migrate(): Promise<void> {
+    await this.#pool
       .query(
         `CREATE TABLE IF NOT EXISTS app_users (
   id            TEXT PRIMARY KEY,
   email         TEXT NOT NULL UNIQUE,
   password_hash TEXT NOT NULL,
   role          TEXT NOT NULL DEFAULT 'user',
-  created_at    BIGINT NOT NULL
+  created_at    BIGINT NOT NULL,
+  disabled_at   BIGINT
 )`,
       )
-      .then(
-        () => undefined,
-        (error: unknown) => {
-          // Two processes creating the table at once: one loses the race on the type's unique index.
-          if ((error as { code?: string }).code === "23505") return;
-          this.#ready = undefined;
-          throw error;
-        },
-      );
-    return this.#ready;
+      .catch(ignoreAlreadyCreated);
+    // 'app_users'::regclass resolves the name through search_path exactly like the queries below.
+    const found = await this.#pool.query(
+      "SELECT 1 FROM pg_attribute WHERE attrelid = 'app_users'::regclass AND attname = 'disabled_at' AND NOT attisdropped",
+    );
+    if (found.rowCount === 0) {
+      await this.#pool.query("ALTER TABLE app_users ADD COLUMN IF NOT EXISTS disabled_at BIGINT").catch(ignoreAlreadyCreated);
+    }
   }
 
   async #one(sql: string, params: unknown[]): Promise<User | null> {
@@ -83,6 +114,12 @@ export class PostgresUserRepository implements UserRepository {
   async updatePassword(id: string, passwordHash: string): Promise<void> {
     await this.#ensureTable();
     await this.#pool.query("UPDATE app_users SET password_hash = $1 WHERE id = $2", [passwordHash, id]);
+  }
+
+  async setDisabled(id: string, disabled: boolean): Promise<void> {
+    await this.#ensureTable();
+    if (disabled) await this.#pool.query("UPDATE app_users SET disabled_at = COALESCE(disabled_at, $1) WHERE id = $2", [Date.now(), id]);
+    else await this.#pool.query("UPDATE app_users SET disabled_at = NULL WHERE id = $1", [id]);
   }
 
   async count(): Promise<number> {

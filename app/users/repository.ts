@@ -11,6 +11,8 @@ export interface User {
   passwordHash: string;
   role: string;
   createdAt: number;
+  /** When an operator disabled the account (ms since epoch); null while it may log in. */
+  disabledAt: number | null;
 }
 
 export interface NewUser {
@@ -25,6 +27,12 @@ export interface UserRepository {
   /** Throws DuplicateEmailError when the (normalized) email is taken. */
   create(user: NewUser): Promise<User>;
   updatePassword(id: string, passwordHash: string): Promise<void>;
+  /**
+   * Disable (login refused, sessions refused) or enable an account. Disabling an already disabled
+   * account keeps the original disabledAt. Ending the account's sessions is the caller's job
+   * (users/disable.ts), since the repository does not know the session store.
+   */
+  setDisabled(id: string, disabled: boolean): Promise<void>;
   count(): Promise<number>;
   /** Release what the repository opened itself (not a database or pool it was handed). */
   close(): Promise<void>;
@@ -57,5 +65,6 @@ export function newUser(input: NewUser): User {
     passwordHash: input.passwordHash,
     role: input.role ?? DEFAULT_ROLE,
     createdAt: Date.now(),
+    disabledAt: null,
   };
 }

@@ -138,6 +138,12 @@ export function coreScenarios(label: string, env: () => Record<string, string>):
       // ASVS V2.1.1: 11 characters is one short of the 12 the app requires.
       const eleven = await a.post("/account/password").send({ currentPassword: user.password, newPassword: "elevenchars" });
       expect(eleven.status).toBe(400);
+      // ASVS V2.1.7 / 6.2.4: a 12-character password from the common-passwords list, in any case.
+      for (const common of ["1qaz2wsx3edc", "QazWsxEdcRfv"]) {
+        const listed = await a.post("/account/password").send({ currentPassword: user.password, newPassword: common });
+        expect(listed.status).toBe(400);
+        expect(listed.body).toEqual({ error: "New password is on a list of commonly used passwords; choose a less common one" });
+      }
       expect((await b.get("/dashboard").set("Accept", "application/json")).status).toBe(200);
 
       const res = await a.post("/account/password").send({ currentPassword: user.password, newPassword: "a brand new secret" });

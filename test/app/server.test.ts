@@ -10,38 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../app/app.js";
 import { parseConfig } from "../../app/config.js";
 import { TEST_KEY } from "./helpers.js";
-
-const ROOT = path.resolve(import.meta.dirname, "../..");
-
-interface Outcome {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: "silent", ...extra };
-  return env;
-}
-
-function run(script: string, args: string[], env: Record<string, string>, timeoutMs = 15_000): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: ROOT, env: baseEnv(env) });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${script} did not exit in ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
+import { baseEnv, ROOT, run, type Outcome } from "./process.js";
 
 /** Start the server on a free port (PORT=0) and resolve its URL once it listens. */
 function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => Outcome; exited: Promise<Outcome> }> {
@@ -180,6 +149,10 @@ describe("reference app process", () => {
     expect(missing.stderr).toMatch(/--password is required/);
     const weak = await run("app/cli/user-add.ts", ["--email", "x@example.com", "--password", "short"], env);
     expect(weak.code).toBe(2);
+    expect(weak.stderr).toMatch(/the password must be at least 12 characters/);
+    const common = await run("app/cli/user-add.ts", ["--email", "x@example.com", "--password", "qwerty123456"], env);
+    expect(common.code).toBe(2);
+    expect(common.stderr).toMatch(/commonly used passwords/);
     const badConfig = await run("app/cli/user-add.ts", ["--email", "x@example.com", "--password", "long enough, really"], { ...env, SESSION_STORE: "nope" });
     expect(badConfig.code).toBe(1);
 

@@ -1,0 +1,4 @@
+/** `npm run user:disable -- --email E`: see account-status.ts (exit 0 done, 1 config/store, 2 arguments, 3 no such user). */
+import { runAccountStatusCli } from "./account-status.js";
+
+void runAccountStatusCli("disable");

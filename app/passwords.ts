@@ -1,0 +1,33 @@
+/**
+ * The reference app's rule for new passwords (password change and `npm run user:add`):
+ * - at least 12 characters (ASVS 4.0.3 V2.1.1, 5.0 6.2.1), counted in code points so "🔑" is one;
+ * - at most 1024 bytes, the limit the hashing helpers enforce anyway;
+ * - not one of the ~49,000 most common passwords (V2.1.7, 6.2.4), compared case-insensitively.
+ *
+ * The list is zxcvbn-ts's frequency list of leaked passwords, shipped as an npm package, so the
+ * check works offline and sends nothing anywhere. It is loaded on first use (about 50k strings), not
+ * at start-up. An online breach corpus (Have I Been Pwned's k-anonymity API) would catch more; it is
+ * left to deployments that may call out.
+ */
+export const MIN_PASSWORD_LENGTH = 12;
+export const MAX_PASSWORD_BYTES = 1024;
+
+let common: Promise<ReadonlySet<string>> | undefined;
+
+function commonPasswords(): Promise<ReadonlySet<string>> {
+  common ??= import("@zxcvbn-ts/language-common").then(({ dictionary }) => {
+    const words = (dictionary as Record<string, readonly string[] | undefined>)["passwords-common"] ?? [];
+    return new Set(words.map((word) => word.toLowerCase()));
+  });
+  return common;
+}
+
+/** Why `password` can't be a new password, as a sentence for the user; undefined when it is fine. */
+export async function newPasswordProblem(password: string): Promise<string | undefined> {
+  if ([...password].length < MIN_PASSWORD_LENGTH) return `New password must be at least ${MIN_PASSWORD_LENGTH} characters`;
+  if (Buffer.byteLength(password, "utf8") > MAX_PASSWORD_BYTES) return `New password must be at most ${MAX_PASSWORD_BYTES} bytes`;
+  if ((await commonPasswords()).has(password.toLowerCase())) {
+    return "New password is on a list of commonly used passwords; choose a less common one";
+  }
+  return undefined;
+}
