@@ -3,29 +3,16 @@
  * newer versions added, when it is older).
  */
 import type { Pool } from "pg";
-import { DuplicateEmailError, newUser, normalizeEmail, type NewUser, type User, type UserRepository } from "./repository.js";
-
-interface Row {
-  id: string;
-  email: string;
-  password_hash: string;
-  role: string;
-  created_at: string | number;
-  disabled_at: string | number | null;
-}
-
-const toUser = (row: Row | undefined): User | null =>
-  row
-    ? {
-        id: row.id,
-        email: row.email,
-        passwordHash: row.password_hash,
-        role: row.role,
-        createdAt: Number(row.created_at),
-        // BIGINT arrives as a string from pg.
-        disabledAt: row.disabled_at == null ? null : Number(row.disabled_at),
-      }
-    : null;
+import {
+  DuplicateEmailError,
+  newUser,
+  normalizeEmail,
+  userFromRow as toUser,
+  type NewUser,
+  type User,
+  type UserRepository,
+  type UserRow as Row,
+} from "./repository.js";
 
 /** Two processes creating the same table or column at once: the loser sees one of these; the object exists. */
 const ALREADY_CREATED = new Set(["23505", "42P07", "42701"]);

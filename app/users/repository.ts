@@ -68,3 +68,25 @@ export function newUser(input: NewUser): User {
     disabledAt: null,
   };
 }
+
+/** A row of app_users as either database hands it back (pg returns BIGINT columns as strings). */
+export interface UserRow {
+  id: string;
+  email: string;
+  password_hash: string;
+  role: string;
+  created_at: string | number;
+  disabled_at: string | number | null;
+}
+
+export function userFromRow(row: UserRow | undefined): User | null {
+  if (!row) return null;
+  return {
+    id: row.id,
+    email: row.email,
+    passwordHash: row.password_hash,
+    role: row.role,
+    createdAt: Number(row.created_at),
+    disabledAt: row.disabled_at === null || row.disabled_at === undefined ? null : Number(row.disabled_at),
+  };
+}

@@ -3,28 +3,16 @@
  * better-sqlite3 is synchronous; each statement is a short indexed lookup, prepared once.
  */
 import type BetterSqlite3 from "better-sqlite3";
-import { DuplicateEmailError, newUser, normalizeEmail, type NewUser, type User, type UserRepository } from "./repository.js";
-
-interface Row {
-  id: string;
-  email: string;
-  password_hash: string;
-  role: string;
-  created_at: number;
-  disabled_at: number | null;
-}
-
-const toUser = (row: Row | undefined): User | null =>
-  row
-    ? {
-        id: row.id,
-        email: row.email,
-        passwordHash: row.password_hash,
-        role: row.role,
-        createdAt: row.created_at,
-        disabledAt: row.disabled_at ?? null,
-      }
-    : null;
+import {
+  DuplicateEmailError,
+  newUser,
+  normalizeEmail,
+  userFromRow as toUser,
+  type NewUser,
+  type User,
+  type UserRepository,
+  type UserRow as Row,
+} from "./repository.js";
 
 /**
  * Create the table, or bring one created by an older version up to date. Columns are only ever added
