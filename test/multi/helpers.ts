@@ -3,13 +3,7 @@
  * (not a test file itself).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import path from "node:path";
-
-export const ROOT = path.resolve(import.meta.dirname, "../..");
-
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: "silent", ...extra };
-}
+import { baseEnv, ROOT, run } from "../app/process.js";
 
 export interface AppProcess {
   child: ChildProcess;
@@ -25,7 +19,7 @@ export function startAppProcess(env: Record<string, string>, timeoutMs = 20_000)
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", "app/server.ts"], {
       cwd: ROOT,
-      env: childEnv({ PORT: "0", HOST: "127.0.0.1", ...env }),
+      env: baseEnv({ PORT: "0", HOST: "127.0.0.1", ...env }),
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -65,23 +59,11 @@ export function startAppProcess(env: Record<string, string>, timeoutMs = 20_000)
 }
 
 /** `npm run user:add` equivalent with the given environment; rejects unless it exits 0. */
-export function addUserCli(env: Record<string, string>, email: string, password: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "app/cli/user-add.ts", "--email", email, "--password", password], {
-      cwd: ROOT,
-      env: childEnv(env),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(output);
-      else reject(new Error(`user:add exited ${code}: ${output}`));
-    });
-  });
+export async function addUserCli(env: Record<string, string>, email: string, password: string): Promise<string> {
+  const outcome = await run("app/cli/user-add.ts", ["--email", email, "--password", password], env, 20_000);
+  const output = outcome.stdout + outcome.stderr;
+  if (outcome.code !== 0) throw new Error(`user:add exited ${outcome.code}: ${output}`);
+  return output;
 }
 
 /** The Cookie header replaying the non-empty cookies a response set. */
