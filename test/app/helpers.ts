@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import pg from "pg";
 import pino from "pino";
 import request, { type Response } from "supertest";
 import { createApp, type AppHandle } from "../../app/app.js";
@@ -37,6 +38,7 @@ export async function startTestApp(env: Record<string, string> = {}, overrides: 
     throttleKeyPrefix: `test:${randomBytes(6).toString("hex")}:`,
   });
   const callback = handle.app.callback();
+  const added: string[] = [];
   return {
     handle,
     config,
@@ -45,13 +47,27 @@ export async function startTestApp(env: Record<string, string> = {}, overrides: 
     http: () => request(callback),
     async addUser(email = `user-${randomBytes(6).toString("hex")}@example.com`, password = "correct horse battery", role = "user") {
       const user = await handle.users.create({ email, passwordHash: await hashPassword(password), role });
+      added.push(user.id);
       return { id: user.id, email: user.email, password };
     },
     async close() {
       await handle.close();
       await rm(dataDir, { recursive: true, force: true });
+      if (config.databaseUrl !== undefined) await deletePostgresUsers(config.databaseUrl, added);
     },
   };
+}
+
+/** Users in PostgreSQL outlive the temporary DATA_DIR: remove the ones a test added from the shared database. */
+async function deletePostgresUsers(connectionString: string, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    await client.query("DELETE FROM app_users WHERE id = ANY($1::text[])", [ids]);
+  } finally {
+    await client.end();
+  }
 }
 
 export interface ParsedCookie {
