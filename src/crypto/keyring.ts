@@ -77,5 +77,19 @@ export class Keyring {
 
 /** Build a Keyring (accepts an existing Keyring unchanged). */
 export function keyring(keys: readonly KeyInput[] | Keyring): Keyring {
-  return keys instanceof Keyring ? keys : new Keyring(keys);
+  if (keys instanceof Keyring) return keys;
+  const value: unknown = keys;
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    // A Keyring from another copy of this package (ESM and CommonJS builds both loaded): same keys.
+    const raw = (value as { keys?: unknown }).keys;
+    if (Array.isArray(raw) && raw.length > 0 && raw.every((key) => Buffer.isBuffer(key))) return new Keyring(raw as Buffer[]);
+    const methods = value as { sign?: unknown; verify?: unknown; index?: unknown };
+    if (typeof methods.sign === "function" && typeof methods.verify === "function" && typeof methods.index === "function") {
+      // Keygrip keeps its keys private, so they can't be reused for HMAC-SHA256.
+      throw new SessionConfigError(
+        'app.keys is a Keygrip instance, whose keys koa-sessionkit cannot read; set app.keys to the array of keys itself (or keyring([...]) from "koa-sessionkit"), each at least 32 bytes',
+      );
+    }
+  }
+  return new Keyring(keys as readonly KeyInput[]);
 }

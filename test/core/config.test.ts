@@ -1,3 +1,4 @@
+import Keygrip from "keygrip";
 import Koa from "koa";
 import request from "supertest";
 import { describe, expect, it } from "vitest";
@@ -42,6 +43,23 @@ describe("session() refuses bad configuration at start-up", () => {
     expect(configError(bad({}, KEY1)).message).toContain("npx koa-sessionkit keys");
     expect(configError(bad({}, [])).message).toMatch(/non-empty array/);
     expect(configError(bad({}, [42])).message).toMatch(/strings or Buffers/);
+  });
+
+  it("a Keygrip instance as app.keys (Koa's docs show one) says why and what to set instead", () => {
+    const keygrip = new Keygrip([KEY1, KEY2], "sha256");
+    const err = configError(bad({}, keygrip));
+    expect(err.message).toMatch(/Keygrip instance/);
+    expect(err.message).toMatch(/set app\.keys to the array of keys itself/);
+  });
+
+  it("a Keyring from another copy of the package (ESM and CommonJS both loaded) is accepted", async () => {
+    const foreign = { keys: [Buffer.from(KEY1), Buffer.from(KEY2)], sign: () => "", verify: () => false, index: () => -1 };
+    const app = appWith(foreign);
+    app.use(session({}, app));
+    app.use(viewCounter);
+    const client = new Client(app.callback());
+    await client.get("/");
+    expect((await client.get("/")).text).toBe("2 views");
   });
 
   it("bad maxAge", () => {
