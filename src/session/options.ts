@@ -138,7 +138,7 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
   if (needsKeys) {
     if (keySource === undefined || keySource === null) {
       fail(
-        'app.keys is required for signed sessions; set app.keys = [key1, key2] with keys of at least 32 bytes (generate them with "npx koa-sessionkit keys")',
+        'app.keys is required for signed sessions and was not set when session() was called; set app.keys = [key1, key2] (keys of at least 32 bytes) before app.use(session(...)) (generate them with "npx koa-sessionkit keys")',
       );
     }
     ring = keyring(keySource as readonly KeyInput[] | Keyring);
