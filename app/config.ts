@@ -14,6 +14,8 @@
  * | LOG_LEVEL       | info                       | pino level: fatal, error, warn, info, debug, trace, silent  |
  * | SECURE_COOKIES  | true when NODE_ENV=production | mark the cookie Secure (its name becomes __Host-sid)     |
  * | TRUST_PROXY     | false                      | trust X-Forwarded-* (behind a TLS-terminating proxy)        |
+ * | BREACHED_PASSWORD_CHECK  | off               | "hibp": refuse new passwords found in Pwned Passwords (k-anonymity: 5 hex chars of SHA-1 are sent) |
+ * | BREACHED_PASSWORD_URL    | api.pwnedpasswords.com/range/ | the range endpoint (a mirror or proxy), with the check on |
  * | SESSION_IDLE_TIMEOUT     | 30m               | sign out after this long without a request (s, m, h or d)  |
  * | SESSION_ABSOLUTE_TIMEOUT | 12h               | sign out this long after login, however active              |
  *
@@ -23,6 +25,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { PWNED_PASSWORDS_RANGE_URL } from "../src/auth/breached.js";
 
 export const SESSION_STORES = ["sqlite", "memory", "redis", "postgres"] as const;
 export type SessionStoreKind = (typeof SESSION_STORES)[number];
@@ -44,6 +47,8 @@ export interface AppConfig {
   logLevel: LogLevel;
   secureCookies: boolean;
   trustProxy: boolean;
+  /** Pwned Passwords range endpoint for new passwords; undefined when the check is off. */
+  breachedPasswordUrl: string | undefined;
   /** Sign out after this long without a request. */
   idleTimeoutMs: number;
   /** Sign out this long after login, however active the session is. */
@@ -125,9 +130,25 @@ export function parseConfig(env: Env): AppConfig {
     logLevel: levelInput as LogLevel,
     secureCookies: parseBoolean("SECURE_COOKIES", env.SECURE_COOKIES) ?? env.NODE_ENV === "production",
     trustProxy: parseBoolean("TRUST_PROXY", env.TRUST_PROXY) ?? false,
+    breachedPasswordUrl: parseBreachCheck(env),
     ...parseTimeouts(env),
     seedDemoUser: true,
   };
+}
+
+/** Off by default: it calls a third-party service, which a deployment must choose to allow. */
+function parseBreachCheck(env: Env): string | undefined {
+  const mode = (nonEmpty(env.BREACHED_PASSWORD_CHECK) ?? "off").toLowerCase();
+  if (mode !== "off" && mode !== "hibp") {
+    throw new ConfigError(`BREACHED_PASSWORD_CHECK must be off or hibp; got ${JSON.stringify(env.BREACHED_PASSWORD_CHECK)}`);
+  }
+  const url = nonEmpty(env.BREACHED_PASSWORD_URL);
+  if (url !== undefined) checkUrl("BREACHED_PASSWORD_URL", url, ["https:", "http:"]);
+  if (mode === "off") {
+    if (url !== undefined) throw new ConfigError("BREACHED_PASSWORD_URL is set but BREACHED_PASSWORD_CHECK is off; set BREACHED_PASSWORD_CHECK=hibp or remove the URL");
+    return undefined;
+  }
+  return url ?? PWNED_PASSWORDS_RANGE_URL;
 }
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

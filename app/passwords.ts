@@ -4,11 +4,22 @@
  * - at most 1024 bytes, the limit the hashing helpers enforce anyway;
  * - not one of the ~49,000 most common passwords (V2.1.7, 6.2.4), compared case-insensitively.
  *
- * The list is zxcvbn-ts's frequency list of leaked passwords, shipped as an npm package, so the
- * check works offline and sends nothing anywhere. It is loaded on first use (about 50k strings), not
- * at start-up. An online breach corpus (Have I Been Pwned's k-anonymity API) would catch more; it is
- * left to deployments that may call out.
+ * - with BREACHED_PASSWORD_CHECK=hibp, not in Pwned Passwords (V2.1.7, 6.2.12) through the library's
+ *   breachedPassword (k-anonymity: 5 hex characters of the SHA-1 leave the process).
+ *
+ * The common list is zxcvbn-ts's frequency list of leaked passwords, shipped as an npm package, so
+ * that check works offline and sends nothing anywhere. It is loaded on first use (about 50k strings),
+ * not at start-up. When the breach service can't be reached the password is accepted and
+ * `onUnchecked` is told: an outage elsewhere must not block a password change.
  */
+import { breachedPassword } from "../src/auth/index.js";
+
+export interface PasswordRuleOptions {
+  /** Pwned Passwords range endpoint; undefined skips the online check. */
+  breachedPasswordUrl?: string | undefined;
+  /** Called when the online check was asked for but could not be done. */
+  onUnchecked?: () => void;
+}
 export const MIN_PASSWORD_LENGTH = 12;
 export const MAX_PASSWORD_BYTES = 1024;
 
@@ -23,11 +34,16 @@ function commonPasswords(): Promise<ReadonlySet<string>> {
 }
 
 /** Why `password` can't be a new password, as a sentence for the user; undefined when it is fine. */
-export async function newPasswordProblem(password: string): Promise<string | undefined> {
+export async function newPasswordProblem(password: string, options: PasswordRuleOptions = {}): Promise<string | undefined> {
   if ([...password].length < MIN_PASSWORD_LENGTH) return `New password must be at least ${MIN_PASSWORD_LENGTH} characters`;
   if (Buffer.byteLength(password, "utf8") > MAX_PASSWORD_BYTES) return `New password must be at most ${MAX_PASSWORD_BYTES} bytes`;
   if ((await commonPasswords()).has(password.toLowerCase())) {
     return "New password is on a list of commonly used passwords; choose a less common one";
+  }
+  if (options.breachedPasswordUrl !== undefined) {
+    const breaches = await breachedPassword(password, { url: options.breachedPasswordUrl });
+    if (breaches === undefined) options.onUnchecked?.();
+    else if (breaches > 0) return "New password appeared in a known data breach; choose one you have not used anywhere else";
   }
   return undefined;
 }

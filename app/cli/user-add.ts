@@ -36,8 +36,6 @@ async function main(): Promise<void> {
   if (!email) exit(2, `user:add: --email is required\n${USAGE}`);
   if (!isPlausibleEmail(email)) exit(2, `user:add: ${JSON.stringify(values.email)} is not an email address`);
   if (!password) exit(2, `user:add: --password is required\n${USAGE}`);
-  const problem = await newPasswordProblem(password);
-  if (problem !== undefined) exit(2, `user:add: ${problem.replace(/^New password/, "the password")}`);
   if (!/^[a-z][a-z0-9_-]{0,31}$/i.test(role)) exit(2, "user:add: --role must be a word of letters, digits, - or _ (at most 32)");
 
   let config;
@@ -48,6 +46,11 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) exit(1, `user:add: ${error.message}`);
     throw error;
   }
+  const problem = await newPasswordProblem(password, {
+    breachedPasswordUrl: config.breachedPasswordUrl,
+    onUnchecked: () => process.stderr.write("user:add: the breached-password service could not be reached; the password was not checked against it\n"),
+  });
+  if (problem !== undefined) exit(2, `user:add: ${problem.replace(/^New password/, "the password")}`);
 
   const { users, close } = openUsers(config);
   try {

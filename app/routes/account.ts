@@ -123,7 +123,10 @@ export function accountRoutes(deps: RouteDeps): Router {
     if (Buffer.byteLength(currentPassword, "utf8") > MAX_PASSWORD_BYTES || Buffer.byteLength(newPassword, "utf8") > MAX_PASSWORD_BYTES) {
       return refuse(400, `Passwords must be at most ${MAX_PASSWORD_BYTES} bytes`);
     }
-    const problem = await newPasswordProblem(newPassword);
+    const problem = await newPasswordProblem(newPassword, {
+      breachedPasswordUrl: deps.config.breachedPasswordUrl,
+      onUnchecked: () => deps.logger.warn({ userId: user.id }, "breached-password check unavailable; new password accepted unchecked"),
+    });
     if (problem !== undefined) return refuse(400, problem);
     // The same throttle as login: a stolen session must not become a password-guessing oracle.
     const verdict = await deps.throttle.check(ctx, user.email);

@@ -18,6 +18,7 @@
  * router.get("/account", requireAuth(), (ctx) => { ctx.body = currentUser(ctx); });
  */
 export { hashPassword, verifyPassword, verifyDummy, needsRehash, ARGON2_PARAMS, BCRYPT_MAX_BYTES } from "./password.js";
+export { breachedPassword, PWNED_PASSWORDS_RANGE_URL, type BreachedPasswordOptions } from "./breached.js";
 export { PasswordTooLongError, MAX_PASSWORD_BYTES, SessionkitError, StoreCapabilityError } from "./errors.js";
 export { login, logout, currentUser, MAX_USER_AGENT_LENGTH, type LoginUser, type CurrentUser } from "./login.js";
 export { listSessions, logoutEverywhere, revokeSession, type SessionInfo } from "./sessions.js";
