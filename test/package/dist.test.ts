@@ -66,4 +66,32 @@ describe.skipIf(!built)("the built package", () => {
     // Shared chunks in CommonJS too (tsup.config.ts): one MemoryStore class across subpaths.
     expect(JSON.parse(stdout.trim())).toEqual(expected);
   });
+
+  it("serves a login round trip from the CommonJS build (session + auth from two subpaths)", async () => {
+    const { stdout } = await run(process.execPath, ["-e", cjsRoundTrip]);
+    expect(JSON.parse(stdout.trim())).toEqual({ before: "none", login: "ok", after: "u1", cookie: true });
+  });
 });
+
+/** A real Koa app, required the CommonJS way: the auth bundle must find the session the core made. */
+const cjsRoundTrip = `
+const Koa = require("koa");
+const { session, MemoryStore } = require("koa-sessionkit");
+const { login, currentUser } = require("koa-sessionkit/auth");
+const app = new Koa();
+app.keys = ["a-key-of-at-least-thirty-two-bytes-000"];
+app.use(session({ store: new MemoryStore() }, app));
+app.use(async (ctx) => {
+  if (ctx.path === "/login") { await login(ctx, { id: "u1" }); ctx.body = "ok"; return; }
+  ctx.body = String(currentUser(ctx)?.id ?? "none");
+});
+const server = app.listen(0, "127.0.0.1", async () => {
+  const base = "http://127.0.0.1:" + server.address().port;
+  const before = await (await fetch(base + "/me")).text();
+  const res = await fetch(base + "/login");
+  const cookie = res.headers.getSetCookie().map((line) => line.split(";")[0]).join("; ");
+  const after = await (await fetch(base + "/me", { headers: { cookie } })).text();
+  console.log(JSON.stringify({ before, login: await res.text(), after, cookie: cookie.includes("koa.sess.sig=") }));
+  server.close();
+});
+`;
