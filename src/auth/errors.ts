@@ -20,3 +20,23 @@ export class PasswordTooLongError extends SessionkitError {
     );
   }
 }
+
+/**
+ * The login throttle's shared counters (Redis or PostgreSQL) could not be read or written. Logins
+ * fail closed with 503 + Retry-After: an attacker who can knock the counter store over must not get
+ * unlimited guesses.
+ */
+export class ThrottleUnavailableError extends SessionkitError {
+  readonly operation: string;
+  /** Koa's default error handler copies these onto the response. */
+  readonly headers: Record<string, string> = { "Retry-After": "5", "Cache-Control": "no-store" };
+  constructor(operation: string, cause: unknown) {
+    super(
+      "ERR_SESSIONKIT_THROTTLE_UNAVAILABLE",
+      `koa-sessionkit: the login throttle's counter store failed during ${operation}, so the attempt was refused with 503 rather than let through uncounted. Check that the Redis or PostgreSQL given to loginThrottle() is reachable.`,
+      503,
+      { cause },
+    );
+    this.operation = operation;
+  }
+}

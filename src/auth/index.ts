@@ -19,7 +19,7 @@
  */
 export { hashPassword, verifyPassword, verifyDummy, needsRehash, ARGON2_PARAMS, BCRYPT_MAX_BYTES } from "./password.js";
 export { breachedPassword, PWNED_PASSWORDS_RANGE_URL, type BreachedPasswordOptions } from "./breached.js";
-export { PasswordTooLongError, MAX_PASSWORD_BYTES, SessionkitError, StoreCapabilityError } from "./errors.js";
+export { PasswordTooLongError, MAX_PASSWORD_BYTES, SessionkitError, StoreCapabilityError, ThrottleUnavailableError } from "./errors.js";
 export { login, logout, currentUser, MAX_USER_AGENT_LENGTH, type LoginUser, type CurrentUser } from "./login.js";
 export { listSessions, logoutEverywhere, revokeSession, type SessionInfo } from "./sessions.js";
 export { auth, type AuthOptions } from "./timeouts.js";

@@ -28,7 +28,11 @@
  */
 import type { Context } from "koa";
 import { createHash } from "node:crypto";
+import { debuglog } from "node:util";
+import { ThrottleUnavailableError } from "./errors.js";
 import { LimiterBackend, type Counter, type PgLike, type RedisLike, type Store } from "./throttle-backends.js";
+
+const debug = debuglog("koa-sessionkit:throttle");
 
 export type { PgLike, RedisLike } from "./throttle-backends.js";
 
@@ -54,9 +58,9 @@ export interface LoginThrottleOptions {
 export type ThrottleResult = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
 export interface LoginThrottle {
-  /** Before checking the password: may this attempt go ahead? */
+  /** Before checking the password: may this attempt go ahead? Rejects with ThrottleUnavailableError (503) when the counters can't be read. */
   check(ctx: Context, email: unknown): Promise<ThrottleResult>;
-  /** After a wrong password or unknown account. Resolves whether the next attempt is allowed. */
+  /** After a wrong password or unknown account. Resolves whether the next attempt is allowed; rejects like check. */
   fail(ctx: Context, email: unknown): Promise<ThrottleResult>;
   /** After a successful login: forget the account's failures (the IP's stay). */
   succeed(ctx: Context, email: unknown): Promise<void>;
@@ -100,21 +104,35 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
   }
 
   return {
-    async check(ctx, email) {
-      const [account, ip] = await Promise.all([accounts.peek(accountKey(email)), ips.peek(ipKey(ctx))]);
-      return verdict(account, ip);
-    },
-    async fail(ctx, email) {
-      const [account, ip] = await Promise.all([
-        accounts.hit(accountKey(email)),
-        ips.hit(ipKey(ctx)),
-      ]);
-      return verdict(account, ip);
-    },
+    check: (ctx, email) =>
+      counted("check", async () => {
+        const [account, ip] = await Promise.all([accounts.peek(accountKey(email)), ips.peek(ipKey(ctx))]);
+        return verdict(account, ip);
+      }),
+    fail: (ctx, email) =>
+      counted("fail", async () => {
+        const [account, ip] = await Promise.all([accounts.hit(accountKey(email)), ips.hit(ipKey(ctx))]);
+        return verdict(account, ip);
+      }),
     async succeed(_ctx, email) {
-      await accounts.reset(accountKey(email));
+      try {
+        await accounts.reset(accountKey(email));
+      } catch (error) {
+        // The password was right; a counter that could not be reset only makes later lockouts come
+        // sooner, which is no reason to refuse this login.
+        debug("could not reset the failure counter after a successful login: %s", (error as Error).message);
+      }
     },
   };
+}
+
+/** Counter store failures become ThrottleUnavailableError (503): fail closed, never a bare 500. */
+async function counted<T>(operation: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw new ThrottleUnavailableError(operation, error);
+  }
 }
 
 /** Answer 429 with Retry-After and `{"error":"Too many attempts"}`. */

@@ -1,0 +1,39 @@
+/**
+ * The reference app with its Redis unreachable (SESSION_STORE=redis on a closed port): the session
+ * store and the login throttle both fail closed with 503 + Retry-After and a short JSON error; never a
+ * 500, never a stack trace, and never a login that skipped the throttle.
+ */
+import { describe, expect, it } from "vitest";
+import { keyring } from "../../src/index.js";
+import { COOKIE, loginJson, startTestApp, TEST_KEY } from "./helpers.js";
+
+describe("the reference app while Redis is down", () => {
+  it("answers login 503 (throttle), a session cookie 503 (store), and no cookie 401", async () => {
+    const t = await startTestApp({ SESSION_STORE: "redis", REDIS_URL: "redis://127.0.0.1:1" });
+    try {
+      const login = await loginJson(t.http(), "someone@example.com", "a password of some length");
+      expect(login.status).toBe(503);
+      expect(login.body).toEqual({ error: "Service temporarily unavailable" });
+      expect(login.headers["retry-after"]).toBe("5");
+
+      const anonymous = await t.http().get("/dashboard").set("Accept", "application/json");
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.body).toEqual({ error: "Not authenticated" });
+
+      // A correctly signed id must be looked up, and the lookup fails: 503, the cookie is kept.
+      const id = "A".repeat(43);
+      const cookie = `${COOKIE}=${id}; ${COOKIE}.sig=${keyring([TEST_KEY]).sign(`${COOKIE}=${id}`)}`;
+      const withCookie = await t.http().get("/dashboard").set("Accept", "application/json").set("Cookie", cookie);
+      expect(withCookie.status).toBe(503);
+      expect(withCookie.body).toEqual({ error: "Service temporarily unavailable" });
+      expect(withCookie.headers["retry-after"]).toBeDefined();
+      expect(withCookie.headers["set-cookie"]).toBeUndefined();
+
+      // A forged signature never reaches the store: the cookie is simply not a session.
+      const forged = `${COOKIE}=${id}; ${COOKIE}.sig=${"B".repeat(43)}`;
+      expect((await t.http().get("/dashboard").set("Accept", "application/json").set("Cookie", forged)).status).toBe(401);
+    } finally {
+      await t.close();
+    }
+  }, 20_000);
+});
