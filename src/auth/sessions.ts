@@ -2,7 +2,8 @@
  * A user's sessions: list them, revoke one, or log out everywhere. These need a store that indexes
  * sessions by user (`listByUser` / `destroyByUser`): the built-in MemoryStore, RedisStore,
  * PostgresStore and SqliteStore all do; koa-session-era stores and cookie mode do not, and these
- * functions then throw a StoreCapabilityError (code ERR_SESSIONKIT_STORE_CAPABILITY).
+ * functions then throw a StoreCapabilityError (code ERR_SESSIONKIT_STORE_CAPABILITY). A store that
+ * fails or does not answer within storeTimeout makes them reject with StoreUnavailableError (503).
  *
  * A listed session's `id` is an opaque handle: a hash of the store key (itself a hash of the session
  * id), so it can be shown in a page or sent back in a form without being usable as a cookie. It is
@@ -19,6 +20,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { StoreCapabilityError } from "../errors.js";
 import type { SessionListEntry, SessionStore } from "../stores/contract.js";
 import { contextSession } from "../session/middleware.js";
+import { callStore } from "../session/store-call.js";
 import { currentUser, endSession } from "./login.js";
 
 export interface SessionInfo {
@@ -71,8 +73,9 @@ export async function listSessions(ctx: Context): Promise<SessionInfo[]> {
   const store = indexedStore(ctx, "listByUser");
   const user = currentUser(ctx);
   if (!user) return [];
-  const currentKey = contextSession(ctx).storeKey;
-  return (await store.listByUser(user.id)).map((entry) => toInfo(entry, currentKey));
+  const controller = contextSession(ctx);
+  const entries = await callStore("listByUser", controller.options.storeTimeout, () => store.listByUser(user.id));
+  return entries.map((entry) => toInfo(entry, controller.storeKey));
 }
 
 /**
@@ -86,7 +89,8 @@ export async function logoutEverywhere(ctx: Context, options: { exceptCurrent?: 
   const controller = contextSession(ctx);
   const currentKey = controller.storeKey;
   const keepCurrent = options.exceptCurrent === true && currentKey !== undefined;
-  const count = await store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {});
+  const count = await callStore("destroyByUser", controller.options.storeTimeout, () =>
+    store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {}));
   if (!keepCurrent) await endSession(controller);
   return count;
 }
@@ -100,10 +104,12 @@ export async function revokeSession(ctx: Context, handle: string): Promise<boole
   const user = currentUser(ctx);
   if (!user || typeof handle !== "string" || !HANDLE_PATTERN.test(handle)) return false;
   const wanted = Buffer.from(handle);
-  const entry = (await store.listByUser(user.id)).find((candidate) => timingSafeEqual(Buffer.from(sessionHandle(candidate.key)), wanted));
-  if (!entry) return false;
   const controller = contextSession(ctx);
+  const timeout = controller.options.storeTimeout;
+  const entries = await callStore("listByUser", timeout, () => store.listByUser(user.id));
+  const entry = entries.find((candidate) => timingSafeEqual(Buffer.from(sessionHandle(candidate.key)), wanted));
+  if (!entry) return false;
   if (entry.key === controller.storeKey) await endSession(controller);
-  else await store.destroy(entry.key, { ctx });
+  else await callStore("destroy", timeout, () => store.destroy(entry.key, { ctx }));
   return true;
 }

@@ -1,7 +1,7 @@
 import request from "supertest";
 import { describe, expect, it } from "vitest";
 import type { SessionStore } from "../../src/index.js";
-import { buildApp, cookieHeader } from "./helpers.js";
+import { buildApp, cookieHeader, CountingStore } from "./helpers.js";
 
 type Listed = { id: string; current: boolean; createdAt: number; lastSeenAt: number; expiresAt: number; ip?: string; userAgent?: string };
 
@@ -88,5 +88,22 @@ describe("a user's sessions", () => {
     expect((await request(app.callback()).post("/logout-everywhere").set("Cookie", cookie)).status).toBe(500);
     expect(errors[0]).toMatchObject({ code: "ERR_SESSIONKIT_STORE_CAPABILITY" });
     expect(errors[0]!.message).toMatch(/destroyByUser.*RedisStore, PostgresStore, SqliteStore or MemoryStore/);
+  });
+
+  it("a failing or hanging user index answers 503 with Retry-After, never a 500", async () => {
+    for (const failure of ["reject", "hang"] as const) {
+      const store = new CountingStore();
+      const { server } = buildApp({ store, session: { storeTimeout: 200 } });
+      const cookie = cookieHeader(await request(server).post("/login?id=u1"));
+      const broken = failure === "reject" ? () => Promise.reject(new Error("connection reset")) : () => new Promise<never>(() => {});
+      store.listByUser = broken;
+      store.destroyByUser = broken;
+      for (const [method, path] of [["get", "/sessions"], ["post", "/logout-everywhere?except=1"], ["post", `/revoke?handle=${"a".repeat(32)}`]] as const) {
+        const res = await request(server)[method](path).set("Cookie", cookie);
+        expect(res.status, `${failure} ${path}`).toBe(503);
+        expect(res.headers["retry-after"]).toBe("5");
+        expect(res.text).not.toMatch(/connection reset/);
+      }
+    }
   });
 });
