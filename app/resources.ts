@@ -18,6 +18,7 @@ import type { AppConfig } from "./config.js";
 import { PostgresUserRepository } from "./users/postgres.js";
 import type { UserRepository } from "./users/repository.js";
 import { SqliteUserRepository } from "./users/sqlite.js";
+import { guardUsers } from "./users/unavailable.js";
 
 export interface Resources {
   users: UserRepository;
@@ -77,7 +78,7 @@ export function openUsers(config: AppConfig): { users: UserRepository; close(): 
 }
 
 function createUserRepository(config: AppConfig, handles: Handles): UserRepository {
-  return config.databaseUrl ? new PostgresUserRepository(handles.pool()) : new SqliteUserRepository(handles.sqlite());
+  return guardUsers(config.databaseUrl ? new PostgresUserRepository(handles.pool()) : new SqliteUserRepository(handles.sqlite()));
 }
 
 export function openResources(config: AppConfig): Resources {

@@ -1,13 +1,14 @@
 /**
- * The reference app with its Redis unreachable (SESSION_STORE=redis on a closed port): the session
- * store and the login throttle both fail closed with 503 + Retry-After and a short JSON error; never a
- * 500, never a stack trace, and never a login that skipped the throttle.
+ * The reference app with a dependency unreachable (Redis or PostgreSQL on a closed port): the session
+ * store, the login throttle and the user database all fail closed with 503 + Retry-After and a short
+ * JSON error; never a 500, never a stack trace, and never a login that skipped the throttle.
  */
 import { describe, expect, it } from "vitest";
+import { isUnavailable } from "../../app/users/unavailable.js";
 import { keyring } from "../../src/index.js";
 import { COOKIE, loginJson, startTestApp, TEST_KEY } from "./helpers.js";
 
-describe("the reference app while Redis is down", () => {
+describe("the reference app while a dependency is down", () => {
   it("answers login 503 (throttle), a session cookie 503 (store), and no cookie 401", async () => {
     const t = await startTestApp({ SESSION_STORE: "redis", REDIS_URL: "redis://127.0.0.1:1" });
     try {
@@ -36,4 +37,29 @@ describe("the reference app while Redis is down", () => {
       await t.close();
     }
   }, 20_000);
+
+  it("a user database that can't be reached answers 503, not 500", async () => {
+    const t = await startTestApp({ DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
+    try {
+      const login = await loginJson(t.http(), "someone@example.com", "a password of some length");
+      expect(login.status).toBe(503);
+      expect(login.body).toEqual({ error: "Service temporarily unavailable" });
+      expect(login.headers["retry-after"]).toBe("5");
+    } finally {
+      await t.close();
+    }
+  }, 20_000);
+});
+
+describe("isUnavailable", () => {
+  it("tells connection failures from other database errors", () => {
+    const withCode = (code: string) => Object.assign(new Error("x"), { code });
+    for (const error of [withCode("ECONNREFUSED"), withCode("57P01"), withCode("08006"), withCode("SQLITE_BUSY"), withCode("SQLITE_IOERR_WRITE"), new Error("Connection terminated unexpectedly")]) {
+      expect(isUnavailable(error)).toBe(true);
+    }
+    expect(isUnavailable(new AggregateError([withCode("ECONNREFUSED")]))).toBe(true);
+    for (const error of [withCode("23505"), withCode("42P01"), withCode("SQLITE_CONSTRAINT_UNIQUE"), new Error("syntax error"), "a string", null]) {
+      expect(isUnavailable(error)).toBe(false);
+    }
+  });
 });
