@@ -20,7 +20,7 @@
 export { hashPassword, verifyPassword, verifyDummy, needsRehash, ARGON2_PARAMS, BCRYPT_MAX_BYTES } from "./password.js";
 export { breachedPassword, PWNED_PASSWORDS_RANGE_URL, type BreachedPasswordOptions } from "./breached.js";
 export { PasswordTooLongError, MAX_PASSWORD_BYTES, SessionkitError, StoreCapabilityError, ThrottleUnavailableError } from "./errors.js";
-export { login, logout, currentUser, MAX_USER_AGENT_LENGTH, type LoginUser, type CurrentUser } from "./login.js";
+export { login, logout, currentUser, authenticatedAt, MAX_USER_AGENT_LENGTH, type LoginUser, type CurrentUser } from "./login.js";
 export { listSessions, logoutEverywhere, revokeSession, type SessionInfo } from "./sessions.js";
 export { auth, type AuthOptions } from "./timeouts.js";
 export { requireAuth, requireRole, requireRecentAuth, markReauthenticated, safeNextPath, type RequireAuthOptions } from "./require.js";

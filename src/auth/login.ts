@@ -89,6 +89,16 @@ export async function endSession(controller: Controller): Promise<void> {
 }
 
 /** The logged-in user of this request, or null. */
+/**
+ * When the current user logged in (ms since epoch), or undefined when nobody is. Compare it with a
+ * per-user "sessions valid after" time to revoke sessions a store can't reach (cookie mode).
+ */
+export function authenticatedAt(ctx: Context): number | undefined {
+  if (!currentUser(ctx)) return undefined;
+  const authAt = contextSession(ctx).meta?.authAt;
+  return typeof authAt === "number" ? authAt : undefined;
+}
+
 export function currentUser(ctx: Context): CurrentUser | null {
   const controller = contextSession(ctx);
   const session = controller.get();
