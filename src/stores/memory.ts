@@ -1,7 +1,8 @@
 /**
  * MemoryStore: the development default. Bounded (least-recently-used eviction past `max` entries,
- * where "used" refreshes an entry once it is in the older half of the order) and expiring by TTL. Entries are kept as JSON text, so a handler mutating its session can never alias the
- * stored copy, and a read costs one parse just like a networked store.
+ * where "used" refreshes an entry once it is in the older half of the order) and expiring by TTL.
+ * Entries are kept as JSON text, so a handler mutating its session can never alias the stored copy,
+ * and a read costs one parse just like a networked store.
  *
  * Not for production: it is lost on restart and not shared between processes (it says so once).
  *
@@ -11,7 +12,8 @@
  * app.use(session({ store: new MemoryStore({ max: 50_000 }) }, app));
  */
 import { debuglog } from "node:util";
-import { parseStored, serializeStored, isDangerousKey } from "../session/codec.js";
+import { parseStored, serializeStored } from "../session/codec.js";
+import { applyChanges, applyTouch } from "./apply.js";
 import {
   ttlMs,
   type MaxAge,
@@ -104,8 +106,7 @@ export class MemoryStore implements SessionStore {
     if (!entry) return;
     const stored = parseStored(entry.json);
     if (!stored) return;
-    stored._expire = session._expire;
-    if (session._sk) stored._sk = { ...stored._sk, ...session._sk };
+    applyTouch(stored, session);
     this.#put(key, JSON.stringify(stored), this.#now() + ttlMs(maxAge), entry.userId);
   }
 
@@ -120,11 +121,7 @@ export class MemoryStore implements SessionStore {
     }
     const stored = parseStored(entry.json);
     if (!stored) return false;
-    for (const name of changes.unset) delete stored[name];
-    for (const [name, value] of Object.entries(changes.set)) {
-      if (!isDangerousKey(name)) stored[name] = value;
-    }
-    Object.assign(stored, changes.reserved);
+    applyChanges(stored, changes);
     this.#put(key, JSON.stringify(stored), this.#now() + ttlMs(maxAge), stored._sk?.userId);
     return true;
   }

@@ -15,6 +15,7 @@ import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
 import type { Pool, PoolConfig, QueryConfig, QueryResultRow } from "pg";
 import { isDangerousKey, parseStored, serializeStored } from "../session/codec.js";
+import { applyTouch } from "./apply.js";
 import {
   ttlMs,
   type MaxAge,
@@ -194,10 +195,7 @@ export class PostgresStore implements SessionStore {
     const expire = session._expire === undefined ? {} : { _expire: session._expire };
     const lastSeen = session._sk?.lastSeenAt ?? null;
     const values = [key, now, JSON.stringify(session._sk ?? {}), JSON.stringify(expire), now + ttlMs(maxAge), lastSeen];
-    await this.#jsonbOr("touch", values, key, maxAge, (stored) => {
-      stored._expire = session._expire;
-      if (session._sk) stored._sk = { ...stored._sk, ...session._sk };
-    });
+    await this.#jsonbOr("touch", values, key, maxAge, (stored) => applyTouch(stored, session));
   }
 
   async merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {

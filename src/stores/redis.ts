@@ -20,7 +20,8 @@
 import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
 import type { Cluster, Redis, RedisOptions } from "ioredis";
-import { isDangerousKey, parseStored, serializeStored } from "../session/codec.js";
+import { parseStored, serializeStored } from "../session/codec.js";
+import { applyChanges, applyTouch } from "./apply.js";
 import { CasChain, type CasMerge } from "./cas-chain.js";
 import {
   ttlMs,
@@ -142,10 +143,7 @@ export class RedisStore implements SessionStore {
 
 
   async touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
-    await this.#update(key, maxAge, undefined, (stored) => {
-      stored._expire = session._expire;
-      if (session._sk) stored._sk = { ...stored._sk, ...session._sk };
-    });
+    await this.#update(key, maxAge, undefined, (stored) => applyTouch(stored, session));
   }
 
   /** Not async: the chain's promise is handed back as is (every async layer costs a microtask per write). */
@@ -154,13 +152,7 @@ export class RedisStore implements SessionStore {
       changes.base !== undefined && changes.result !== undefined
         ? { base: changes.base, result: changes.result, userId: changes.reserved._sk?.userId }
         : undefined;
-    return this.#update(key, maxAge, hint, (stored) => {
-      for (const name of changes.unset) delete stored[name];
-      for (const [name, value] of Object.entries(changes.set)) {
-        if (!isDangerousKey(name)) stored[name] = value;
-      }
-      Object.assign(stored, changes.reserved);
-    });
+    return this.#update(key, maxAge, hint, (stored) => applyChanges(stored, changes));
   }
 
   async listByUser(userId: string): Promise<SessionListEntry[]> {

@@ -12,7 +12,8 @@
  */
 import { debuglog } from "node:util";
 import type BetterSqlite3 from "better-sqlite3";
-import { isDangerousKey, parseStored, serializeStored } from "../session/codec.js";
+import { parseStored, serializeStored } from "../session/codec.js";
+import { applyChanges, applyTouch } from "./apply.js";
 import {
   ttlMs,
   type MaxAge,
@@ -159,20 +160,11 @@ export class SqliteStore implements SessionStore {
   }
 
   async touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
-    this.#update(key, maxAge, (stored) => {
-      stored._expire = session._expire;
-      if (session._sk) stored._sk = { ...stored._sk, ...session._sk };
-    });
+    this.#update(key, maxAge, (stored) => applyTouch(stored, session));
   }
 
   async merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
-    return this.#update(key, maxAge, (stored) => {
-      for (const name of changes.unset) delete stored[name];
-      for (const [name, value] of Object.entries(changes.set)) {
-        if (!isDangerousKey(name)) stored[name] = value;
-      }
-      Object.assign(stored, changes.reserved);
-    });
+    return this.#update(key, maxAge, (stored) => applyChanges(stored, changes));
   }
 
   async listByUser(userId: string): Promise<SessionListEntry[]> {
