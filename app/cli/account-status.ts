@@ -12,17 +12,12 @@
  * command is safe); 2 bad arguments; 3 no user has that email.
  */
 import { parseArgs } from "node:util";
-import { ConfigError, parseConfig, type AppConfig } from "../config.js";
+import { configOrExit, exit } from "./common.js";
 import { openResources, openUsers, type Resources } from "../resources.js";
 import { disableUser, enableUser } from "../users/disable.js";
 import { isPlausibleEmail, normalizeEmail } from "../users/repository.js";
 
 export type AccountAction = "disable" | "enable";
-
-function exit(code: number, message: string): never {
-  (code === 0 ? process.stdout : process.stderr).write(`${message}\n`);
-  process.exit(code);
-}
 
 export async function runAccountStatusCli(action: AccountAction): Promise<void> {
   const name = `user:${action}`;
@@ -42,14 +37,7 @@ export async function runAccountStatusCli(action: AccountAction): Promise<void> 
   if (!email) exit(2, `${name}: --email is required\n${usage}`);
   if (!isPlausibleEmail(email)) exit(2, `${name}: ${JSON.stringify(values.email)} is not an email address`);
 
-  let config: AppConfig;
-  try {
-    // Keys are not needed to change an account, so no key file is generated here.
-    config = parseConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) exit(1, `${name}: ${error.message}`);
-    throw error;
-  }
+  const config = configOrExit(name);
 
   // Only disabling touches sessions, and a memory store lives in the server, not here.
   const withStore = action === "disable" && config.sessionStore !== "memory";

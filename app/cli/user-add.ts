@@ -6,17 +6,13 @@
  */
 import { parseArgs } from "node:util";
 import { hashPassword } from "../../src/auth/index.js";
-import { ConfigError, parseConfig } from "../config.js";
 import { openUsers } from "../resources.js";
 import { MIN_PASSWORD_LENGTH, newPasswordProblem } from "../passwords.js";
 import { DuplicateEmailError, isPlausibleEmail, normalizeEmail } from "../users/repository.js";
+import { configOrExit, exit } from "./common.js";
 
 const USAGE = `usage: npm run user:add -- --email you@example.com --password 'at least ${MIN_PASSWORD_LENGTH} characters, not a common one' [--role admin]`;
 
-function exit(code: number, message: string): never {
-  (code === 0 ? process.stdout : process.stderr).write(`${message}\n`);
-  process.exit(code);
-}
 
 async function main(): Promise<void> {
   let values: { email?: string; password?: string; role?: string; help?: boolean };
@@ -38,14 +34,7 @@ async function main(): Promise<void> {
   if (!password) exit(2, `user:add: --password is required\n${USAGE}`);
   if (!/^[a-z][a-z0-9_-]{0,31}$/i.test(role)) exit(2, "user:add: --role must be a word of letters, digits, - or _ (at most 32)");
 
-  let config;
-  try {
-    // Keys are not needed to add a user, so no key file is generated here.
-    config = parseConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) exit(1, `user:add: ${error.message}`);
-    throw error;
-  }
+  const config = configOrExit("user:add");
   const problem = await newPasswordProblem(password, {
     breachedPasswordUrl: config.breachedPasswordUrl,
     onUnchecked: () => process.stderr.write("user:add: the breached-password service could not be reached; the password was not checked against it\n"),
