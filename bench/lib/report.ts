@@ -1,0 +1,165 @@
+/**
+ * What a benchmark run reports: per-case medians over the rounds (summarize), the Markdown table and
+ * the PASS/MISS target checks. Pure functions of the measured runs; bench/run.ts measures.
+ */
+import type { CaseDef } from "./cases.js";
+import { median } from "./harness.js";
+import type { CommandCounts } from "./redis-count.js";
+import type { LoadResult } from "../load.js";
+
+export interface CaseRun {
+  load: LoadResult;
+  reads: number | null;
+  writes: number | null;
+  detail: CommandCounts | null;
+  commandstatsPerRequest: CommandCounts | null;
+  /** CPU µs per completed request over the timed run: the server process, and the private Redis. */
+  serverCpuUs: number | null;
+  redisCpuUs: number | null;
+}
+
+export interface CaseSummary {
+  name: string;
+  reqPerSec: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  storeReadsPerRequest: number | null;
+  storeWritesPerRequest: number | null;
+  skipped?: string;
+  runs?: number;
+  reqPerSecRuns?: number[];
+  /** Medians of CPU µs per request (server process; private Redis). */
+  serverCpuUsPerRequest?: number | null;
+  redisCpuUsPerRequest?: number | null;
+  storeOpsPerRequest?: CommandCounts | null;
+  redisCommandstatsPerRequest?: CommandCounts | null;
+  errors?: number;
+  non2xx?: number;
+}
+
+export function perRequest(counts: CommandCounts, requests: number): CommandCounts {
+  const out: CommandCounts = {};
+  for (const [name, calls] of Object.entries(counts)) out[name] = round(calls / requests, 3);
+  return out;
+}
+
+export function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+export function summarize(def: CaseDef, runs: CaseRun[], skipped: string | undefined): CaseSummary {
+  if (skipped !== undefined || runs.length === 0) {
+    return {
+      name: def.name,
+      reqPerSec: null,
+      p50Ms: null,
+      p99Ms: null,
+      storeReadsPerRequest: null,
+      storeWritesPerRequest: null,
+      skipped: skipped ?? "no run completed",
+    };
+  }
+  const countable = runs.filter((run) => run.reads !== null);
+  const last = runs[runs.length - 1] as CaseRun;
+  return {
+    name: def.name,
+    reqPerSec: round(median(runs.map((run) => run.load.reqPerSec)), 0),
+    p50Ms: median(runs.map((run) => run.load.p50Ms)),
+    p99Ms: median(runs.map((run) => run.load.p99Ms)),
+    storeReadsPerRequest: countable.length ? round(median(countable.map((run) => run.reads as number)), 3) : null,
+    storeWritesPerRequest: countable.length ? round(median(countable.map((run) => run.writes as number)), 3) : null,
+    runs: runs.length,
+    reqPerSecRuns: runs.map((run) => round(run.load.reqPerSec, 0)),
+    serverCpuUsPerRequest: medianOf(runs.map((run) => run.serverCpuUs)),
+    redisCpuUsPerRequest: medianOf(runs.map((run) => run.redisCpuUs)),
+    storeOpsPerRequest: last.detail,
+    redisCommandstatsPerRequest: last.commandstatsPerRequest,
+    errors: runs.reduce((sum, run) => sum + run.load.errors + run.load.timeouts, 0),
+    non2xx: runs.reduce((sum, run) => sum + run.load.non2xx, 0),
+  };
+}
+
+function medianOf(values: (number | null)[]): number | null {
+  const known = values.filter((value): value is number => value !== null && Number.isFinite(value));
+  return known.length === 0 ? null : round(median(known), 1);
+}
+
+function format(value: number | null | undefined, digits = 0): string {
+  return value === null || value === undefined || Number.isNaN(value) ? "–" : value.toFixed(digits);
+}
+
+export function markdownTable(cases: CaseSummary[]): string {
+  const bare = cases.find((entry) => entry.name === "koa-bare")?.reqPerSec ?? null;
+  const lines = [
+    "| case | req/s | × koa-bare | p50 ms | p99 ms | store reads/req | store writes/req | server CPU µs/req | Redis CPU µs/req |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const entry of cases) {
+    if (entry.skipped !== undefined) {
+      lines.push(`| ${entry.name} | skipped: ${entry.skipped} | | | | | | | |`);
+      continue;
+    }
+    const ratio = bare && entry.reqPerSec !== null ? (entry.reqPerSec / bare).toFixed(2) : "–";
+    lines.push(
+      `| ${entry.name} | ${format(entry.reqPerSec)} | ${ratio} | ${format(entry.p50Ms)} | ${format(entry.p99Ms)} | ${format(entry.storeReadsPerRequest, 2)} | ${format(entry.storeWritesPerRequest, 2)} | ${format(entry.serverCpuUsPerRequest)} | ${format(entry.redisCpuUsPerRequest, 1)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+export function targetChecks(cases: CaseSummary[]): string {
+  const byName = new Map(cases.map((entry) => [entry.name, entry]));
+  const lines: string[] = [];
+  const ratioCheck = (subject: string, baseline: string, wanted: number): void => {
+    const a = byName.get(subject)?.reqPerSec ?? null;
+    const b = byName.get(baseline)?.reqPerSec ?? null;
+    if (a === null || b === null || b === 0) {
+      lines.push(`- SKIP ${subject} ≥ ${wanted} × ${baseline}: not measured`);
+      return;
+    }
+    const ratio = a / b;
+    lines.push(`- ${ratio >= wanted ? "PASS" : "MISS"} ${subject} ≥ ${wanted} × ${baseline}: ${ratio.toFixed(2)}×`);
+  };
+  const cpuCheck = (subject: string, baseline: string, allowed: number): void => {
+    const cpu = (name: string): number | null => {
+      const entry = byName.get(name);
+      if (entry?.serverCpuUsPerRequest == null) return null;
+      return entry.serverCpuUsPerRequest + (entry.redisCpuUsPerRequest ?? 0);
+    };
+    const a = cpu(subject);
+    const b = cpu(baseline);
+    if (a === null || b === null || b === 0) {
+      lines.push(`- SKIP ${subject} CPU/req ≤ ${allowed} × ${baseline}: not measured`);
+      return;
+    }
+    const ratio = a / b;
+    lines.push(`- ${ratio <= allowed ? "PASS" : "MISS"} ${subject} CPU/req ≤ ${allowed} × ${baseline}: ${ratio.toFixed(2)}× (${a.toFixed(0)} vs ${b.toFixed(0)} µs)`);
+  };
+  ratioCheck("sessionkit-redis-read", "koa-session-redis-read", 1.5);
+  ratioCheck("sessionkit-redis-write", "koa-session-redis-write", 1.3);
+  ratioCheck("sessionkit-postgres-read", "express-session-postgres-read", 3);
+  ratioCheck("sessionkit-cookie-read", "koa-session-cookie-read", 1.5);
+  ratioCheck("sessionkit-memory-read", "koa-bare", 0.8);
+  // Issue 9: writing only the changed keys (merge) may cost at most 10 % against whole-object set().
+  ratioCheck("sessionkit-memory-write", "sessionkit-memory-write-set", 0.9);
+  ratioCheck("sessionkit-redis-write", "sessionkit-redis-write-set", 0.9);
+  // The same budget on CPU per request (server + Redis), which VM steal time does not move.
+  cpuCheck("sessionkit-memory-write", "sessionkit-memory-write-set", 1.1);
+  cpuCheck("sessionkit-redis-write", "sessionkit-redis-write-set", 1.1);
+  for (const entry of cases) {
+    if (!entry.name.startsWith("sessionkit-") || !entry.name.endsWith("-read")) continue;
+    const cookie = entry.name === "sessionkit-cookie-read";
+    if (entry.skipped !== undefined) {
+      lines.push(`- SKIP ${entry.name} store ops: ${entry.skipped}`);
+      continue;
+    }
+    const wantReads = cookie ? null : 1;
+    const reads = entry.storeReadsPerRequest;
+    const writes = entry.storeWritesPerRequest;
+    const pass = cookie ? reads === null && writes === null : reads === wantReads && writes === 0;
+    const shown = cookie ? "no store (0/0)" : `${format(reads, 3)} reads / ${format(writes, 3)} writes per request`;
+    lines.push(`- ${pass ? "PASS" : "MISS"} ${entry.name} ${cookie ? "0 store ops" : "exactly 1 read, 0 writes"}: ${shown}`);
+  }
+  return lines.join("\n");
+}
