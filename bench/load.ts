@@ -1,30 +1,11 @@
 /**
- * The load generator, run as its own process (pinned to its own core by the harness):
- * `node --import tsx bench/load.ts '<json LoadSpec>'` prints one JSON LoadResult line.
+ * Fixed-size request passes (the store-counting pass after each timed run), run as their own process
+ * pinned to the load core: `node --import tsx bench/load.ts '<json LoadSpec>'` prints one JSON
+ * LoadResult line. autocannon stops after exactly `amount` requests, which wrk cannot; it is never
+ * used for timed runs (bench/lib/wrk.ts), where it was the bottleneck.
  */
 import { createRequire } from "node:module";
-
-export interface LoadSpec {
-  url: string;
-  connections: number;
-  /** Seconds; ignored when `amount` is set. */
-  duration: number;
-  /** Fixed number of requests (used for counting passes). */
-  amount?: number;
-  /** One Cookie header per session; several are used round-robin, one per request. */
-  cookies: string[];
-}
-
-export interface LoadResult {
-  reqPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-  completed: number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-  durationS: number;
-}
+import type { LoadResult, LoadSpec } from "./lib/wrk.js";
 
 interface AutocannonRequest {
   method?: string;
@@ -35,8 +16,7 @@ interface AutocannonRequest {
 interface AutocannonOptions {
   url: string;
   connections: number;
-  duration?: number;
-  amount?: number;
+  amount: number;
   headers?: Record<string, string>;
   requests?: { setupRequest: (request: AutocannonRequest) => AutocannonRequest }[];
 }
@@ -54,9 +34,8 @@ type Autocannon = (options: AutocannonOptions) => Promise<AutocannonResult>;
 
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon;
-  const options: AutocannonOptions = { url: spec.url, connections: spec.connections };
-  if (spec.amount !== undefined) options.amount = spec.amount;
-  else options.duration = spec.duration;
+  if (spec.amount === undefined) throw new Error("bench/load.ts sends fixed-size passes only; timed runs use wrk (bench/lib/wrk.ts)");
+  const options: AutocannonOptions = { url: spec.url, connections: spec.connections, amount: spec.amount };
   if (spec.cookies.length === 1) {
     options.headers = { cookie: spec.cookies[0] as string };
   } else if (spec.cookies.length > 1) {

@@ -31,7 +31,7 @@ export async function runProfile(caseName: string, duration: number, top = 25): 
       const cookie = await login(server.port);
       await get(server.port, "/", cookie);
       const url = `http://127.0.0.1:${server.port}/`;
-      const load = await runLoadProcess({ url, connections: 10, duration, cookies: cookie ? [cookie] : [] }, 1);
+      const load = await runLoadProcess({ url, connections: 50, duration, cookies: cookie ? [cookie] : [] }, 1);
       console.error(`${caseName}: ${load.reqPerSec.toFixed(0)} req/s under the profiler`);
     } finally {
       await server.stop();

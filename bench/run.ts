@@ -1,13 +1,14 @@
 /**
  * `npm run bench` — peers and koa-sessionkit, each case its own server process (core 0) driven by
- * autocannon in another process (core 1), interleaved and repeated; medians are reported.
+ * wrk on core 1, interleaved and repeated; medians are reported, with the server's CPU share.
  *
- *   npm run bench                        all cases, 2 rounds × 8 s (+1 s warmup), 10 connections
+ *   npm run bench                        all cases, 2 rounds × 8 s (+1 s warmup), 50 connections
  *   npm run bench -- --quick             all cases once, 2 s each
  *   npm run bench -- --only a,b          just these cases
  *   npm run bench -- --scale             1,000 vs 1,000,000 live sessions per store (bench/scale.ts)
  *   npm run bench -- --profile <case>    one case under node --cpu-prof; top self-time functions
- *   other flags: --rounds N --duration S --connections N --sessions N (round-robin over N logins)
+ *   other flags: --rounds N --duration S --connections N --sessions N (round-robin over N logins;
+ *   default one per connection for writes, one for reads; the -contended/-cold cases always use one)
  *
  * Writes bench/results/latest.json and prints a Markdown table plus the target checks.
  */
@@ -17,10 +18,12 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import pg from "pg";
-import { CASES, PG_TABLE_CONNECT, PG_TABLE_SESSIONKIT, REDIS_PREFIX, type CaseDef } from "./lib/cases.js";
-import { BENCH_DIR, HAS_TASKSET, get, login, onExit, runLoadProcess, startPrivateRedis, startServer } from "./lib/harness.js";
-import { classify, commandstats, delta, deletePrefix, monitorCount, type CommandCounts } from "./lib/redis-count.js";
-import { markdownTable, perRequest, round, summarize, targetChecks, type CaseRun } from "./lib/report.js";
+import { CASES, PG_TABLE_CONNECT, PG_TABLE_SESSIONKIT, REDIS_PREFIX } from "./lib/cases.js";
+import { BENCH_DIR, HAS_TASKSET, onExit, startPrivateRedis } from "./lib/harness.js";
+import { runCase, type Environment } from "./lib/measure.js";
+import { deletePrefix } from "./lib/redis-count.js";
+import { markdownTable, round, summarize, targetChecks, validity, type CaseRun } from "./lib/report.js";
+import { HAS_WRK } from "./lib/wrk.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -38,10 +41,6 @@ const { values: flags } = parseArgs({
   strict: true,
 });
 
-const SERVER_CORE = 0;
-const LOAD_CORE = 1;
-/** Requests in the store-counting pass that follows each timed run. */
-const COUNTING_REQUESTS = 1000;
 const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 async function pgReachable(): Promise<string | undefined> {
@@ -69,102 +68,6 @@ async function dropPgTables(): Promise<void> {
   }
 }
 
-interface Environment {
-  redisUrl: string;
-  redisPrivate: boolean;
-  pgProblem: string | undefined;
-  sqlitePath: string;
-}
-
-async function serverStats(port: number): Promise<{ reads: number; writes: number; byOperation: CommandCounts; cpuMicros?: number }> {
-  const response = await fetch(`http://127.0.0.1:${port}/__stats`);
-  return (await response.json()) as { reads: number; writes: number; byOperation: CommandCounts; cpuMicros?: number };
-}
-
-/** CPU seconds (user + system) the Redis server has used; only meaningful on the private instance. */
-async function redisCpuSeconds(client: Redis): Promise<number> {
-  const text = await client.info("cpu");
-  const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(text)?.[1] ?? Number.NaN);
-  return field("used_cpu_user") + field("used_cpu_sys");
-}
-
-async function runCase(def: CaseDef, env: Environment, options: { duration: number; warmup: number; connections: number; sessions: number }): Promise<CaseRun | { skipped: string }> {
-  if (def.backend === "postgres" && env.pgProblem) return { skipped: env.pgProblem };
-  const started = await startServer(def.name, { REDIS_URL: env.redisUrl, PG_URL, SQLITE_PATH: env.sqlitePath }, SERVER_CORE);
-  if (started.kind === "skipped") return { skipped: started.reason };
-  const { server } = started;
-  const redis = def.counting === "redis" ? new Redis(env.redisUrl) : undefined;
-  try {
-    const cookies: string[] = [];
-    for (let i = 0; i < options.sessions; i++) cookies.push(await login(server.port));
-    // The session must be valid before the load: a read returns the logged-in user, a write a count.
-    const probe = await get(server.port, "/", cookies[0] ?? "");
-    const ok = probe.status === 200 && (def.operation === "read" ? probe.body === "u1" : Number(probe.body) >= 1);
-    if (!ok) throw new Error(`${def.name}: sanity request answered ${probe.status} ${JSON.stringify(probe.body.slice(0, 80))}`);
-    const loadCookies = cookies.filter((cookie) => cookie.length > 0);
-    const url = `http://127.0.0.1:${server.port}/`;
-    if (options.warmup > 0) {
-      await runLoadProcess({ url, connections: options.connections, duration: options.warmup, cookies: loadCookies }, LOAD_CORE);
-    }
-
-    const redisBefore = redis ? await commandstats(redis) : undefined;
-    // CPU per request is far steadier than req/s on a shared VM (steal time moves req/s by ±20 %).
-    const cpuRedis = redis && env.redisPrivate ? redis : undefined;
-    const cpuBefore = { server: (await serverStats(server.port)).cpuMicros, redis: cpuRedis ? await redisCpuSeconds(cpuRedis) : undefined };
-    const load = await runLoadProcess({ url, connections: options.connections, duration: options.duration, cookies: loadCookies }, LOAD_CORE);
-    const cpuAfter = { server: (await serverStats(server.port)).cpuMicros, redis: cpuRedis ? await redisCpuSeconds(cpuRedis) : undefined };
-    const served = Math.max(1, load.completed);
-    const serverCpuUs = cpuBefore.server === undefined || cpuAfter.server === undefined ? null : (cpuAfter.server - cpuBefore.server) / served;
-    const redisCpuUs = cpuBefore.redis === undefined || cpuAfter.redis === undefined ? null : ((cpuAfter.redis - cpuBefore.redis) * 1e6) / served;
-
-    // Counting pass: a fixed number of requests, all completed (a timed run ends with requests in
-    // flight that the server handles but autocannon never counts), same connections and cookies.
-    let reads: number | null = null;
-    let writes: number | null = null;
-    let detail: CommandCounts | null = null;
-    let commandstatsPerRequest: CommandCounts | null = null;
-    if (def.counting !== null) {
-      const amount = COUNTING_REQUESTS;
-      const passSpec = { url, connections: options.connections, duration: 0, amount, cookies: loadCookies };
-      let counted: CommandCounts;
-      let split: { reads: number; writes: number };
-      if (redis && redisBefore) {
-        // Informational: commandstats over the timed run (includes commands run inside Lua scripts).
-        commandstatsPerRequest = perRequest(delta(redisBefore, await commandstats(redis)), Math.max(1, load.completed));
-        if (env.redisPrivate) {
-          // Exact client-sent commands under MONITOR (script-internal commands excluded).
-          const monitor = await monitorCount(env.redisUrl);
-          await runLoadProcess(passSpec, LOAD_CORE);
-          counted = await monitor.stop();
-        } else {
-          // Shared Redis: commandstats deltas (other clients' traffic and script internals included).
-          const before = await commandstats(redis);
-          await runLoadProcess(passSpec, LOAD_CORE);
-          counted = delta(before, await commandstats(redis));
-        }
-        split = classify(counted);
-      } else {
-        const before = await serverStats(server.port);
-        await runLoadProcess(passSpec, LOAD_CORE);
-        const after = await serverStats(server.port);
-        counted = {};
-        for (const [name, calls] of Object.entries(after.byOperation)) {
-          const difference = calls - (before.byOperation[name] ?? 0);
-          if (difference > 0) counted[name] = difference;
-        }
-        split = { reads: after.reads - before.reads, writes: after.writes - before.writes };
-      }
-      reads = split.reads / amount;
-      writes = split.writes / amount;
-      detail = perRequest(counted, amount);
-    }
-    return { load, reads, writes, detail, commandstatsPerRequest, serverCpuUs, redisCpuUs };
-  } finally {
-    redis?.disconnect();
-    await server.stop();
-  }
-}
-
 async function main(): Promise<void> {
   if (flags.scale) {
     const { runScale } = await import("./scale.js");
@@ -176,12 +79,16 @@ async function main(): Promise<void> {
     await runProfile(flags.profile, Number(flags.duration ?? 8));
     return;
   }
+  if (!HAS_WRK) throw new Error("koa-sessionkit bench: wrk is not installed; install it (Debian/Ubuntu: apt-get install -y wrk) and run again");
   const quick = flags.quick === true;
   const rounds = Number(flags.rounds ?? (quick ? 1 : 2));
   const duration = Number(flags.duration ?? (quick ? 2 : 8));
+  // A cold case measures the first 10 s after start; --quick keeps it to its short runs.
+  const coldDuration = quick ? duration : 10;
   const warmup = quick ? 0.5 : 1;
-  const connections = Number(flags.connections ?? 10);
-  const sessions = Number(flags.sessions ?? 1);
+  const connections = Number(flags.connections ?? 50);
+  const sessions = flags.sessions === undefined ? undefined : Number(flags.sessions);
+  const sessionsShown = sessions === undefined ? "one session per connection for writes, one for reads" : `${sessions} session(s)`;
   const only = flags.only?.split(",").map((name) => name.trim()).filter(Boolean);
   const unknown = only?.filter((name) => !CASES.some((entry) => entry.name === name)) ?? [];
   if (unknown.length > 0) throw new Error(`unknown case(s): ${unknown.join(", ")}; known: ${CASES.map((entry) => entry.name).join(", ")}`);
@@ -195,12 +102,13 @@ async function main(): Promise<void> {
   const env: Environment = {
     redisUrl,
     redisPrivate: privateRedis !== undefined,
+    pgUrl: PG_URL,
     pgProblem: selected.some((entry) => entry.backend === "postgres") ? await pgReachable() : undefined,
     sqlitePath: join(sqliteDir, "sessions.sqlite"),
   };
   console.error(
-    `node ${process.version}, ${cpus().length} cpus, taskset ${HAS_TASKSET ? "on (server core 0, load core 1)" : "unavailable"}, ` +
-      `redis ${env.redisPrivate ? "private instance" : redisUrl}, ${rounds} round(s) × ${duration} s, ${connections} connections, ${sessions} session(s)`,
+    `node ${process.version}, ${cpus().length} cpus, taskset ${HAS_TASKSET ? "on (server core 0, wrk core 1)" : "unavailable"}, ` +
+      `redis ${env.redisPrivate ? "private instance" : redisUrl}, ${rounds} round(s) × ${duration} s, ${connections} connections, ${sessionsShown}`,
   );
 
   // Other processes on this 2-core machine make numbers noisy: the load average is kept with the results.
@@ -211,7 +119,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= rounds; round++) {
       for (const def of selected) {
         if (skipped.has(def.name)) continue;
-        const outcome = await runCase(def, env, { duration, warmup, connections, sessions }).catch((error: unknown) => ({
+        const outcome = await runCase(def, env, { duration, coldDuration, warmup, connections, sessions }).catch((error: unknown) => ({
           skipped: `error: ${(error as Error).message.split("\n")[0] ?? ""}`,
         }));
         if ("skipped" in outcome) {
@@ -221,7 +129,8 @@ async function main(): Promise<void> {
         }
         runs.set(def.name, [...(runs.get(def.name) ?? []), outcome]);
         console.error(
-          `[${round}/${rounds}] ${def.name}: ${outcome.load.reqPerSec.toFixed(0)} req/s, p50 ${outcome.load.p50Ms} ms, p99 ${outcome.load.p99Ms} ms, ` +
+          `[${round}/${rounds}] ${def.name}: ${outcome.load.reqPerSec.toFixed(0)} req/s, server CPU ${outcome.serverCpuPct ?? "–"} %, ` +
+            `p50 ${outcome.load.p50Ms} ms, p99 ${outcome.load.p99Ms} ms, ` +
             `reads ${outcome.reads?.toFixed(3) ?? "–"}, writes ${outcome.writes?.toFixed(3) ?? "–"}` +
             (outcome.load.non2xx + outcome.load.errors > 0 ? `, non2xx ${outcome.load.non2xx}, errors ${outcome.load.errors}` : ""),
         );
@@ -244,12 +153,16 @@ async function main(): Promise<void> {
     cpuModel: cpus()[0]?.model ?? "unknown",
     date: new Date().toISOString(),
     quick,
-    settings: { rounds, durationS: duration, warmupS: warmup, connections, sessions, pinned: HAS_TASKSET, privateRedis: env.redisPrivate },
+    generator: "wrk (1 thread)",
+    settings: { rounds, durationS: duration, coldDurationS: coldDuration, warmupS: warmup, connections, sessions: sessions ?? "per-connection writes", pinned: HAS_TASKSET, privateRedis: env.redisPrivate },
+    validity: validity(cases),
     loadAverage: { start: loadAtStart, end: loadavg().map((value) => round(value, 2)) },
     cases,
   };
   mkdirSync(join(BENCH_DIR, "results"), { recursive: true });
   writeFileSync(join(BENCH_DIR, "results/latest.json"), `${JSON.stringify(output, null, 2)}\n`);
+  console.log(validity(cases).line);
+  console.log("");
   console.log(markdownTable(cases));
   console.log("");
   console.log(targetChecks(cases));

@@ -4,7 +4,7 @@
  * compared on the same framework; `koa-bare` is the ceiling.
  */
 
-export type Library = "bare" | "koa-session" | "express-session" | "sessionkit";
+export type Library = "bare" | "koa-session" | "express-session" | "sessionkit" | "fastify-bare" | "fastify-secure-session";
 export type Backend = "none" | "cookie" | "memory" | "redis" | "postgres" | "sqlite";
 export type Operation = "read" | "write";
 /** Where store operations are counted: Redis itself, the server process (/__stats), or not at all. */
@@ -22,29 +22,53 @@ export interface CaseDef {
    * before/after comparison.
    */
   wholeObject?: boolean;
+  /**
+   * One session for every connection (one user whose page fires many parallel requests). Other
+   * write cases log in once per connection and send the sessions round-robin, so parallel requests
+   * mostly touch different sessions; read cases use one session (a read never writes).
+   */
+  contended?: boolean;
+  /**
+   * Cold start: a fresh private Redis (empty script cache) and a fresh server, measured from the
+   * first request, without warmup. Implies `contended`.
+   */
+  cold?: boolean;
 }
 
-function def(name: string, library: Library, backend: Backend, operation: Operation, wholeObject = false): CaseDef {
+interface Variant {
+  wholeObject?: boolean;
+  contended?: boolean;
+  cold?: boolean;
+}
+
+function def(name: string, library: Library, backend: Backend, operation: Operation, variant: Variant = {}): CaseDef {
   const counting: Counting = backend === "redis" ? "redis" : backend === "none" || backend === "cookie" ? null : "server";
-  return { name, library, backend, operation, counting, ...(wholeObject ? { wholeObject } : {}) };
+  return { name, library, backend, operation, counting, ...variant, ...(variant.cold ? { contended: true } : {}) };
 }
 
 export const CASES: readonly CaseDef[] = [
   def("koa-bare", "bare", "none", "read"),
+  def("fastify-bare", "fastify-bare", "none", "read"),
+  def("fastify-secure-session-read", "fastify-secure-session", "cookie", "read"),
   def("koa-session-cookie-read", "koa-session", "cookie", "read"),
   def("koa-session-cookie-write", "koa-session", "cookie", "write"),
   def("koa-session-redis-read", "koa-session", "redis", "read"),
   def("koa-session-redis-write", "koa-session", "redis", "write"),
+  def("koa-session-redis-write-contended", "koa-session", "redis", "write", { contended: true }),
+  def("koa-session-redis-write-cold", "koa-session", "redis", "write", { cold: true }),
   def("express-session-redis-read", "express-session", "redis", "read"),
   def("express-session-postgres-read", "express-session", "postgres", "read"),
   def("sessionkit-memory-read", "sessionkit", "memory", "read"),
   def("sessionkit-memory-write", "sessionkit", "memory", "write"),
-  def("sessionkit-memory-write-set", "sessionkit", "memory", "write", true),
+  def("sessionkit-memory-write-contended", "sessionkit", "memory", "write", { contended: true }),
+  def("sessionkit-memory-write-set", "sessionkit", "memory", "write", { wholeObject: true }),
   def("sessionkit-cookie-read", "sessionkit", "cookie", "read"),
   def("sessionkit-cookie-write", "sessionkit", "cookie", "write"),
   def("sessionkit-redis-read", "sessionkit", "redis", "read"),
   def("sessionkit-redis-write", "sessionkit", "redis", "write"),
-  def("sessionkit-redis-write-set", "sessionkit", "redis", "write", true),
+  def("sessionkit-redis-write-contended", "sessionkit", "redis", "write", { contended: true }),
+  def("sessionkit-redis-write-cold", "sessionkit", "redis", "write", { cold: true }),
+  def("sessionkit-redis-write-set", "sessionkit", "redis", "write", { wholeObject: true }),
   def("sessionkit-postgres-read", "sessionkit", "postgres", "read"),
   def("sessionkit-sqlite-read", "sessionkit", "sqlite", "read"),
 ];

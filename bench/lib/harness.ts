@@ -7,7 +7,7 @@ import { createServer, Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
-import type { LoadResult, LoadSpec } from "../load.js";
+import { runWrk, type LoadResult, type LoadSpec } from "./wrk.js";
 
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const ROOT_DIR = join(BENCH_DIR, "..");
@@ -129,8 +129,9 @@ export async function startServer(caseName: string, env: Record<string, string>,
   return { kind: "ready", server: { port: Number(first.port), child, memory, stop } };
 }
 
-/** Run autocannon in its own process on `core`; resolves its summary. */
+/** Load on `core`: a timed run with wrk, a fixed-size pass (`amount`) with bench/load.ts; resolves its summary. */
 export async function runLoadProcess(spec: LoadSpec, core: number | null): Promise<LoadResult> {
+  if (spec.amount === undefined) return runWrk(spec, pinned(core, []));
   const command = pinned(core, [process.execPath, "--import", "tsx", join(BENCH_DIR, "load.ts"), JSON.stringify(spec)]);
   const child = track(spawn(command[0] as string, command.slice(1), { cwd: ROOT_DIR, stdio: ["ignore", "pipe", "pipe"] }));
   let out = "";

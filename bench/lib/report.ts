@@ -5,7 +5,7 @@
 import type { CaseDef } from "./cases.js";
 import { median } from "./harness.js";
 import type { CommandCounts } from "./redis-count.js";
-import type { LoadResult } from "../load.js";
+import type { LoadResult } from "./wrk.js";
 
 export interface CaseRun {
   load: LoadResult;
@@ -15,7 +15,11 @@ export interface CaseRun {
   commandstatsPerRequest: CommandCounts | null;
   /** CPU µs per completed request over the timed run: the server process, and the private Redis. */
   serverCpuUs: number | null;
+  /** Median share of one core the server process used over the timed run's sampling intervals, %. */
+  serverCpuPct: number | null;
   redisCpuUs: number | null;
+  /** Logged-in sessions the requests were spread over. */
+  sessions: number;
 }
 
 export interface CaseSummary {
@@ -28,8 +32,11 @@ export interface CaseSummary {
   skipped?: string;
   runs?: number;
   reqPerSecRuns?: number[];
+  /** Median over the runs of each run's median server CPU share (% of one core); null when not measured. */
+  serverCpuPct: number | null;
   /** Medians of CPU µs per request (server process; private Redis). */
   serverCpuUsPerRequest?: number | null;
+  sessions?: number;
   redisCpuUsPerRequest?: number | null;
   storeOpsPerRequest?: CommandCounts | null;
   redisCommandstatsPerRequest?: CommandCounts | null;
@@ -57,6 +64,7 @@ export function summarize(def: CaseDef, runs: CaseRun[], skipped: string | undef
       p99Ms: null,
       storeReadsPerRequest: null,
       storeWritesPerRequest: null,
+      serverCpuPct: null,
       skipped: skipped ?? "no run completed",
     };
   }
@@ -69,7 +77,9 @@ export function summarize(def: CaseDef, runs: CaseRun[], skipped: string | undef
     p99Ms: median(runs.map((run) => run.load.p99Ms)),
     storeReadsPerRequest: countable.length ? round(median(countable.map((run) => run.reads as number)), 3) : null,
     storeWritesPerRequest: countable.length ? round(median(countable.map((run) => run.writes as number)), 3) : null,
+    serverCpuPct: medianOf(runs.map((run) => run.serverCpuPct)),
     runs: runs.length,
+    sessions: last.sessions,
     reqPerSecRuns: runs.map((run) => round(run.load.reqPerSec, 0)),
     serverCpuUsPerRequest: medianOf(runs.map((run) => run.serverCpuUs)),
     redisCpuUsPerRequest: medianOf(runs.map((run) => run.redisCpuUs)),
@@ -89,20 +99,45 @@ function format(value: number | null | undefined, digits = 0): string {
   return value === null || value === undefined || Number.isNaN(value) ? "–" : value.toFixed(digits);
 }
 
+/** Below this, bare Koa's server was waiting for the generator: the run measured the client. */
+export const VALID_BARE_CPU_PCT = 90;
+
+/** A run is valid when the bare Koa server was saturated (≥ 90 % of its core). */
+export function validity(cases: CaseSummary[]): { valid: boolean; bareCpuPct: number | null; line: string } {
+  const bareCpuPct = cases.find((entry) => entry.name === "koa-bare")?.serverCpuPct ?? null;
+  if (bareCpuPct === null) return { valid: false, bareCpuPct, line: "VALIDITY UNKNOWN: koa-bare was not measured in this run, so nothing shows that the generator saturated the server" };
+  const valid = bareCpuPct >= VALID_BARE_CPU_PCT;
+  return {
+    valid,
+    bareCpuPct,
+    line: valid
+      ? `VALID: koa-bare's server used ${bareCpuPct} % of its core (≥ ${VALID_BARE_CPU_PCT} %)`
+      : `INVALID: koa-bare's server used only ${bareCpuPct} % of its core (< ${VALID_BARE_CPU_PCT} %): the generator or other load on the machine, not the server, set the pace; ratios are not comparable`,
+  };
+}
+
+/** Sum of the Redis commands per request over the timed run (script-internal ones included): a CAS storm shows here. */
+function redisCommands(entry: CaseSummary): number | null {
+  const counts = entry.redisCommandstatsPerRequest;
+  return counts ? Object.values(counts).reduce((sum, value) => sum + value, 0) : null;
+}
+
 export function markdownTable(cases: CaseSummary[]): string {
   const bare = cases.find((entry) => entry.name === "koa-bare")?.reqPerSec ?? null;
   const lines = [
-    "| case | req/s | × koa-bare | p50 ms | p99 ms | store reads/req | store writes/req | server CPU µs/req | Redis CPU µs/req |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| case | req/s | × koa-bare | p50 ms | p99 ms | server CPU % | server CPU µs/req | store reads/req | store writes/req | Redis CPU µs/req | Redis cmds/req (timed) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const entry of cases) {
     if (entry.skipped !== undefined) {
-      lines.push(`| ${entry.name} | skipped: ${entry.skipped} | | | | | | | |`);
+      lines.push(`| ${entry.name} | skipped: ${entry.skipped} | | | | | | | | | |`);
       continue;
     }
     const ratio = bare && entry.reqPerSec !== null ? (entry.reqPerSec / bare).toFixed(2) : "–";
     lines.push(
-      `| ${entry.name} | ${format(entry.reqPerSec)} | ${ratio} | ${format(entry.p50Ms)} | ${format(entry.p99Ms)} | ${format(entry.storeReadsPerRequest, 2)} | ${format(entry.storeWritesPerRequest, 2)} | ${format(entry.serverCpuUsPerRequest)} | ${format(entry.redisCpuUsPerRequest, 1)} |`,
+      `| ${entry.name} | ${format(entry.reqPerSec)} | ${ratio} | ${format(entry.p50Ms, 2)} | ${format(entry.p99Ms, 2)} | ${format(entry.serverCpuPct)} | ` +
+        `${format(entry.serverCpuUsPerRequest, 1)} | ${format(entry.storeReadsPerRequest, 2)} | ${format(entry.storeWritesPerRequest, 2)} | ` +
+        `${format(entry.redisCpuUsPerRequest, 1)} | ${format(redisCommands(entry), 2)} |`,
     );
   }
   return lines.join("\n");
@@ -111,9 +146,10 @@ export function markdownTable(cases: CaseSummary[]): string {
 export function targetChecks(cases: CaseSummary[]): string {
   const byName = new Map(cases.map((entry) => [entry.name, entry]));
   const lines: string[] = [];
+  const rate = (name: string): number | null => byName.get(name)?.reqPerSec ?? null;
   const ratioCheck = (subject: string, baseline: string, wanted: number): void => {
-    const a = byName.get(subject)?.reqPerSec ?? null;
-    const b = byName.get(baseline)?.reqPerSec ?? null;
+    const a = rate(subject);
+    const b = rate(baseline);
     if (a === null || b === null || b === 0) {
       lines.push(`- SKIP ${subject} ≥ ${wanted} × ${baseline}: not measured`);
       return;
@@ -136,15 +172,27 @@ export function targetChecks(cases: CaseSummary[]): string {
     const ratio = a / b;
     lines.push(`- ${ratio <= allowed ? "PASS" : "MISS"} ${subject} CPU/req ≤ ${allowed} × ${baseline}: ${ratio.toFixed(2)}× (${a.toFixed(0)} vs ${b.toFixed(0)} µs)`);
   };
-  ratioCheck("sessionkit-redis-read", "koa-session-redis-read", 1.5);
-  ratioCheck("sessionkit-redis-write", "koa-session-redis-write", 1.3);
+  // Issue 17's targets, under a generator that saturates the server.
+  ratioCheck("sessionkit-memory-read", "koa-bare", 0.75);
+  ratioCheck("sessionkit-memory-write", "koa-bare", 0.5);
+  ratioCheck("sessionkit-redis-write", "koa-session-redis-write", 1.5);
+  ratioCheck("sessionkit-redis-write-contended", "koa-session-redis-write-contended", 1.5);
+  ratioCheck("sessionkit-redis-read", "koa-session-redis-read", 1.8);
+  ratioCheck("sessionkit-cookie-read", "koa-session-cookie-read", 2.5);
+  // Encrypted cookies: at least @fastify/secure-session's own cost relative to its bare framework.
+  const fastify = (rate("fastify-secure-session-read") ?? Number.NaN) / (rate("fastify-bare") ?? Number.NaN);
+  const ours = (rate("sessionkit-cookie-read") ?? Number.NaN) / (rate("koa-bare") ?? Number.NaN);
+  lines.push(
+    Number.isFinite(fastify) && Number.isFinite(ours)
+      ? `- ${ours >= fastify ? "PASS" : "MISS"} sessionkit-cookie-read / koa-bare ≥ fastify-secure-session-read / fastify-bare: ${ours.toFixed(2)} vs ${fastify.toFixed(2)}`
+      : "- SKIP sessionkit-cookie-read / koa-bare ≥ fastify-secure-session-read / fastify-bare: not measured",
+  );
+  // No compare-and-set storm on a fresh Redis: the cold window keeps at least half the warm rate.
+  ratioCheck("sessionkit-redis-write-cold", "sessionkit-redis-write-contended", 0.5);
   ratioCheck("sessionkit-postgres-read", "express-session-postgres-read", 3);
-  ratioCheck("sessionkit-cookie-read", "koa-session-cookie-read", 1.5);
-  ratioCheck("sessionkit-memory-read", "koa-bare", 0.8);
   // Issue 9: writing only the changed keys (merge) may cost at most 10 % against whole-object set().
   ratioCheck("sessionkit-memory-write", "sessionkit-memory-write-set", 0.9);
   ratioCheck("sessionkit-redis-write", "sessionkit-redis-write-set", 0.9);
-  // The same budget on CPU per request (server + Redis), which VM steal time does not move.
   cpuCheck("sessionkit-memory-write", "sessionkit-memory-write-set", 1.1);
   cpuCheck("sessionkit-redis-write", "sessionkit-redis-write-set", 1.1);
   for (const entry of cases) {
@@ -154,10 +202,9 @@ export function targetChecks(cases: CaseSummary[]): string {
       lines.push(`- SKIP ${entry.name} store ops: ${entry.skipped}`);
       continue;
     }
-    const wantReads = cookie ? null : 1;
     const reads = entry.storeReadsPerRequest;
     const writes = entry.storeWritesPerRequest;
-    const pass = cookie ? reads === null && writes === null : reads === wantReads && writes === 0;
+    const pass = cookie ? reads === null && writes === null : reads === 1 && writes === 0;
     const shown = cookie ? "no store (0/0)" : `${format(reads, 3)} reads / ${format(writes, 3)} writes per request`;
     lines.push(`- ${pass ? "PASS" : "MISS"} ${entry.name} ${cookie ? "0 store ops" : "exactly 1 read, 0 writes"}: ${shown}`);
   }

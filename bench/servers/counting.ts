@@ -13,16 +13,13 @@ export interface ServerStats {
   other: number;
   byOperation: Record<string, number>;
   memory?: { sessions: number; heapDeltaBytes: number; bytesPerSession: number };
-  /** CPU time this process has used (user + system), µs: the harness divides a run's delta by its requests. */
-  cpuMicros?: number;
 }
 
 export const stats: ServerStats = { reads: 0, writes: 0, other: 0, byOperation: {} };
 
-/** The counters plus the CPU used so far, as GET /__stats returns them. */
+/** The counters, as GET /__stats returns them (server CPU is read from /proc by the harness). */
 export function statsNow(): ServerStats {
-  const cpu = process.cpuUsage();
-  return { ...stats, cpuMicros: cpu.user + cpu.system };
+  return stats;
 }
 
 function record(kind: "reads" | "writes" | "other", operation: string): void {

@@ -269,7 +269,9 @@ async function main(): Promise<void> {
 
   let handler: (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => void;
   try {
-    handler = def.library === "express-session" ? await expressHandler(def) : (await koaApp(def)).callback();
+    if (def.library === "express-session") handler = await expressHandler(def);
+    else if (def.library.startsWith("fastify")) handler = await (await import("./fastify.js")).fastifyHandler(def);
+    else handler = (await koaApp(def)).callback();
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") {

@@ -1,0 +1,153 @@
+/**
+ * One measured run of one case: fresh server (and, for a cold case, a fresh Redis) → logins → sanity
+ * request → warmup → timed wrk run with the server's CPU sampled from /proc → fixed-size counting
+ * pass for the store operations.
+ */
+import { Redis } from "ioredis";
+import type { CaseDef } from "./cases.js";
+import { sampleCpu } from "./cpu.js";
+import { get, login, median, runLoadProcess, startPrivateRedis, startServer } from "./harness.js";
+import { classify, commandstats, delta, monitorCount, type CommandCounts } from "./redis-count.js";
+import { perRequest, round, type CaseRun } from "./report.js";
+
+export const SERVER_CORE = 0;
+export const LOAD_CORE = 1;
+/** Requests in the store-counting pass that follows each timed run. */
+const COUNTING_REQUESTS = 1000;
+
+export interface Environment {
+  redisUrl: string;
+  redisPrivate: boolean;
+  pgUrl: string;
+  pgProblem: string | undefined;
+  sqlitePath: string;
+}
+
+export interface RunOptions {
+  duration: number;
+  /** Length of a cold case's window (it has no warmup). */
+  coldDuration: number;
+  warmup: number;
+  connections: number;
+  /** Sessions for the non-contended cases; undefined = one per connection for writes, one for reads. */
+  sessions: number | undefined;
+}
+
+interface ServerCounts {
+  reads: number;
+  writes: number;
+  byOperation: CommandCounts;
+}
+
+async function serverCounts(port: number): Promise<ServerCounts> {
+  const response = await fetch(`http://127.0.0.1:${port}/__stats`);
+  return (await response.json()) as ServerCounts;
+}
+
+/** CPU seconds (user + system) the Redis server has used; only meaningful on a private instance. */
+async function redisCpuSeconds(client: Redis): Promise<number> {
+  const text = await client.info("cpu");
+  const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(text)?.[1] ?? Number.NaN);
+  return field("used_cpu_user") + field("used_cpu_sys");
+}
+
+function sessionsFor(def: CaseDef, options: RunOptions): number {
+  if (def.contended) return 1;
+  return options.sessions ?? (def.operation === "write" ? options.connections : 1);
+}
+
+export async function runCase(def: CaseDef, env: Environment, options: RunOptions): Promise<CaseRun | { skipped: string }> {
+  if (def.backend === "postgres" && env.pgProblem) return { skipped: env.pgProblem };
+  if (def.cold && !env.redisPrivate) return { skipped: "a cold start needs redis-server on the PATH (a fresh private instance per run)" };
+  // Cold start: a Redis of its own, started now, so its script cache and every pool begin empty.
+  const coldRedis = def.cold ? await startPrivateRedis(LOAD_CORE) : undefined;
+  if (def.cold && !coldRedis) return { skipped: "could not start a private redis-server" };
+  const redisUrl = coldRedis?.url ?? env.redisUrl;
+  const redisPrivate = env.redisPrivate || coldRedis !== undefined;
+  let redis: Redis | undefined;
+  try {
+    const started = await startServer(def.name, { REDIS_URL: redisUrl, PG_URL: env.pgUrl, SQLITE_PATH: env.sqlitePath }, SERVER_CORE);
+    if (started.kind === "skipped") return { skipped: started.reason };
+    const { server } = started;
+    redis = def.counting === "redis" ? new Redis(redisUrl) : undefined;
+    try {
+      const cookies: string[] = [];
+      for (let i = 0; i < sessionsFor(def, options); i++) cookies.push(await login(server.port));
+      // The session must be valid before the load: a read returns the logged-in user, a write a count.
+      const probe = await get(server.port, "/", cookies[0] ?? "");
+      const ok = probe.status === 200 && (def.operation === "read" ? probe.body === "u1" : Number(probe.body) >= 1);
+      if (!ok) throw new Error(`${def.name}: sanity request answered ${probe.status} ${JSON.stringify(probe.body.slice(0, 80))}`);
+      // The probe's write loaded the compare-and-set script; a cold start begins without it.
+      if (def.cold && redis) await redis.script("FLUSH");
+      const loadCookies = cookies.filter((cookie) => cookie.length > 0);
+      const url = `http://127.0.0.1:${server.port}/`;
+      const connections = options.connections;
+      if (options.warmup > 0 && !def.cold) {
+        await runLoadProcess({ url, connections, duration: options.warmup, cookies: loadCookies }, LOAD_CORE);
+      }
+
+      const redisBefore = redis ? await commandstats(redis) : undefined;
+      const cpuRedis = redis && redisPrivate ? redis : undefined;
+      const redisCpuBefore = cpuRedis ? await redisCpuSeconds(cpuRedis) : undefined;
+      const sampler = sampleCpu(server.child.pid ?? -1);
+      const duration = def.cold ? options.coldDuration : options.duration;
+      const load = await runLoadProcess({ url, connections, duration, cookies: loadCookies }, LOAD_CORE);
+      const cpu = sampler.stop();
+      const redisCpuAfter = cpuRedis ? await redisCpuSeconds(cpuRedis) : undefined;
+      const served = Math.max(1, load.completed);
+      const serverCpuUs = cpu ? (cpu.seconds * 1e6) / served : null;
+      const serverCpuPct = cpu && cpu.samplesPct.length > 0 ? round(median(cpu.samplesPct), 1) : null;
+      const redisCpuUs = redisCpuBefore === undefined || redisCpuAfter === undefined ? null : ((redisCpuAfter - redisCpuBefore) * 1e6) / served;
+      // Commands Redis ran during the timed run, per request (script-internal ones included).
+      const commandstatsPerRequest = redis && redisBefore ? perRequest(delta(redisBefore, await commandstats(redis)), served) : null;
+
+      // Counting pass: a fixed number of requests, all completed (a timed run ends with requests in
+      // flight that the server handles but the generator never counts), same connections and cookies.
+      let counted: { reads: number; writes: number; detail: CommandCounts } | null = null;
+      if (def.counting !== null) {
+        const passSpec = { url, connections, duration: 0, amount: COUNTING_REQUESTS, cookies: loadCookies };
+        if (redis) {
+          let commands: CommandCounts;
+          if (redisPrivate) {
+            // Exact client-sent commands under MONITOR (script-internal commands excluded).
+            const monitor = await monitorCount(redisUrl);
+            await runLoadProcess(passSpec, LOAD_CORE);
+            commands = await monitor.stop();
+          } else {
+            // Shared Redis: commandstats deltas (other clients' traffic and script internals included).
+            const before = await commandstats(redis);
+            await runLoadProcess(passSpec, LOAD_CORE);
+            commands = delta(before, await commandstats(redis));
+          }
+          counted = { ...classify(commands), detail: commands };
+        } else {
+          const before = await serverCounts(server.port);
+          await runLoadProcess(passSpec, LOAD_CORE);
+          const after = await serverCounts(server.port);
+          const detail: CommandCounts = {};
+          for (const [name, calls] of Object.entries(after.byOperation)) {
+            const difference = calls - (before.byOperation[name] ?? 0);
+            if (difference > 0) detail[name] = difference;
+          }
+          counted = { reads: after.reads - before.reads, writes: after.writes - before.writes, detail };
+        }
+      }
+      return {
+        load,
+        reads: counted ? counted.reads / COUNTING_REQUESTS : null,
+        writes: counted ? counted.writes / COUNTING_REQUESTS : null,
+        detail: counted ? perRequest(counted.detail, COUNTING_REQUESTS) : null,
+        commandstatsPerRequest,
+        serverCpuUs,
+        serverCpuPct,
+        redisCpuUs,
+        sessions: loadCookies.length,
+      };
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    redis?.disconnect();
+    await coldRedis?.stop();
+  }
+}
