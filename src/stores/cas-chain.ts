@@ -7,10 +7,18 @@
  * of nine losers. Instead, writers from this process form a chain: each computes its text from the
  * text the previous link *will* write and sends its compare-and-set at once. The server applies them
  * in order on one connection, so while no other process interferes every link succeeds, and the
- * writes stream like blind SETs. When another process did write, the stale links fail, the chain is
- * dropped, and each failed writer retries from the text the server handed back.
+ * writes stream like blind SETs.
+ *
+ * When a link fails (another process wrote, the request's own read was stale, or a script-cache miss
+ * reordered commands), the chain is dropped and the failed writer starts a new chain from the text the
+ * server handed back; the links failing behind it join that new chain instead of racing it. A retry
+ * is therefore itself a chain link: writers of this process never compete with each other, each
+ * conflict costs one more compare-and-set, and the attempts per write are capped (MAX_ATTEMPTS).
+ * Retries that competed with the chain (the earlier design) could keep fifty parallel writers to one
+ * session failing each other indefinitely: a storm at a few hundred writes per second, all CPU.
  */
 import type { StoredSession } from "./contract.js";
+import { SessionkitError } from "../errors.js";
 import { parseStored } from "../session/codec.js";
 
 /** 1 written; 0 the entry is gone; otherwise the text the entry holds now. */
@@ -27,12 +35,35 @@ export interface CasMerge {
 interface Chain {
   /** What the last link sent will leave in the store. */
   text: string;
-  /** The same, parsed, once a second link needed it; each link changes it in place and re-serializes. */
+  /** The same, parsed, once a link needed it; each link changes it in place and re-serializes. */
   stored?: StoredSession | undefined;
   inflight: number;
 }
 
-const MAX_ATTEMPTS = 100;
+interface Link {
+  base: string;
+  next: string;
+  userId: string | undefined;
+  /** The parsed `next`, when this link built it (kept by a chain it starts). */
+  stored?: StoredSession | undefined;
+}
+
+/**
+ * Compare-and-sets one write may send. Each retry follows a conflict with another process (writers of
+ * this process chain instead of conflicting), so hitting the cap means other processes kept writing
+ * this one session in the few milliseconds between our attempts.
+ */
+export const MAX_ATTEMPTS = 10;
+
+export class MergeContendedError extends SessionkitError {
+  constructor(attempts: number) {
+    super(
+      "ERR_SESSIONKIT_MERGE_CONTENDED",
+      `koa-sessionkit: could not merge into a session after ${attempts} compare-and-set attempts: other processes kept writing the same session in between. This request's change was not written; retry the request, or make fewer parallel writes to one session.`,
+      503,
+    );
+  }
+}
 
 export class CasChain {
   readonly #chains = new Map<string, Chain>();
@@ -46,57 +77,65 @@ export class CasChain {
 
   /** Resolves false when the entry no longer exists (destroy wins). */
   async merge(key: string, merge: CasMerge): Promise<boolean> {
-    const chain = this.#chains.get(key);
-    let link: { base: string; next: string; userId: string | undefined } | undefined;
-    if (chain) {
-      // The previous link's text is already serialized, so its object can be changed in place.
-      chain.stored ??= parseStored(chain.text) ?? undefined;
-      if (chain.stored) {
-        merge.change(chain.stored);
-        link = { base: chain.text, next: JSON.stringify(chain.stored), userId: chain.stored._sk?.userId };
+    // The text the store held at our last look: from the request's load, a failed CAS, or a read.
+    let known: string | null | undefined;
+    let hint = merge.hint;
+    for (let attempt = 1; ; attempt++) {
+      if (!hint && known === undefined && !this.#chains.has(key)) known = await this.#read(key);
+      let link: Link | undefined;
+      // Checked after any await: a chain another writer started meanwhile is the newest text.
+      const chain = this.#chains.get(key);
+      if (chain) link = extend(chain, merge.change);
+      else if (hint) link = { base: hint.base, next: hint.result, userId: hint.userId };
+      else if (known === null || known === undefined) return false;
+      else link = start(known, merge.change);
+      hint = undefined;
+      if (!link) {
+        // Text that does not parse as a session: read afresh (an unparsable entry reads as gone).
+        if (chain && this.#chains.get(key) === chain) this.#chains.delete(key);
+        if (!chain) return false;
+        known = undefined;
+        continue;
       }
-    } else if (merge.hint) link = { base: merge.hint.base, next: merge.hint.result, userId: merge.hint.userId };
-    if (!link) return this.#retry(key, merge, undefined);
+      const written = await this.#send(key, link, chain, merge.ttl);
+      if (written === 1) return true;
+      if (written === 0) return false;
+      if (attempt >= MAX_ATTEMPTS) throw new MergeContendedError(attempt);
+      known = written;
+    }
+  }
 
-    // Joined synchronously, before any await, so the next writer builds on this one.
-    const current = chain ?? { text: link.next, inflight: 0 };
+  /** Joins (or starts) the key's chain synchronously, before any await, so the next writer builds on this link. */
+  async #send(key: string, link: Link, chain: Chain | undefined, ttl: number): Promise<1 | 0 | string> {
+    const current = chain ?? { text: link.next, stored: link.stored, inflight: 0 };
     current.text = link.next;
     current.inflight++;
-    this.#chains.set(key, current);
+    if (!chain) this.#chains.set(key, current);
     let written: 1 | 0 | string;
     try {
-      written = await this.#cas(key, link.base, link.next, link.userId, merge.ttl);
+      written = await this.#cas(key, link.base, link.next, link.userId, ttl);
     } finally {
       current.inflight--;
       if (current.inflight === 0 && this.#chains.get(key) === current) this.#chains.delete(key);
     }
-    if (written === 1) return true;
-    if (written === 0) return false;
-    // Someone else wrote: this chain's texts are stale; new writers start over.
-    if (this.#chains.get(key) === current) this.#chains.delete(key);
-    return this.#retry(key, merge, written);
-  }
-
-  /** Read-modify-compare-and-set until it sticks, starting from `latest` when the server sent it. */
-  async #retry(key: string, merge: CasMerge, latest: string | undefined): Promise<boolean> {
-    let text: string | null | undefined = latest;
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const current = text ?? (await this.#read(key));
-      if (current === null) return false;
-      const link = apply(current, merge.change);
-      if (!link) return false;
-      const written = await this.#cas(key, current, link.next, link.userId, merge.ttl);
-      if (written === 1) return true;
-      if (written === 0) return false;
-      text = written;
-    }
-    throw new Error(`koa-sessionkit: could not merge into a session after ${MAX_ATTEMPTS} attempts; too many parallel writes to one session`);
+    // Someone else wrote: this chain's texts are stale; the next attempt starts a new chain.
+    if (written !== 1 && written !== 0 && this.#chains.get(key) === current) this.#chains.delete(key);
+    return written;
   }
 }
 
-function apply(text: string, change: CasMerge["change"]): { base: string; next: string; userId: string | undefined } | undefined {
+/** The next link of `chain`: its parsed text (parsed once per chain) changed in place. */
+function extend(chain: Chain, change: CasMerge["change"]): Link | undefined {
+  chain.stored ??= parseStored(chain.text) ?? undefined;
+  if (!chain.stored) return undefined;
+  change(chain.stored);
+  return { base: chain.text, next: JSON.stringify(chain.stored), userId: chain.stored._sk?.userId };
+}
+
+/** A first link built on `text` as the store holds it. */
+function start(text: string, change: CasMerge["change"]): Link | undefined {
   const stored = parseStored(text);
   if (!stored) return undefined;
   change(stored);
-  return { base: text, next: JSON.stringify(stored), userId: stored._sk?.userId };
+  return { base: text, next: JSON.stringify(stored), userId: stored._sk?.userId, stored };
 }

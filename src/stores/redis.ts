@@ -75,6 +75,8 @@ export class RedisStore implements SessionStore {
   readonly client: Redis | Cluster;
   readonly keyPrefix: string;
   readonly #ownsClient: boolean;
+  /** SCRIPT LOAD was sent since the client started or last answered NOSCRIPT (see #script). */
+  #scriptsLoaded = false;
   /** Compare-and-set merges, pipelined per session (cas-chain.ts). */
   readonly #cas = new CasChain(
     (key, expected, next, userId, ttl) => this.#compareAndSet(key, expected, next, userId, ttl),
@@ -254,10 +256,24 @@ export class RedisStore implements SessionStore {
     });
   }
 
-  /** EVALSHA, falling back to EVAL once when the script cache was flushed (restart, SCRIPT FLUSH). */
+  /**
+   * EVALSHA, falling back to EVAL when the script cache was flushed (restart, SCRIPT FLUSH). The first
+   * call, and the first after a NOSCRIPT, sends SCRIPT LOAD ahead of it on the same connection, so a
+   * fresh Redis costs no NOSCRIPT round trip per in-flight write. (Not on a Cluster: SCRIPT LOAD goes
+   * to one node there; the fallback covers the others.)
+   */
   #script(script: { lua: string; sha: string }, key: string, args: string[]): Promise<number | string> {
+    if (!this.#scriptsLoaded && !this.client.isCluster) {
+      this.#scriptsLoaded = true;
+      for (const { lua } of Object.values(scripts)) {
+        this.client.script("LOAD", lua).catch(() => {
+          this.#scriptsLoaded = false;
+        });
+      }
+    }
     return (this.client.evalsha(script.sha, 1, key, ...args) as Promise<number | string>).catch((error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      this.#scriptsLoaded = false;
       return this.client.eval(script.lua, 1, key, ...args) as Promise<number | string>;
     });
   }
