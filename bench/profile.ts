@@ -1,15 +1,21 @@
 /**
- * `npm run bench -- --profile <case>`: run one case's server under `node --cpu-prof`, load it for a
- * while, and print the top self-time functions (the .cpuprofile is kept under bench/results/).
+ * `npm run bench -- --profile <case>[,<case>…]`: run a case's server, log in, warm up, then profile
+ * only the measured window (V8's sampling profiler, started and stopped in-process through
+ * /__profile/*) while wrk loads it. Prints server CPU µs per request by function family and the top
+ * self-time functions; the .cpuprofile is kept under bench/results/profiles/ (open it in Chrome
+ * DevTools or speedscope).
+ *
+ * Families: a native with no script (JSON.parse, an HMAC binding…) is charged to the nearest
+ * JavaScript caller's family, so "sessionkit session/codec.ts" includes the JSON.parse it calls.
  */
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { BENCH_DIR, ROOT_DIR, get, login, runLoadProcess, startPrivateRedis, startServer } from "./lib/harness.js";
 
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
-  hitCount?: number;
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -18,20 +24,58 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-export async function runProfile(caseName: string, duration: number, top = 25): Promise<void> {
+/** The family a script URL belongs to: the library file, the dependency, or the Node subsystem. */
+function family(url: string): string {
+  const path = url.startsWith("file://") ? relative(ROOT_DIR, url.slice("file://".length)) : url;
+  const src = /^src\/(.+)$/.exec(path);
+  if (src) return `sessionkit ${src[1]}`;
+  const dependency = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
+  if (dependency) {
+    const name = dependency[1] as string;
+    if (/^(ioredis|@ioredis|redis-parser|denque|cluster-key-slot|standard-as-callback)/.test(name)) return "ioredis (client, parser)";
+    if (/^(koa2|koa-compose|koa-convert|http-errors|statuses|on-finished|type-is|content-type|delegates|only|encodeurl|vary|accepts|negotiator|mime|fresh|escape-html|destroy|depd)$/.test(name)) return "koa (framework)";
+    if (/^(cookies|keygrip|tsscmp)$/.test(name)) return "cookies/keygrip";
+    return name;
+  }
+  if (path.startsWith("bench/")) return "bench server (routes, counters)";
+  if (/^node:(_http|internal\/http)/.test(path)) return "node http (parse, respond)";
+  if (/^node:(net|internal\/(stream|streams|net)|stream)/.test(path)) return "node net/streams";
+  if (path.startsWith("node:internal/crypto") || path === "node:crypto") return "node crypto (JS side)";
+  if (path.startsWith("node:internal/process/task_queues") || path.startsWith("node:internal/timers")) return "node event loop (microtasks, timers)";
+  if (path.startsWith("node:")) return "node other";
+  return path || "(native, no JS caller)";
+}
+
+export async function runProfile(caseNames: string, duration: number, top = 20): Promise<void> {
+  for (const caseName of caseNames.split(",").map((name) => name.trim()).filter(Boolean)) {
+    await profileOne(caseName, duration, top);
+  }
+}
+
+async function profileOne(caseName: string, duration: number, top: number): Promise<void> {
   const dir = join(BENCH_DIR, "results", "profiles");
   mkdirSync(dir, { recursive: true });
   const redis = caseName.includes("redis") ? await startPrivateRedis() : undefined;
-  const before = new Set(readdirSync(dir));
+  let profile: CpuProfile;
+  let completed: number;
   try {
-    const started = await startServer(caseName, redis ? { REDIS_URL: redis.url } : {}, 0, ["--cpu-prof", "--cpu-prof-dir", dir]);
+    const started = await startServer(caseName, { ...(redis ? { REDIS_URL: redis.url } : {}), BENCH_PROFILE: "1" }, 0);
     if (started.kind === "skipped") throw new Error(`${caseName}: ${started.reason}`);
     const { server } = started;
     try {
-      const cookie = await login(server.port);
-      await get(server.port, "/", cookie);
+      const connections = 50;
+      const cookies: string[] = [];
+      // Like bench/run.ts: one session per connection for a write, one for a read (contended: one).
+      const sessions = caseName.includes("write") && !caseName.includes("contended") ? connections : 1;
+      for (let i = 0; i < sessions; i++) cookies.push(await login(server.port));
+      await get(server.port, "/", cookies[0] ?? "");
       const url = `http://127.0.0.1:${server.port}/`;
-      const load = await runLoadProcess({ url, connections: 50, duration, cookies: cookie ? [cookie] : [] }, 1);
+      const spec = { url, connections, cookies: cookies.filter(Boolean) };
+      await runLoadProcess({ ...spec, duration: 2 }, 1);
+      await get(server.port, "/__profile/start", "");
+      const load = await runLoadProcess({ ...spec, duration }, 1);
+      profile = JSON.parse((await get(server.port, "/__profile/stop", "")).body) as CpuProfile;
+      completed = load.completed;
       console.error(`${caseName}: ${load.reqPerSec.toFixed(0)} req/s under the profiler`);
     } finally {
       await server.stop();
@@ -39,29 +83,48 @@ export async function runProfile(caseName: string, duration: number, top = 25): 
   } finally {
     await redis?.stop();
   }
-  // Thread 0 is the main thread (tsx's loader runs in a worker and writes its own profile).
-  const file = readdirSync(dir).find((name) => /\.0\.\d+\.cpuprofile$/.test(name) && !before.has(name));
-  if (!file) throw new Error("no .cpuprofile was written");
-  const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile;
-  const byNode = new Map<number, number>();
-  profile.samples.forEach((id, index) => byNode.set(id, (byNode.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)));
+  const file = join(dir, `${caseName}.cpuprofile`);
+  writeFileSync(file, JSON.stringify(profile));
+
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const selfTime = new Map<number, number>();
+  profile.samples.forEach((id, index) => selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)));
+
+  const SPECIAL = new Set(["(idle)", "(garbage collector)", "(program)", "(root)"]);
+  const familyOf = (node: ProfileNode): string => {
+    if (SPECIAL.has(node.callFrame.functionName)) return node.callFrame.functionName;
+    let current: ProfileNode | undefined = node;
+    while (current && !current.callFrame.url) current = byId.get(parent.get(current.id) ?? -1);
+    return family(current?.callFrame.url ?? "");
+  };
+  const byFamily = new Map<string, number>();
   const byFunction = new Map<string, number>();
-  let total = 0;
-  let idle = 0;
+  let busy = 0;
   for (const node of profile.nodes) {
-    const time = byNode.get(node.id) ?? 0;
-    total += time;
-    if (node.callFrame.functionName === "(idle)") idle += time;
+    const time = selfTime.get(node.id) ?? 0;
+    if (time === 0 || node.callFrame.functionName === "(idle)") continue;
+    busy += time;
+    const name = familyOf(node);
+    byFamily.set(name, (byFamily.get(name) ?? 0) + time);
     const { functionName, url, lineNumber } = node.callFrame;
     const where = url.startsWith("file://") ? relative(ROOT_DIR, url.slice("file://".length)) : url;
     const key = `${functionName || "(anonymous)"} ${where ? `${where}:${lineNumber + 1}` : ""}`.trim();
     byFunction.set(key, (byFunction.get(key) ?? 0) + time);
   }
-  byFunction.delete("(idle)");
-  const busy = total - idle;
-  const rows = [...byFunction.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
-  console.log(`profile: bench/results/profiles/${file}; idle ${((100 * idle) / total).toFixed(1)}% of ${(total / 1e6).toFixed(1)} s`);
-  console.log("| % of busy time | self ms | function |");
-  console.log("|---:|---:|---|");
-  for (const [name, time] of rows) console.log(`| ${((100 * time) / busy).toFixed(1)} | ${(time / 1000).toFixed(0)} | ${name} |`);
+  const requests = Math.max(1, completed);
+  console.log(`\n### ${caseName}\n`);
+  console.log(`profile: ${relative(ROOT_DIR, file)}; ${requests} requests; busy ${(busy / requests).toFixed(1)} µs per request (JS thread)\n`);
+  console.log("| family | µs/req | % of busy |");
+  console.log("|---|---:|---:|");
+  for (const [name, time] of [...byFamily.entries()].sort((a, b) => b[1] - a[1])) {
+    if (time / busy < 0.005) continue;
+    console.log(`| ${name} | ${(time / requests).toFixed(2)} | ${((100 * time) / busy).toFixed(1)} |`);
+  }
+  console.log("\n| top self time | µs/req | % of busy |");
+  console.log("|---|---:|---:|");
+  for (const [name, time] of [...byFunction.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`| ${name} | ${(time / requests).toFixed(2)} | ${((100 * time) / busy).toFixed(1)} |`);
+  }
 }

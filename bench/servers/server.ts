@@ -25,6 +25,7 @@ import {
   type CaseDef,
 } from "../lib/cases.js";
 import { countingStore, countPgQueries, stats, statsNow } from "./counting.js";
+import { profileRoute } from "./profiler.js";
 
 const require = createRequire(import.meta.url);
 const caseName = process.argv[2] ?? "";
@@ -107,10 +108,16 @@ async function populateMemory(store: SessionStore, count: number): Promise<void>
   stats.memory = { sessions: count, heapDeltaBytes: after - before, bytesPerSession: (after - before) / count };
 }
 
+/** Not async: every case, koa-bare included, runs this first, and an async layer costs a promise per request. */
 function statsRoute(ctx: Context, next: Next): Promise<void> | void {
   if (ctx.path === "/__stats") {
     ctx.body = statsNow();
     return;
+  }
+  if (ctx.path.startsWith("/__profile/")) {
+    return profileRoute(ctx.path).then((body) => {
+      ctx.body = body ?? { error: "profiling is off (BENCH_PROFILE=1)" };
+    });
   }
   return next();
 }

@@ -1,0 +1,32 @@
+/**
+ * In-process CPU profiling for `npm run bench -- --profile <case>`: the harness starts the V8
+ * sampling profiler after login and warmup and stops it when the load ends, so the profile holds the
+ * measured window only (no start-up, no module loading) and its time divides by the requests served.
+ * Enabled by BENCH_PROFILE=1; the routes run before any session middleware.
+ */
+import { Session } from "node:inspector/promises";
+
+/** Sampling interval, µs: fine enough for a few-µs function at tens of thousands of requests. */
+const INTERVAL_US = 250;
+
+let session: Session | undefined;
+
+/** Handles /__profile/start and /__profile/stop; resolves the response body, or undefined for other paths. */
+export async function profileRoute(path: string): Promise<unknown> {
+  if (process.env.BENCH_PROFILE !== "1") return undefined;
+  if (path === "/__profile/start") {
+    session = new Session();
+    session.connect();
+    await session.post("Profiler.enable");
+    await session.post("Profiler.setSamplingInterval", { interval: INTERVAL_US });
+    await session.post("Profiler.start");
+    return { started: true };
+  }
+  if (path === "/__profile/stop" && session) {
+    const { profile } = await session.post("Profiler.stop");
+    session.disconnect();
+    session = undefined;
+    return profile;
+  }
+  return undefined;
+}
