@@ -92,9 +92,14 @@ async function profileOne(caseName: string, duration: number, top: number): Prom
   const selfTime = new Map<number, number>();
   profile.samples.forEach((id, index) => selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)));
 
+  const PROFILER = "(profiler)";
   const SPECIAL = new Set(["(idle)", "(garbage collector)", "(program)", "(root)"]);
   const familyOf = (node: ProfileNode): string => {
     if (SPECIAL.has(node.callFrame.functionName)) return node.callFrame.functionName;
+    // Stopping the profiler (serializing the profile) runs inside the window: not request work.
+    for (let up: ProfileNode | undefined = node; up; up = byId.get(parent.get(up.id) ?? -1)) {
+      if (up.callFrame.url === "node:inspector") return PROFILER;
+    }
     let current: ProfileNode | undefined = node;
     while (current && !current.callFrame.url) current = byId.get(parent.get(current.id) ?? -1);
     return family(current?.callFrame.url ?? "");
@@ -105,8 +110,9 @@ async function profileOne(caseName: string, duration: number, top: number): Prom
   for (const node of profile.nodes) {
     const time = selfTime.get(node.id) ?? 0;
     if (time === 0 || node.callFrame.functionName === "(idle)") continue;
-    busy += time;
     const name = familyOf(node);
+    if (name === PROFILER) continue;
+    busy += time;
     byFamily.set(name, (byFamily.get(name) ?? 0) + time);
     const { functionName, url, lineNumber } = node.callFrame;
     const where = url.startsWith("file://") ? relative(ROOT_DIR, url.slice("file://".length)) : url;

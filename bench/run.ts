@@ -6,7 +6,8 @@
  *   npm run bench -- --quick             all cases once, 2 s each
  *   npm run bench -- --only a,b          just these cases
  *   npm run bench -- --scale             1,000 vs 1,000,000 live sessions per store (bench/scale.ts)
- *   npm run bench -- --profile <case>    one case under node --cpu-prof; top self-time functions
+ *   npm run bench -- --profile <case>,…  the measured window under V8's profiler; µs/req by function family
+ *   npm run bench -- --generators        wrk vs autocannon (with and without workers) against koa-bare
  *   other flags: --rounds N --duration S --connections N --sessions N (round-robin over N logins;
  *   default one per connection for writes, one for reads; the -contended/-cold cases always use one)
  *
@@ -37,6 +38,7 @@ const { values: flags } = parseArgs({
     "scale-counts": { type: "string" },
     "scale-stores": { type: "string" },
     profile: { type: "string" },
+    generators: { type: "boolean", default: false },
   },
   strict: true,
 });
@@ -72,6 +74,11 @@ async function main(): Promise<void> {
   if (flags.scale) {
     const { runScale } = await import("./scale.js");
     await runScale({ counts: flags["scale-counts"], stores: flags["scale-stores"], quick: flags.quick === true });
+    return;
+  }
+  if (flags.generators) {
+    const { runGenerators } = await import("./generators.js");
+    await runGenerators(Number(flags.duration ?? 8), Number(flags.rounds ?? 2));
     return;
   }
   if (flags.profile !== undefined) {
