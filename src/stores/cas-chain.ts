@@ -97,30 +97,26 @@ export class CasChain {
         known = undefined;
         continue;
       }
-      const written = await this.#send(key, link, chain, merge.ttl);
+      // Join (or start) the key's chain synchronously, before any await, so the next writer builds
+      // on this link. Inline rather than a helper: every async layer costs a promise per write.
+      const current = chain ?? { text: link.next, stored: link.stored, inflight: 0 };
+      current.text = link.next;
+      current.inflight++;
+      if (!chain) this.#chains.set(key, current);
+      let written: 1 | 0 | string;
+      try {
+        written = await this.#cas(key, link.base, link.next, link.userId, merge.ttl);
+      } finally {
+        current.inflight--;
+        if (current.inflight === 0 && this.#chains.get(key) === current) this.#chains.delete(key);
+      }
       if (written === 1) return true;
       if (written === 0) return false;
+      // Someone else wrote: this chain's texts are stale; the next attempt starts a new chain.
+      if (this.#chains.get(key) === current) this.#chains.delete(key);
       if (attempt >= MAX_ATTEMPTS) throw new MergeContendedError(attempt);
       known = written;
     }
-  }
-
-  /** Joins (or starts) the key's chain synchronously, before any await, so the next writer builds on this link. */
-  async #send(key: string, link: Link, chain: Chain | undefined, ttl: number): Promise<1 | 0 | string> {
-    const current = chain ?? { text: link.next, stored: link.stored, inflight: 0 };
-    current.text = link.next;
-    current.inflight++;
-    if (!chain) this.#chains.set(key, current);
-    let written: 1 | 0 | string;
-    try {
-      written = await this.#cas(key, link.base, link.next, link.userId, ttl);
-    } finally {
-      current.inflight--;
-      if (current.inflight === 0 && this.#chains.get(key) === current) this.#chains.delete(key);
-    }
-    // Someone else wrote: this chain's texts are stale; the next attempt starts a new chain.
-    if (written !== 1 && written !== 0 && this.#chains.get(key) === current) this.#chains.delete(key);
-    return written;
   }
 }
 

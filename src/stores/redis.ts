@@ -63,6 +63,13 @@ local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
 return 1`;
 
+/** A compare-and-set reply: 1 written, 0 gone, or the text another writer left. */
+function casReply(result: number | string): 1 | 0 | string {
+  if (result === 1 || result === 0) return result;
+  debug("merge conflict");
+  return String(result);
+}
+
 const sha1 = (text: string): string => createHash("sha1").update(text).digest("hex");
 const scripts = { cas: { lua: COMPARE_AND_SET, sha: sha1(COMPARE_AND_SET) }, index: { lua: INDEX_ADD, sha: sha1(INDEX_ADD) } };
 
@@ -247,13 +254,8 @@ export class RedisStore implements SessionStore {
   #compareAndSet(key: string, expected: string, next: string, userId: string | undefined, ttl: number): Promise<1 | 0 | string> {
     // The expected text itself, not a hash of it: a string compare in Lua is cheaper than hashing
     // on both sides, and sessions are small.
-    const written = this.#script(scripts.cas, this.#sessionKey(key), [expected, next, String(ttl)]);
-    const settled = userId === undefined ? written : Promise.all([written, this.#index(userId, key, Date.now() + ttl)]).then(([result]) => result);
-    return settled.then((result) => {
-      if (result === 1 || result === 0) return result;
-      debug("merge conflict on …%s", key.slice(-6));
-      return String(result);
-    });
+    const written = this.#script(scripts.cas, this.#sessionKey(key), [expected, next, String(ttl)], casReply);
+    return userId === undefined ? written : Promise.all([written, this.#index(userId, key, Date.now() + ttl)]).then(([result]) => result);
   }
 
   /**
@@ -262,7 +264,7 @@ export class RedisStore implements SessionStore {
    * fresh Redis costs no NOSCRIPT round trip per in-flight write. (Not on a Cluster: SCRIPT LOAD goes
    * to one node there; the fallback covers the others.)
    */
-  #script(script: { lua: string; sha: string }, key: string, args: string[]): Promise<number | string> {
+  #script<T = number | string>(script: { lua: string; sha: string }, key: string, args: string[], reply?: (result: number | string) => T): Promise<T> {
     if (!this.#scriptsLoaded && !this.client.isCluster) {
       this.#scriptsLoaded = true;
       for (const { lua } of Object.values(scripts)) {
@@ -271,10 +273,12 @@ export class RedisStore implements SessionStore {
         });
       }
     }
-    return (this.client.evalsha(script.sha, 1, key, ...args) as Promise<number | string>).catch((error: unknown) => {
+    const map = reply ?? ((result: number | string) => result as T);
+    // One .then for both outcomes: a .catch and a .then would cost a second promise per write.
+    return (this.client.evalsha(script.sha, 1, key, ...args) as Promise<number | string>).then(map, (error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
       this.#scriptsLoaded = false;
-      return this.client.eval(script.lua, 1, key, ...args) as Promise<number | string>;
+      return (this.client.eval(script.lua, 1, key, ...args) as Promise<number | string>).then(map);
     });
   }
 }
