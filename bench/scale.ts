@@ -3,7 +3,7 @@
  *
  * Each store is filled directly (bypassing the middleware, same key format: `prefix + sha256(id)` as
  * base64url, same JSON shape), then a sessionkit-<store>-read server is started, one session logs in,
- * and autocannon measures reads of it. Memory is filled inside the server process through set(), which
+ * and wrk (50 connections) measures reads of it. Memory is filled inside the server process through set(), which
  * also yields bytes per session (heapUsed delta after GC / count). Everything is removed afterwards.
  *
  *   --scale-counts 1000,1000000   (default)    --scale-stores redis,postgres,sqlite,memory (default)
@@ -127,8 +127,8 @@ async function measure(caseName: string, env: Record<string, string>, duration: 
     const probe = await get(server.port, "/", cookie);
     if (probe.body !== "u1") throw new Error(`${caseName}: sanity read answered ${probe.status} ${probe.body.slice(0, 80)}`);
     const url = `http://127.0.0.1:${server.port}/`;
-    await runLoadProcess({ url, connections: 10, duration: 1, cookies: [cookie] }, LOAD_CORE);
-    const load = await runLoadProcess({ url, connections: 10, duration, cookies: [cookie] }, LOAD_CORE);
+    await runLoadProcess({ url, connections: 50, duration: 1, cookies: [cookie] }, LOAD_CORE);
+    const load = await runLoadProcess({ url, connections: 50, duration, cookies: [cookie] }, LOAD_CORE);
     const out: Omit<ScaleRow, "store" | "sessions" | "populateSeconds"> = { reqPerSec: Math.round(load.reqPerSec), p50Ms: load.p50Ms, p99Ms: load.p99Ms };
     if (server.memory) out.bytesPerSession = Math.round(server.memory.bytesPerSession);
     return out;
