@@ -8,12 +8,13 @@
  *   npm run bench -- --scale             1,000 vs 1,000,000 live sessions per store (bench/scale.ts)
  *   npm run bench -- --profile <case>,…  the measured window under V8's profiler; µs/req by function family
  *   npm run bench -- --generators        wrk vs autocannon (with and without workers) against koa-bare
+ *   npm run bench -- --report <json>     print the table and checks of a saved run (bench/results/latest.json)
  *   other flags: --rounds N --duration S --connections N --sessions N (round-robin over N logins;
  *   default one per connection for writes, one for reads; the -contended/-cold cases always use one)
  *
  * Writes bench/results/latest.json and prints a Markdown table plus the target checks.
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -23,7 +24,7 @@ import { CASES, PG_TABLE_CONNECT, PG_TABLE_SESSIONKIT, REDIS_PREFIX } from "./li
 import { BENCH_DIR, HAS_TASKSET, onExit, startPrivateRedis } from "./lib/harness.js";
 import { runCase, type Environment } from "./lib/measure.js";
 import { deletePrefix } from "./lib/redis-count.js";
-import { markdownTable, round, summarize, targetChecks, validity, type CaseRun } from "./lib/report.js";
+import { markdownTable, round, summarize, targetChecks, validity, type CaseRun, type CaseSummary } from "./lib/report.js";
 import { HAS_WRK } from "./lib/wrk.js";
 
 const { values: flags } = parseArgs({
@@ -39,6 +40,7 @@ const { values: flags } = parseArgs({
     "scale-stores": { type: "string" },
     profile: { type: "string" },
     generators: { type: "boolean", default: false },
+    report: { type: "string" },
   },
   strict: true,
 });
@@ -70,10 +72,25 @@ async function dropPgTables(): Promise<void> {
   }
 }
 
+function printReport(cases: CaseSummary[]): void {
+  console.log(validity(cases).line);
+  console.log("");
+  console.log(markdownTable(cases));
+  console.log("");
+  console.log(targetChecks(cases));
+  console.log("");
+}
+
 async function main(): Promise<void> {
   if (flags.scale) {
     const { runScale } = await import("./scale.js");
     await runScale({ counts: flags["scale-counts"], stores: flags["scale-stores"], quick: flags.quick === true });
+    return;
+  }
+  if (flags.report !== undefined) {
+    // Re-render a saved run (its table, validity and checks) without measuring anything.
+    const saved = JSON.parse(readFileSync(flags.report, "utf8")) as { cases: CaseSummary[] };
+    printReport(saved.cases);
     return;
   }
   if (flags.generators) {
@@ -168,12 +185,7 @@ async function main(): Promise<void> {
   };
   mkdirSync(join(BENCH_DIR, "results"), { recursive: true });
   writeFileSync(join(BENCH_DIR, "results/latest.json"), `${JSON.stringify(output, null, 2)}\n`);
-  console.log(validity(cases).line);
-  console.log("");
-  console.log(markdownTable(cases));
-  console.log("");
-  console.log(targetChecks(cases));
-  console.log("");
+  printReport(cases);
   console.log(`load average (1/5/15 min) at start ${loadAtStart.join(" ")}, at end ${output.loadAverage.end.join(" ")}; ${cpus().length} cpus`);
 }
 
