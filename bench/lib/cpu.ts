@@ -32,6 +32,21 @@ export function processCpuSeconds(pid: number): number | undefined {
   }
 }
 
+/**
+ * CPU seconds of this process's children that have exited and been reaped (cutime + cstime): the
+ * difference around one generator run is that generator's own CPU.
+ */
+export function reapedChildrenCpuSeconds(): number | undefined {
+  try {
+    const text = readFileSync("/proc/self/stat", "utf8");
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    // cutime and cstime are fields 16 and 17 of the whole line.
+    return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface CpuWindow {
   /** CPU seconds the process used over the whole window. */
   seconds: number;
