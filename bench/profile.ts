@@ -24,9 +24,22 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
+/** V8's sampling heap profile: a call tree whose nodes carry the bytes sampled there. */
+interface HeapNode {
+  callFrame: ProfileNode["callFrame"];
+  selfSize: number;
+  children: HeapNode[];
+}
+
 /** The family a script URL belongs to: the library file, the dependency, or the Node subsystem. */
+/** A script URL as a path relative to the repository (heap profiles give bare absolute paths). */
+function shortPath(url: string): string {
+  if (url.startsWith("file://")) return relative(ROOT_DIR, url.slice("file://".length));
+  return url.startsWith("/") ? relative(ROOT_DIR, url) : url;
+}
+
 function family(url: string): string {
-  const path = url.startsWith("file://") ? relative(ROOT_DIR, url.slice("file://".length)) : url;
+  const path = shortPath(url);
   const src = /^src\/(.+)$/.exec(path);
   if (src) return `sessionkit ${src[1]}`;
   const dependency = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
@@ -57,6 +70,7 @@ async function profileOne(caseName: string, duration: number, top: number): Prom
   mkdirSync(dir, { recursive: true });
   const redis = caseName.includes("redis") ? await startPrivateRedis() : undefined;
   let profile: CpuProfile;
+  let heap: { head: HeapNode };
   let completed: number;
   try {
     const started = await startServer(caseName, { ...(redis ? { REDIS_URL: redis.url } : {}), BENCH_PROFILE: "1" }, 0);
@@ -74,7 +88,7 @@ async function profileOne(caseName: string, duration: number, top: number): Prom
       await runLoadProcess({ ...spec, duration: 2 }, 1);
       await get(server.port, "/__profile/start", "");
       const load = await runLoadProcess({ ...spec, duration }, 1);
-      profile = JSON.parse((await get(server.port, "/__profile/stop", "")).body) as CpuProfile;
+      ({ cpu: profile, heap } = JSON.parse((await get(server.port, "/__profile/stop", "")).body) as { cpu: CpuProfile; heap: { head: HeapNode } });
       completed = load.completed;
       console.error(`${caseName}: ${load.reqPerSec.toFixed(0)} req/s under the profiler`);
     } finally {
@@ -85,6 +99,7 @@ async function profileOne(caseName: string, duration: number, top: number): Prom
   }
   const file = join(dir, `${caseName}.cpuprofile`);
   writeFileSync(file, JSON.stringify(profile));
+  writeFileSync(file.replace(/\.cpuprofile$/, ".heapprofile"), JSON.stringify(heap));
 
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map<number, number>();
@@ -115,7 +130,7 @@ async function profileOne(caseName: string, duration: number, top: number): Prom
     busy += time;
     byFamily.set(name, (byFamily.get(name) ?? 0) + time);
     const { functionName, url, lineNumber } = node.callFrame;
-    const where = url.startsWith("file://") ? relative(ROOT_DIR, url.slice("file://".length)) : url;
+    const where = shortPath(url);
     const key = `${functionName || "(anonymous)"} ${where ? `${where}:${lineNumber + 1}` : ""}`.trim();
     byFunction.set(key, (byFunction.get(key) ?? 0) + time);
   }
@@ -132,5 +147,39 @@ async function profileOne(caseName: string, duration: number, top: number): Prom
   console.log("|---|---:|---:|");
   for (const [name, time] of [...byFunction.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     console.log(`| ${name} | ${(time / requests).toFixed(2)} | ${((100 * time) / busy).toFixed(1)} |`);
+  }
+  printAllocations(heap.head, requests, top);
+}
+
+/** Bytes allocated per request by family and by function (natives charged to their JS caller). */
+function printAllocations(head: HeapNode, requests: number, top: number): void {
+  const byFamily = new Map<string, number>();
+  const byFunction = new Map<string, number>();
+  let total = 0;
+  const walk = (node: HeapNode, caller: string): void => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    if (url === "node:inspector") return; // the profiler's own stop
+    const name = url ? family(url) : caller;
+    if (node.selfSize > 0) {
+      total += node.selfSize;
+      byFamily.set(name, (byFamily.get(name) ?? 0) + node.selfSize);
+      const where = shortPath(url);
+      const key = `${functionName || "(anonymous)"} ${where ? `${where}:${lineNumber + 1}` : `(native, from ${name})`}`.trim();
+      byFunction.set(key, (byFunction.get(key) ?? 0) + node.selfSize);
+    }
+    for (const child of node.children) walk(child, name);
+  };
+  walk(head, "(native, no JS caller)");
+  console.log(`\nallocated ${(total / requests).toFixed(0)} bytes per request (sampled, collected objects included)\n`);
+  console.log("| family | bytes/req | % |");
+  console.log("|---|---:|---:|");
+  for (const [name, bytes] of [...byFamily.entries()].sort((a, b) => b[1] - a[1])) {
+    if (bytes / total < 0.01) continue;
+    console.log(`| ${name} | ${(bytes / requests).toFixed(0)} | ${((100 * bytes) / total).toFixed(1)} |`);
+  }
+  console.log("\n| top allocating function | bytes/req | % |");
+  console.log("|---|---:|---:|");
+  for (const [name, bytes] of [...byFunction.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`| ${name} | ${(bytes / requests).toFixed(0)} | ${((100 * bytes) / total).toFixed(1)} |`);
   }
 }
