@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import { PostgresStore } from "../../src/stores/postgres.js";
-import { RedisStore } from "../../src/stores/redis.js";
+import { failFastRedisOptions, RedisStore } from "../../src/stores/redis.js";
+import { IOREDIS_VERSIONS } from "../helpers/ioredis-versions.js";
 
 const hasRedisServer = spawnSync("redis-server", ["--version"]).status === 0;
 const pgVersion = existsSync("/usr/lib/postgresql") ? readdirSync("/usr/lib/postgresql").sort().at(-1) : undefined;
@@ -86,11 +87,24 @@ describe.skipIf(!hasRedisServer)("RedisStore during a Redis outage", () => {
     return child;
   }
 
-  it("rejects quickly while Redis is down and recovers on its own when it returns", async () => {
+  // ioredis 5 through url mode (the store's own client); ioredis 6 as a client the user made with
+  // failFastRedisOptions(), the same policy.
+  const modes = IOREDIS_VERSIONS.map(({ name, Redis: Client }, i) => ({
+    name: i === 0 ? `${name}, url mode` : `${name}, { client } with failFastRedisOptions()`,
+    make: (url: string) => {
+      if (i === 0) return new RedisStore({ url, keyPrefix: "outage:" });
+      const client = new Client(url, failFastRedisOptions());
+      client.on("error", () => {}); // reconnect errors are expected here; callers see rejections
+      return new RedisStore({ client, keyPrefix: "outage:" });
+    },
+    ownsClient: i === 0,
+  }));
+
+  it.each(modes)("$name: rejects quickly while Redis is down and recovers on its own when it returns", async ({ make, ownsClient }) => {
     const port = await sparePort();
     let server = startRedis(port);
     await waitForPort(port);
-    const store = new RedisStore({ url: `redis://127.0.0.1:${port}`, keyPrefix: "outage:" });
+    const store = make(`redis://127.0.0.1:${port}`);
     try {
       await store.set("sk:a", { v: 1 }, 60_000);
       expect(await store.get("sk:a")).toEqual({ v: 1 });
@@ -112,6 +126,7 @@ describe.skipIf(!hasRedisServer)("RedisStore during a Redis outage", () => {
       expect(await store.get("sk:c")).toEqual({ v: 3, w: 4 });
     } finally {
       await store.close();
+      if (!ownsClient) store.client.disconnect();
       server.kill("SIGKILL");
     }
   });
