@@ -5,7 +5,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -13,6 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { PostgresStore } from "../../src/stores/postgres.js";
 import { failFastRedisOptions, RedisStore } from "../../src/stores/redis.js";
 import { IOREDIS_VERSIONS } from "../helpers/ioredis-versions.js";
+import { sparePort, waitForPort } from "../helpers/spare-ports.js";
 
 const hasRedisServer = spawnSync("redis-server", ["--version"]).status === 0;
 const pgVersion = existsSync("/usr/lib/postgresql") ? readdirSync("/usr/lib/postgresql").sort().at(-1) : undefined;
@@ -20,32 +20,6 @@ const pgBin = pgVersion ? `/usr/lib/postgresql/${pgVersion}/bin` : undefined;
 const canRunPostgres = pgBin !== undefined && existsSync(`${pgBin}/initdb`) && spawnSync("id", ["postgres"]).status === 0;
 if (!hasRedisServer || !canRunPostgres) {
   console.warn("\n  SKIPPED (partly): outage tests need redis-server on PATH and PostgreSQL's initdb with a postgres OS user.\n");
-}
-
-function sparePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
-
-async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: "127.0.0.1", port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on("error", () => resolve(false));
-    });
-    if (open) return;
-    await sleep(50);
-  }
-  throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
 }
 
 /** Resolves how a promise settled and after how long; fails the test if it has not settled by `limitMs`. */
