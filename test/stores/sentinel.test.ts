@@ -12,7 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import request from "supertest";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../app/config.js";
+import { openResources } from "../../app/resources.js";
 import { failFastRedisOptions, RedisStore } from "../../src/stores/redis.js";
 import { buildApp, cookieHeader } from "../auth/helpers.js";
 import { IOREDIS_VERSIONS } from "../helpers/ioredis-versions.js";
@@ -102,8 +104,12 @@ interface Outcome {
 }
 
 describe.skipIf(!hasRedis)("RedisStore on Redis Sentinel", () => {
+  let topology: Awaited<ReturnType<typeof startTopology>>;
+  beforeAll(async () => {
+    topology = await startTopology();
+  }, 40_000);
+
   it("fails over under load: 503s (never 500 or a hang), then recovers on the promoted replica with every session", async () => {
-    const topology = await startTopology();
 
     // App A: the store's own Sentinel client. App B: a ready ioredis 6 Sentinel client, shared.
     const ownStore = new RedisStore({ sentinels: topology.sentinels, name: NAME, keyPrefix: "sentinel-a:" });
@@ -185,7 +191,25 @@ describe.skipIf(!hasRedis)("RedisStore on Redis Sentinel", () => {
     for (const server of apps) expect((await request(server).post("/login?id=after")).status).toBe(200);
   }, 60_000);
 
-  it("checks the Sentinel options when the store makes the client", () => {
-    expect(() => new RedisStore({ sentinels: [{ host: "127.0.0.1", port: 1 }], name: "" })).toThrow(/needs name/);
+  it("the reference app's REDIS_SENTINELS / REDIS_SENTINEL_NAME open a store on the current primary", async () => {
+    const env = {
+      SESSION_STORE: "redis",
+      REDIS_SENTINELS: topology.sentinels.map(({ host, port }) => `${host}:${port}`).join(","),
+      REDIS_SENTINEL_NAME: NAME,
+      DATA_DIR: join(dir, "app-data"),
+    };
+    const resources = openResources(parseConfig(env));
+    try {
+      await resources.store.set("sk:app-config", { via: "sentinel" }, 60_000, {});
+      expect(await resources.store.get("sk:app-config", 60_000, {})).toEqual({ via: "sentinel" });
+      // It wrote to whichever server the sentinels name as primary (the promoted replica after the first test).
+      const [, port] = (await topology.sentinelAdmin.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", NAME)) as [string, string];
+      const primary = new v5.Redis({ port: Number(port), host: "127.0.0.1" });
+      cleanups.push(() => primary.disconnect());
+      expect(await primary.get("app:sess:s:sk:app-config")).toBe('{"via":"sentinel"}');
+      await resources.store.destroy("sk:app-config", {});
+    } finally {
+      await resources.close();
+    }
   });
 });
