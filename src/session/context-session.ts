@@ -13,6 +13,7 @@ import { generateId, logTag, storeKeyFor } from "../crypto/ids.js";
 import type { Sealer } from "../crypto/seal.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
 import { withRawJson, rawJsonOf, isPlainRecord } from "./codec.js";
+import { stringifyJson } from "../stores/deep-json.js";
 import { Snapshot } from "./snapshot.js";
 import { customId } from "./incoming.js";
 import { loadFromCookie, loadFromStore, type Loaded } from "./load.js";
@@ -234,7 +235,7 @@ export class ContextSession implements SessionController {
   }
 
   #serialize(data: Record<string, unknown>, expire: number | undefined): string {
-    return JSON.stringify(this.#storedObject(data, expire));
+    return stringifyJson(this.#storedObject(data, expire));
   }
 
   async #save(session: Session, reason: SaveReason): Promise<void> {
@@ -244,7 +245,7 @@ export class ContextSession implements SessionController {
     this.#meta = { ...(this.#meta ?? { createdAt: now }), lastSeenAt: now };
     const data = session.toJSON();
     const stored = this.#storedObject(data, expire);
-    const json = JSON.stringify(stored);
+    const json = stringifyJson(stored);
     const cookieExpires = expire === undefined ? undefined : new Date(expire);
 
     if (this.options.mode === "cookie") {
