@@ -104,7 +104,7 @@ function accept(ctx: Context, runtime: Runtime, stored: StoredSession | null, ke
   return reason === null;
 }
 
-function emit(ctx: Context, event: "missed" | "expired" | "invalid", data: SessionEvent): void {
+export function emit(ctx: Context, event: "missed" | "expired" | "invalid" | "legacy-kept", data: SessionEvent): void {
   debug("session %s", event);
   // After the response path has moved on, as koa-session does: a listener can't delay the request.
   setImmediate(() => ctx.app.emit(`session:${event}`, data));
