@@ -140,6 +140,37 @@ describe("store mode: deeply nested session values", () => {
   }
 });
 
+describe("the stores' own read-modify-write paths with deeply nested values", () => {
+  // Without the middleware's text (no base/result), every store parses, applies and re-serializes
+  // the entry itself: memory and SQLite in JS, Redis through its compare-and-set retry, PostgreSQL
+  // in jsonb (or, past its parser's stack limit, a locked read-modify-write in JS).
+  for (const depth of DEPTHS) {
+    for (const entry of stores) {
+      it.skipIf(!entry.up)(`${entry.name}: set, merge, touch, get and listByUser at ${depth} levels`, { timeout: 120_000 }, async () => {
+        const store = entry.make(`rmw${depth}`);
+        const key = `rmw-${depth}`;
+        const deep = JSON.parse(deepText(depth)) as unknown;
+        const expire = Date.now() + 60_000;
+        const meta = { createdAt: 1, lastSeenAt: 1, userId: `user-${depth}` };
+        await store.set(key, { _expire: expire, _maxAge: 60_000, _sk: meta, deep }, 60_000, { changed: true, rolling: false });
+        const merged = await store.merge?.(
+          key,
+          { set: { views: 1 }, unset: [], reserved: { _expire: expire, _maxAge: 60_000, _sk: { ...meta, lastSeenAt: 2 } } },
+          60_000,
+          { changed: true, rolling: false },
+        );
+        expect(merged).toBe(true);
+        await store.touch?.(key, { _expire: expire + 1, _sk: { ...meta, lastSeenAt: 3 } }, 60_000, { changed: false, rolling: true });
+        const loaded = (await store.get(key, 60_000, { rolling: false })) as StoredSession;
+        expect(measure(loaded.deep)).toEqual({ depth, leaf: "leaf" });
+        expect(loaded.views).toBe(1);
+        expect(loaded._sk?.lastSeenAt).toBe(3);
+        expect((await store.listByUser?.(meta.userId))?.map((item) => item.key)).toEqual([key]);
+      });
+    }
+  }
+});
+
 describe("cookie mode: deeply nested session values", () => {
   // A nested array is mostly brackets, so a compressing codec fits 100,000 levels in a few hundred
   // bytes: the sealed cookie really carries the deep value, and load and compare must cope with it.
