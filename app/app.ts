@@ -22,7 +22,7 @@ import type { AppConfig } from "./config.js";
 import { errorHandler } from "./errors.js";
 import { healthRoutes, type HealthState } from "./health.js";
 import { sendHtml, wantsHtml } from "./http.js";
-import { createLogger, requestLogger } from "./logging.js";
+import { auditLogger, createLogger, requestLogger } from "./logging.js";
 import { openResources } from "./resources.js";
 import { accountRoutes } from "./routes/account.js";
 import { adminRoutes } from "./routes/admin.js";
@@ -113,6 +113,7 @@ function buildApp(
         secure: config.secureCookies,
         // The cookie lives as long as a login may; auth() ends it earlier when idle.
         maxAge: config.absoluteTimeoutMs,
+        onEvent: auditLogger(logger),
       },
       app,
     ),
