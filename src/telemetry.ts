@@ -87,9 +87,10 @@ function finish(otelApi: OtelApi, span: OtelSpan, started: number, outcome: Outc
 }
 
 /** Start measuring one store call; undefined (nothing to do) without OpenTelemetry. */
-export function measureStoreCall(operation: string, kind: string): Measurement | undefined {
+export function measureStoreCall(operation: string, store: object | undefined): Measurement | undefined {
   const otelApi = otel();
   if (!otelApi) return undefined;
+  const kind = storeKind(store);
   const { span, started } = start(otelApi, `koa-sessionkit.store.${operation}`, { "sessionkit.store.kind": kind });
   return {
     end(outcome) {
@@ -115,12 +116,32 @@ export async function traced<T>(name: string, work: () => Promise<T>): Promise<T
 }
 
 const KINDS: Record<string, string> = { MemoryStore: "memory", RedisStore: "redis", PostgresStore: "postgres", SqliteStore: "sqlite" };
+const kinds = new WeakMap<object, string>();
 
-/** A short name for a store in telemetry: the built-in kinds by name, others by class name. */
+/**
+ * A short name for a store in telemetry: "memory", "redis", "postgres" or "sqlite" for the built-in
+ * stores and their subclasses, a store's own string `kind` property, else its class name.
+ */
 export function storeKind(store: object | undefined): string {
-  if (!store) return "cookie";
+  if (!store) return "unknown";
+  let kind = kinds.get(store);
+  if (kind === undefined) {
+    kind = findKind(store);
+    kinds.set(store, kind);
+  }
+  return kind;
+}
+
+function findKind(store: object): string {
   const declared = (store as { kind?: unknown }).kind;
   if (typeof declared === "string") return declared;
-  const name = (store as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === "string" && name !== "Object" ? (KINDS[name] ?? name) : "custom";
+  let own: string | undefined;
+  for (let proto = Object.getPrototypeOf(store) as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+    const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
+    if (typeof name !== "string") continue;
+    const builtIn = KINDS[name];
+    if (builtIn) return builtIn;
+    own ??= name;
+  }
+  return own ?? "custom";
 }

@@ -8,7 +8,7 @@
 import type { Context } from "koa";
 import { StoreUnavailableError } from "../errors.js";
 import { auditEvent } from "../events.js";
-import { measureStoreCall, storeKind, type Measurement } from "../telemetry.js";
+import { measureStoreCall, type Measurement } from "../telemetry.js";
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
@@ -21,7 +21,7 @@ export interface StoreCallScope {
 }
 
 export function callStore<T>(operation: string, timeoutMs: number, run: () => T | Promise<T>, scope?: StoreCallScope): Promise<Awaited<T>> {
-  const measurement = measureStoreCall(operation, storeKind(scope?.store));
+  const measurement = measureStoreCall(operation, scope?.store);
   let result: T | Promise<T>;
   try {
     result = run();
