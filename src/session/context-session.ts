@@ -318,7 +318,7 @@ export class ContextSession implements SessionController {
     this.#legacy = undefined;
     const store = this.store;
     if (storeKey !== undefined && store) {
-      await callStore("destroy", this.options.storeTimeout, () => store.destroy(storeKey, { ctx: this.ctx }));
+      await callStore("destroy", this.options.storeTimeout, () => store.destroy(storeKey, { ctx: this.ctx }), { ctx: this.ctx, store });
     }
     // With signed cookies the new `.sig` replaced it already; otherwise (cookie mode) it would linger.
     if (!this.options.signed && !this.options.externalKey) clearCompanionSignature(this.ctx, this.options);
@@ -343,7 +343,7 @@ export class ContextSession implements SessionController {
     this.#meta = { ...(this.#meta ?? {}), createdAt: now, lastSeenAt: now };
     if (oldKey === undefined || !this.store) return true;
     const store = this.store;
-    const removed = await callStore("destroy", this.options.storeTimeout, () => store.destroy(oldKey, { ctx: this.ctx }));
+    const removed = await callStore("destroy", this.options.storeTimeout, () => store.destroy(oldKey, { ctx: this.ctx }), { ctx: this.ctx, store });
     if (existed && removed === false) {
       debug("session %s was destroyed by another request; regenerate() does not revive it", logTag(oldKey));
       this.#session = null;
@@ -359,7 +359,7 @@ export class ContextSession implements SessionController {
     this.#snapshot.forget();
     if (key !== undefined && this.store) {
       const store = this.store;
-      await callStore("destroy", this.options.storeTimeout, () => store.destroy(key, { ctx: this.ctx }));
+      await callStore("destroy", this.options.storeTimeout, () => store.destroy(key, { ctx: this.ctx }), { ctx: this.ctx, store });
     }
     if (this.options.externalKey) this.options.externalKey.set(this.ctx, "");
     else this.#clear();
