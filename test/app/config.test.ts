@@ -37,6 +37,7 @@ describe("app config", () => {
     [{ REDIS_SENTINELS: "a:1,b:99999", REDIS_SENTINEL_NAME: "m" }, /got "b:99999"/],
     [{ REDIS_SENTINELS: "a:1,,b:2", REDIS_SENTINEL_NAME: "m" }, /got ""/],
     [{ REDIS_SENTINELS: "a:1", REDIS_SENTINEL_NAME: "m", REDIS_URL: "redis://x:6379" }, /either REDIS_URL or REDIS_SENTINELS, not both/],
+    [{ SHUTDOWN_DELAY: "a while" }, /SHUTDOWN_DELAY must be a duration/],
   ])("rejects %o", (env, message) => {
     expect(() => parseConfig(env)).toThrow(ConfigError);
     expect(() => parseConfig(env)).toThrow(message);
@@ -63,6 +64,12 @@ describe("app config", () => {
       absoluteTimeoutMs: 604_800_000,
     });
     expect(parseConfig({ SESSION_IDLE_TIMEOUT: "15M", SESSION_ABSOLUTE_TIMEOUT: "1h" })).toMatchObject({ idleTimeoutMs: 900_000, absoluteTimeoutMs: 3_600_000 });
+  });
+
+  it("reads SHUTDOWN_DELAY as a duration, default 0 (stop accepting at once)", () => {
+    expect(parseConfig({}).shutdownDelayMs).toBe(0);
+    expect(parseConfig({ SHUTDOWN_DELAY: "0" }).shutdownDelayMs).toBe(0);
+    expect(parseConfig({ SHUTDOWN_DELAY: "15s" }).shutdownDelayMs).toBe(15_000);
   });
 
   it("splits SESSION_KEYS on commas (the first signs)", () => {
