@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { SESSION_COOKIE_STORE_TTL_MS } from "../../src/stores/contract.js";
-import { connectStore } from "../../src/stores/connect.js";
+import { connectStore, type ConnectSessionData, type ConnectStoreLike } from "../../src/stores/connect.js";
 import { CONNECT_BACKENDS } from "../helpers/connect-stores.js";
 import { requireService } from "../helpers/services.js";
 import { runStoreContract } from "./contract.js";
@@ -49,3 +49,40 @@ for (const backend of CONNECT_BACKENDS) {
     });
   });
 }
+
+describe("connectStore call styles", () => {
+  /** One Map, reached through callbacks (sync or deferred) or promises only. */
+  function mapStore(style: "sync-callback" | "promise-only"): ConnectStoreLike {
+    const data = new Map<string, ConnectSessionData>();
+    const answer = <T>(value: T, callback: (error?: unknown, value?: T) => void): unknown =>
+      style === "promise-only" ? Promise.resolve(value) : callback(undefined, value);
+    return {
+      get: (sid, callback) => answer(data.get(sid) ?? null, callback),
+      set: (sid, session, callback) => answer(void data.set(sid, structuredClone(session)), callback),
+      destroy: (sid, callback) => answer(void data.delete(sid), callback),
+      all: (callback) => answer(Object.fromEntries(data), callback),
+      length: (callback) => answer(data.size, callback),
+      clear: (callback) => answer(void data.clear(), callback),
+    };
+  }
+
+  it.each(["sync-callback", "promise-only"] as const)("%s: set, get, list, length, clear and destroy", async (style) => {
+    const store = connectStore(mapStore(style));
+    const key = storeKey();
+    const session = { _expire: Date.now() + 60_000, _sk: { createdAt: 1, lastSeenAt: 2, userId: "u" }, n: 1 };
+    await store.set(key, session, 60_000, {});
+    expect(await store.get(key, 60_000, {})).toEqual(session);
+    expect((await store.listByUser!("u")).map((entry) => entry.key)).toEqual([key]);
+    expect(await store.length!()).toBe(1);
+    await store.clear!();
+    expect(await store.get(key, 60_000, {})).toBeNull();
+    await store.set(key, session, 60_000, {});
+    await store.destroy(key, {});
+    expect(await store.length!()).toBe(0);
+  });
+
+  it("refuses an object that is not a store, with the fix in the message", () => {
+    expect(() => connectStore({ get() {} } as unknown as ConnectStoreLike)).toThrow(expect.objectContaining({ code: "ERR_SESSIONKIT_CONFIG", message: expect.stringMatching(/it has no set/) }));
+    expect(() => connectStore(null as unknown as ConnectStoreLike)).toThrow(/connectStore needs an express-session store object/);
+  });
+});
