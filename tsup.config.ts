@@ -9,12 +9,13 @@ const shared: Options = {
     "stores/redis": "src/stores/redis.ts",
     "stores/postgres": "src/stores/postgres.ts",
     "stores/sqlite": "src/stores/sqlite.ts",
+    "stores/connect": "src/stores/connect.ts",
     "auth/index": "src/auth/index.ts",
   },
   dts: true,
   sourcemap: true,
   target: "node20",
-  external: ["koa", "ioredis", "pg", "better-sqlite3", "@node-rs/argon2", "bcryptjs"],
+  external: ["koa", "ioredis", "pg", "better-sqlite3", "@node-rs/argon2", "bcryptjs", "@opentelemetry/api"],
 };
 
 export default defineConfig([

@@ -32,8 +32,9 @@ export interface StoreWrite {
 export async function writeToStore(write: StoreWrite): Promise<boolean> {
   const { store, key, stored, ttl, timeout, setOptions, previousJson, reason } = write;
   const exists = previousJson !== undefined;
+  const scope = { ctx: setOptions.ctx, store };
   if (exists && (reason === "rolling" || reason === "renew" || reason === "touch") && store.touch) {
-    await callStore("touch", timeout, () => store.touch?.(key, stored, ttl, setOptions));
+    await callStore("touch", timeout, () => store.touch?.(key, stored, ttl, setOptions), scope);
     return true;
   }
   // A forced save (save(), a new maxAge) of an existing entry merges too, so it can't revive a
@@ -44,9 +45,9 @@ export async function writeToStore(write: StoreWrite): Promise<boolean> {
     const changes = diffData(before, write.data, reserved);
     changes.base = previousJson;
     changes.result = serializeStored(stored);
-    const merged = await callStore("merge", timeout, () => store.merge?.(key, changes, ttl, setOptions));
+    const merged = await callStore("merge", timeout, () => store.merge?.(key, changes, ttl, setOptions), scope);
     return merged !== false;
   }
-  await callStore("set", timeout, () => store.set(key, stored, ttl, setOptions));
+  await callStore("set", timeout, () => store.set(key, stored, ttl, setOptions), scope);
   return true;
 }

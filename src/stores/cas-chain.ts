@@ -20,6 +20,7 @@
 import type { StoredSession } from "./contract.js";
 import { SessionkitError } from "../errors.js";
 import { parseStored } from "../session/codec.js";
+import { stringifyJson } from "./deep-json.js";
 
 /** 1 written; 0 the entry is gone; otherwise the text the entry holds now. */
 export type CompareAndSet = (key: string, expected: string, next: string, userId: string | undefined, ttlMs: number) => Promise<1 | 0 | string>;
@@ -125,7 +126,7 @@ function extend(chain: Chain, change: CasMerge["change"]): Link | undefined {
   chain.stored ??= parseStored(chain.text) ?? undefined;
   if (!chain.stored) return undefined;
   change(chain.stored);
-  return { base: chain.text, next: JSON.stringify(chain.stored), userId: chain.stored._sk?.userId };
+  return { base: chain.text, next: stringifyJson(chain.stored), userId: chain.stored._sk?.userId };
 }
 
 /** A first link built on `text` as the store holds it. */
@@ -133,5 +134,5 @@ function start(text: string, change: CasMerge["change"]): Link | undefined {
   const stored = parseStored(text);
   if (!stored) return undefined;
   change(stored);
-  return { base: text, next: JSON.stringify(stored), userId: stored._sk?.userId, stored };
+  return { base: text, next: stringifyJson(stored), userId: stored._sk?.userId, stored };
 }
