@@ -136,18 +136,9 @@ async function profileOne(caseName: string, duration: number, top: number): Prom
   }
   const requests = Math.max(1, completed);
   console.log(`\n### ${caseName}\n`);
-  console.log(`profile: ${relative(ROOT_DIR, file)}; ${requests} requests; busy ${(busy / requests).toFixed(1)} µs per request (JS thread)\n`);
-  console.log("| family | µs/req | % of busy |");
-  console.log("|---|---:|---:|");
-  for (const [name, time] of [...byFamily.entries()].sort((a, b) => b[1] - a[1])) {
-    if (time / busy < 0.005) continue;
-    console.log(`| ${name} | ${(time / requests).toFixed(2)} | ${((100 * time) / busy).toFixed(1)} |`);
-  }
-  console.log("\n| top self time | µs/req | % of busy |");
-  console.log("|---|---:|---:|");
-  for (const [name, time] of [...byFunction.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-    console.log(`| ${name} | ${(time / requests).toFixed(2)} | ${((100 * time) / busy).toFixed(1)} |`);
-  }
+  console.log(`profile: ${relative(ROOT_DIR, file)}; ${requests} requests; busy ${(busy / requests).toFixed(1)} µs per request (JS thread)`);
+  printTable("| family | µs/req | % of busy |", byFamily, { requests, total: busy, digits: 2, minShare: 0.005 });
+  printTable("| top self time | µs/req | % of busy |", byFunction, { requests, total: busy, digits: 2, top });
   printAllocations(heap.head, requests, top);
 }
 
@@ -170,16 +161,17 @@ function printAllocations(head: HeapNode, requests: number, top: number): void {
     for (const child of node.children) walk(child, name);
   };
   walk(head, "(native, no JS caller)");
-  console.log(`\nallocated ${(total / requests).toFixed(0)} bytes per request (sampled, collected objects included)\n`);
-  console.log("| family | bytes/req | % |");
+  console.log(`\nallocated ${(total / requests).toFixed(0)} bytes per request (sampled, collected objects included)`);
+  printTable("| family | bytes/req | % |", byFamily, { requests, total, digits: 0, minShare: 0.01 });
+  printTable("| top allocating function | bytes/req | % |", byFunction, { requests, total, digits: 0, top });
+}
+
+/** One Markdown table: per-request amounts, largest first, with their share of `total`. */
+function printTable(header: string, amounts: Map<string, number>, options: { requests: number; total: number; digits: number; minShare?: number; top?: number }): void {
+  console.log(`\n${header}`);
   console.log("|---|---:|---:|");
-  for (const [name, bytes] of [...byFamily.entries()].sort((a, b) => b[1] - a[1])) {
-    if (bytes / total < 0.01) continue;
-    console.log(`| ${name} | ${(bytes / requests).toFixed(0)} | ${((100 * bytes) / total).toFixed(1)} |`);
-  }
-  console.log("\n| top allocating function | bytes/req | % |");
-  console.log("|---|---:|---:|");
-  for (const [name, bytes] of [...byFunction.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-    console.log(`| ${name} | ${(bytes / requests).toFixed(0)} | ${((100 * bytes) / total).toFixed(1)} |`);
+  const rows = [...amounts.entries()].sort((a, b) => b[1] - a[1]).filter(([, amount]) => amount / options.total >= (options.minShare ?? 0));
+  for (const [name, amount] of rows.slice(0, options.top ?? rows.length)) {
+    console.log(`| ${name} | ${(amount / options.requests).toFixed(options.digits)} | ${((100 * amount) / options.total).toFixed(1)} |`);
   }
 }
