@@ -2,7 +2,7 @@
  * `npm run bench -- --generators`: which load generator saturates the server? koa-bare pinned to
  * core 0, each generator pinned to core 1, alternated for `rounds`; prints req/s and the server's CPU
  * share (median of 500 ms samples from /proc) and the generator's own CPU per request. A generator
- * that leaves the server idle measures itself; `npm run bench` uses wrk, which needs about half the
+ * that leaves the server idle measures itself; `npm run bench` uses wrk, which needs about 60 % of the
  * CPU per request that autocannon does (workers add threads, not efficiency, on one core).
  */
 import { spawn } from "node:child_process";
