@@ -34,6 +34,7 @@ export interface RunOptions {
 }
 
 interface ServerCounts {
+  served: number;
   reads: number;
   writes: number;
   byOperation: CommandCounts;
@@ -103,9 +104,10 @@ export async function runCase(def: CaseDef, env: Environment, options: RunOption
 
       // Counting pass: a fixed number of requests, all completed (a timed run ends with requests in
       // flight that the server handles but the generator never counts), same connections and cookies.
-      let counted: { reads: number; writes: number; detail: CommandCounts } | null = null;
+      let counted: { reads: number; writes: number; detail: CommandCounts; served: number } | null = null;
       if (def.counting !== null) {
         const passSpec = { url, connections, duration: 0, amount: COUNTING_REQUESTS, cookies: loadCookies };
+        const before = await serverCounts(server.port);
         if (redis) {
           let commands: CommandCounts;
           if (redisPrivate) {
@@ -115,13 +117,12 @@ export async function runCase(def: CaseDef, env: Environment, options: RunOption
             commands = await monitor.stop();
           } else {
             // Shared Redis: commandstats deltas (other clients' traffic and script internals included).
-            const before = await commandstats(redis);
+            const passBefore = await commandstats(redis);
             await runLoadProcess(passSpec, LOAD_CORE);
-            commands = delta(before, await commandstats(redis));
+            commands = delta(passBefore, await commandstats(redis));
           }
-          counted = { ...classify(commands), detail: commands };
+          counted = { ...classify(commands), detail: commands, served: (await serverCounts(server.port)).served - before.served };
         } else {
-          const before = await serverCounts(server.port);
           await runLoadProcess(passSpec, LOAD_CORE);
           const after = await serverCounts(server.port);
           const detail: CommandCounts = {};
@@ -129,14 +130,16 @@ export async function runCase(def: CaseDef, env: Environment, options: RunOption
             const difference = calls - (before.byOperation[name] ?? 0);
             if (difference > 0) detail[name] = difference;
           }
-          counted = { reads: after.reads - before.reads, writes: after.writes - before.writes, detail };
+          counted = { reads: after.reads - before.reads, writes: after.writes - before.writes, detail, served: after.served - before.served };
         }
       }
+      // Divided by the requests the server answered: a pass of N sends a few more on other connections.
+      const passServed = Math.max(1, counted?.served ?? COUNTING_REQUESTS);
       return {
         load,
-        reads: counted ? counted.reads / COUNTING_REQUESTS : null,
-        writes: counted ? counted.writes / COUNTING_REQUESTS : null,
-        detail: counted ? perRequest(counted.detail, COUNTING_REQUESTS) : null,
+        reads: counted ? counted.reads / passServed : null,
+        writes: counted ? counted.writes / passServed : null,
+        detail: counted ? perRequest(counted.detail, passServed) : null,
         commandstatsPerRequest,
         serverCpuUs,
         serverCpuPct,

@@ -8,6 +8,8 @@
 import type { SessionStore } from "../../src/stores/contract.js";
 
 export interface ServerStats {
+  /** Requests to "/" (the measured route) this process has answered: the counting pass divides by it. */
+  served: number;
   reads: number;
   writes: number;
   other: number;
@@ -15,7 +17,7 @@ export interface ServerStats {
   memory?: { sessions: number; heapDeltaBytes: number; bytesPerSession: number };
 }
 
-export const stats: ServerStats = { reads: 0, writes: 0, other: 0, byOperation: {} };
+export const stats: ServerStats = { served: 0, reads: 0, writes: 0, other: 0, byOperation: {} };
 
 /** The counters, as GET /__stats returns them (server CPU is read from /proc by the harness). */
 export function statsNow(): ServerStats {

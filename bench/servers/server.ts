@@ -9,7 +9,7 @@
  * measured and never touches a session).
  */
 import { createRequire } from "node:module";
-import type { Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type Koa from "koa";
 import type { Context, Next } from "koa";
@@ -290,6 +290,11 @@ async function main(): Promise<void> {
   const { createServer } = await import("node:http");
   const listening = createServer(handler);
   listening.keepAliveTimeout = 65_000;
+  // A fixed-size pass sends a few requests past its count on other connections; the harness
+  // divides store operations by what the server actually answered.
+  listening.on("request", (req: IncomingMessage) => {
+    if (req.url === "/") stats.served++;
+  });
   server = listening;
   listening.listen(port, "127.0.0.1", () => {
     say({ ready: true, port: (listening.address() as AddressInfo).port, memory: stats.memory ?? null });
