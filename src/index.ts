@@ -12,10 +12,12 @@ import { session } from "./session/middleware.js";
 import type { KoaSession, SessionOptions as Options } from "./session/types.js";
 
 export { session };
+/** koa-session 7's named export. */
+export { session as createSession };
 export default session;
 export { contextSession, CONTEXT_SESSION } from "./session/middleware.js";
 export type { ContextSession } from "./session/context-session.js";
-export type { SessionOptions, SessionData, SessionModel, KoaSession, SessionEvent, SameSite, ExternalKeyAccessor } from "./session/types.js";
+export type { SessionOptions, CreateSessionOptions, SessionData, SessionModel, KoaSession, SessionEvent, SameSite, ExternalKeyAccessor } from "./session/types.js";
 export { Session } from "./session/session.js";
 export { Keyring, keyring, MIN_KEY_BYTES, type KeyInput } from "./crypto/keyring.js";
 export { generateId, storeKeyFor } from "./crypto/ids.js";
@@ -31,8 +33,13 @@ export {
 
 declare module "koa" {
   interface ExtendableContext {
-    get session(): KoaSession | null;
-    set session(value: Record<string, unknown> | null);
-    readonly sessionOptions: Options | undefined;
+    /**
+     * The session; the middleware always provides one. (It reads `null` only after your own code
+     * set `ctx.session = null` in this request, as in koa-session.)
+     */
+    get session(): KoaSession;
+    set session(value: object | null);
+    /** This request's options; `ctx.sessionOptions.maxAge = …` changes this request's session only. */
+    readonly sessionOptions: Options;
   }
 }

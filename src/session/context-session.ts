@@ -9,6 +9,7 @@
  */
 import type { Context } from "koa";
 import { debuglog } from "node:util";
+import { SessionConfigError } from "../errors.js";
 import { generateId, logTag, storeKeyFor } from "../crypto/ids.js";
 import type { Sealer } from "../crypto/seal.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
@@ -49,6 +50,7 @@ export class ContextSession implements SessionController {
   #maxAge: MaxAge | undefined;
   #sessionOptions: SessionOptionsView | undefined;
   #metaChanged = false;
+  #entered = false;
   /** The id the client sent and its verified signature under the first key, reused when re-sent. */
   #signedId: { id: string; signature: string } | undefined;
 
@@ -66,6 +68,19 @@ export class ContextSession implements SessionController {
   get storeKey(): string | undefined {
     return this.#storeKey;
   }
+  /**
+   * `ctx.session.externalKey`: in store mode a session has its id from the start, as in koa-session
+   * (ours is created on first read here; a custom genid already ran when the session was created).
+   */
+  get externalKey(): string | undefined {
+    if (this.#storeKey === undefined && this.store && this.#session) this.#assignId(generateId());
+    return this.#storeKey;
+  }
+
+  #assignId(id: string): void {
+    this.#id = id;
+    this.#storeKey = storeKeyFor(id, this.options.prefix);
+  }
   get maxAge(): MaxAge | undefined {
     return this.#maxAge;
   }
@@ -79,6 +94,15 @@ export class ContextSession implements SessionController {
    */
   get sessionOptions(): SessionOptionsView {
     return (this.#sessionOptions ??= sessionOptionsView(this.options, () => this.#maxAge, (value) => (this.#maxAge = value)));
+  }
+  /**
+   * Claim this request for one middleware run; false when an outer session() (the same app's, installed
+   * twice) already runs it, so the inner one neither loads again nor commits twice.
+   */
+  enter(): boolean {
+    if (this.#entered) return false;
+    this.#entered = true;
+    return true;
   }
   requireSave(): void {
     this.#force = true;
@@ -106,7 +130,13 @@ export class ContextSession implements SessionController {
 
   /** Store mode: read the session before the handler runs (load.ts). */
   async load(): Promise<void> {
+    // Whatever a middleware before this one put in ctx.session is dropped, as koa-session drops it:
+    // the session is what the request's cookie names, or a new one.
+    this.#session = undefined;
     this.#take(await loadFromStore(this.ctx, this.#runtime, this.store as SessionStore, this.#maxAge));
+    // koa-session creates the id with the session, so a custom genid runs (and can record the id,
+    // e.g. in ctx.state) before the handler.
+    if (this.#session === undefined && this.options.genid) this.#assignId(customId(this.ctx, this.options));
   }
 
   #take(loaded: Loaded): void {
@@ -155,7 +185,12 @@ export class ContextSession implements SessionController {
     }
     if (typeof value === "object" && !Array.isArray(value)) {
       if (this.#session === undefined && this.options.mode === "cookie") this.get();
-      this.#session = new Session(this, value as Record<string, unknown>);
+      const session = new Session(this, value as Record<string, unknown>);
+      this.#session = session;
+
+      // koa-session assigns every key, so `ctx.session = { maxAge }` goes through the maxAge setter:
+      // the new lifetime is validated and the session saved with it.
+      if (Object.prototype.hasOwnProperty.call(value, "maxAge")) session.maxAge = (value as { maxAge?: MaxAge }).maxAge;
       // Replacing the whole session also ends any login on it: apps that "log out" with
       // `ctx.session = {}` must not stay authenticated through the metadata.
       if (this.#meta?.userId !== undefined) {
@@ -165,7 +200,7 @@ export class ContextSession implements SessionController {
       }
       return;
     }
-    throw new TypeError("koa-sessionkit: ctx.session can only be set to null or an object");
+    throw new SessionConfigError(`ctx.session can only be set to null or an object, got ${typeof value}`, "ERR_SESSIONKIT_MISUSE");
   }
 
   // ---------------------------------------------------------------- commit
@@ -184,7 +219,9 @@ export class ContextSession implements SessionController {
     const reason: SaveReason = options.save || options.regenerate || this.#force ? "force" : this.#reason(session);
     debug("commit: %s", reason || "nothing to save");
     if (!reason) {
-      if (this.#reissue && this.#id !== undefined) this.#writeIdCookie(this.#id, this.#expire);
+      if (this.#reissue && this.#id !== undefined) {
+        this.#writeIdCookie(this.#id, this.#expire === undefined || this.#maxAge === undefined ? undefined : new Date(this.#expire));
+      }
       else if (this.#staleCookie) this.#clear();
       return;
     }
@@ -215,7 +252,7 @@ export class ContextSession implements SessionController {
   /** Unchanged data: refresh only when rolling, renew or a touch asks for it. */
   #refreshReason(): SaveReason {
     if (this.options.rolling) return "rolling";
-    const maxAge = this.#maxAge;
+    const maxAge = this.#maxAge ?? ONE_DAY_MS;
     if (this.options.renew && typeof maxAge === "number" && this.#expire !== undefined && this.#expire - Date.now() < maxAge / 2) {
       return "renew";
     }
@@ -224,6 +261,7 @@ export class ContextSession implements SessionController {
 
   /** Reserved fields first, so comparing with the loaded text needs one serialize, not two. */
   #storedObject(data: Record<string, unknown>, expire: number | undefined): StoredSession {
+    // No _maxAge when none was set, so a reloaded session keeps its browser-session cookie.
     const maxAge = this.#maxAge;
     const stored: StoredSession = {};
     if (expire !== undefined) stored._expire = expire;
@@ -245,14 +283,16 @@ export class ContextSession implements SessionController {
     const data = session.toJSON();
     const stored = this.#storedObject(data, expire);
     const json = JSON.stringify(stored);
-    const cookieExpires = expire === undefined ? undefined : new Date(expire);
+    // No maxAge set (option, this session, or a loaded _maxAge): a browser-session cookie over a
+    // session that still ends after one day, as koa-session does.
+    const cookieExpires = expire === undefined || this.#maxAge === undefined ? undefined : new Date(expire);
 
     if (this.options.mode === "cookie") {
       const payload = this.options.encode ? this.options.encode(stored) : json;
       const token = (this.#runtime.sealer as Sealer).seal(payload, this.options.key, now, expire ?? now + ONE_DAY_MS);
       writeSealedCookie(this.ctx, this.options, token, { expires: cookieExpires });
     } else {
-      const written = await this.#writeStore(stored, json, data, reason, maxAge);
+      const written = await this.#writeStore(stored, json, data, reason, maxAge, cookieExpires);
       if (!written) return;
     }
     if (this.#legacy) await this.#retireLegacy();
@@ -265,12 +305,18 @@ export class ContextSession implements SessionController {
   }
 
   /** Resolves false when the session turned out to be destroyed meanwhile (destroy wins). */
-  async #writeStore(stored: StoredSession, json: string, data: Record<string, unknown>, reason: SaveReason, maxAge: MaxAge): Promise<boolean> {
+  async #writeStore(
+    stored: StoredSession,
+    json: string,
+    data: Record<string, unknown>,
+    reason: SaveReason,
+    maxAge: MaxAge,
+    cookieExpires: Date | undefined,
+  ): Promise<boolean> {
     const store = this.store as SessionStore;
     const timeout = this.options.storeTimeout;
     if (this.#id === undefined) {
-      this.#id = this.options.genid ? customId(this.ctx, this.options) : generateId();
-      this.#storeKey = storeKeyFor(this.#id, this.options.prefix);
+      this.#assignId(this.options.genid ? customId(this.ctx, this.options) : generateId());
       this.#snapshot.forget();
     }
     const key = this.#storeKey as string;
@@ -294,7 +340,7 @@ export class ContextSession implements SessionController {
       return false;
     }
     // Plain "touch" only refreshes server-side bookkeeping; the browser's cookie is unchanged.
-    if (reason !== "touch" || this.#reissue) this.#writeIdCookie(this.#id as string, stored._expire);
+    if (reason !== "touch" || this.#reissue) this.#writeIdCookie(this.#id as string, cookieExpires);
     return true;
   }
 
@@ -310,13 +356,13 @@ export class ContextSession implements SessionController {
     if (!this.options.signed && !this.options.externalKey) clearCompanionSignature(this.ctx, this.options);
   }
 
-  #writeIdCookie(id: string, expire: number | undefined): void {
+  #writeIdCookie(id: string, expires: Date | undefined): void {
     if (this.options.externalKey) {
       this.options.externalKey.set(this.ctx, id);
       return;
     }
     const signature = this.#signedId?.id === id ? this.#signedId.signature : undefined;
-    writeCookie(this.ctx, this.options, id, { expires: expire === undefined ? undefined : new Date(expire) }, signature);
+    writeCookie(this.ctx, this.options, id, { expires }, signature);
   }
 
   /** Resolves false when the old entry was already gone: a concurrent logout won, nothing is written. */
@@ -327,10 +373,11 @@ export class ContextSession implements SessionController {
     this.#snapshot.forget();
     const now = Date.now();
     this.#meta = { ...(this.#meta ?? {}), createdAt: now, lastSeenAt: now };
-    if (oldKey === undefined || !this.store) return true;
+    // An id that was never stored (a new session's) has nothing to destroy.
+    if (oldKey === undefined || !existed || !this.store) return true;
     const store = this.store;
     const removed = await callStore("destroy", this.options.storeTimeout, () => store.destroy(oldKey, { ctx: this.ctx }));
-    if (existed && removed === false) {
+    if (removed === false) {
       debug("session %s was destroyed by another request; regenerate() does not revive it", logTag(oldKey));
       this.#session = null;
       this.#clear();

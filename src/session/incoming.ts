@@ -11,8 +11,17 @@ import type { StoredSession } from "../stores/contract.js";
 import { isPlainRecord, normalizeStored, safeParse } from "./codec.js";
 import { readCookie } from "./cookies.js";
 import type { ResolvedOptions } from "./options.js";
+import { SessionConfigError } from "../errors.js";
 
-const CUSTOM_ID = /^[\x21-\x7e]{1,256}$/;
+/**
+ * What a custom genid may return: 1 to 256 characters a cookie value may hold unquoted (RFC 6265's
+ * cookie-octet: printable ASCII but `"` `,` `;` `\`), since the id is written into Set-Cookie as is.
+ */
+const CUSTOM_ID = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{1,256}$/;
+/** Below 22 characters an id can't carry 128 random bits (22 base64 characters hold 132). */
+const WEAK_ID_CHARS = 22;
+/** genid functions already warned about, so each warns once per process. */
+const warnedGenids = new WeakSet<object>();
 
 export function idLooksValid(id: string, options: ResolvedOptions): boolean {
   return options.genid ? CUSTOM_ID.test(id) : ID_PATTERN.test(id);
@@ -89,12 +98,25 @@ export function rejectReason(ctx: Context, options: ResolvedOptions, stored: Sto
   return null;
 }
 
-/** A new id from the user's genid, refused when it could not be an unguessable id. */
+/**
+ * A new id from the user's genid. The app chose its generator, so any non-empty cookie-safe string is
+ * used (koa-session used whatever genid returned); a short one is a weak id, which is warned about
+ * once. Anything that can't be a cookie value is a programmer error.
+ */
 export function customId(ctx: Context, options: ResolvedOptions): string {
-  const id = (options.genid as (ctx: Context) => string)(ctx);
-  if (typeof id !== "string" || !CUSTOM_ID.test(id) || id.length < 22) {
-    throw new TypeError(
-      "koa-sessionkit: genid must return an unguessable string of 22 to 256 printable characters (at least 128 random bits); remove the genid option to use 256-bit ids",
+  const genid = options.genid;
+  const id: unknown = genid?.(ctx);
+  if (typeof id !== "string" || !CUSTOM_ID.test(id)) {
+    throw new SessionConfigError(
+      `genid must return a string of 1 to 256 cookie-safe characters (printable ASCII without spaces, '"', ',', ';' or '\\'), got ${typeof id === "string" ? `${id.length} characters` : typeof id}; fix genid, or remove it to use 256-bit ids`,
+      "ERR_SESSIONKIT_GENID",
+    );
+  }
+  if (id.length < WEAK_ID_CHARS && genid && !warnedGenids.has(genid)) {
+    warnedGenids.add(genid);
+    process.emitWarning(
+      `koa-sessionkit: genid returned a ${id.length}-character session id; ids shorter than ${WEAK_ID_CHARS} characters can't hold 128 random bits and may be guessed. Return at least 22 characters from a CSPRNG (crypto.randomBytes(16).toString("base64url")), or remove genid to use 256-bit ids.`,
+      { code: "SESSIONKIT_WEAK_GENID" },
     );
   }
   return id;

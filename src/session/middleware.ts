@@ -7,7 +7,7 @@
  * const app = new Koa();
  * app.keys = [process.env.SESSION_KEY_1!, process.env.SESSION_KEY_2!];
  * app.use(session({ maxAge: 86_400_000 }, app));
- * app.use((ctx) => { ctx.session!.views = ((ctx.session!.views as number) ?? 0) + 1; ctx.body = ctx.session!.views; });
+ * app.use((ctx) => { ctx.session.views = (ctx.session.views ?? 0) + 1; ctx.body = ctx.session.views; });
  */
 import type Koa from "koa";
 import type { Context, Middleware, Next } from "koa";
@@ -46,7 +46,12 @@ export function contextSession(ctx: Context): ContextSession {
   let controller = carrier[CONTEXT_SESSION];
   if (!controller) {
     const runtime = carrier[RUNTIME];
-    if (!runtime) throw new TypeError("koa-sessionkit: session() middleware is not installed on this app");
+    if (!runtime) {
+      throw new SessionConfigError(
+        "ctx.session was used on an app without the session() middleware; add app.use(session(opts, app)) before the code that uses it",
+        "ERR_SESSIONKIT_NOT_INSTALLED",
+      );
+    }
     controller = new ContextSession(ctx, runtime);
     carrier[CONTEXT_SESSION] = controller;
   }
@@ -57,7 +62,13 @@ export function session(app: Koa, options?: SessionOptions): Middleware;
 export function session(options: SessionOptions | undefined, app: Koa): Middleware;
 export function session(first: Koa | SessionOptions | undefined, second?: Koa | SessionOptions): Middleware {
   const [app, input] = isApp(first) ? [first, (second ?? {}) as SessionOptions] : [second, (first ?? {}) as SessionOptions];
-  if (!isApp(app)) throw new SessionConfigError("session(options, app) needs the Koa app as an argument, e.g. app.use(session({}, app))");
+  if (!isApp(app)) {
+    // koa-session's own words first ("app instance required: `session(opts, app)`"), then the fix.
+    throw new SessionConfigError(
+      "app instance required: `session(opts, app)`; pass your Koa app, e.g. app.use(session({ maxAge: 86_400_000 }, app))",
+      "ERR_SESSIONKIT_MISSING_APP",
+    );
+  }
 
   const options = resolveOptions(input, app.keys);
   const legacy: LegacyReader | undefined = options.legacy ? createLegacyReader(options) : undefined;
@@ -71,11 +82,14 @@ export function session(first: Koa | SessionOptions | undefined, second?: Koa | 
     sealer: options.mode === "cookie" ? new Sealer(options.keyring as NonNullable<typeof options.keyring>) : undefined,
     legacy,
   };
-  defineContext(app, runtime);
+  // Installed twice on one app (koa-session allows it): as in koa-session, the first installation's
+  // options serve every request, and the second middleware, reached inside the first, steps aside.
+  if (!defineContext(app, runtime)) debug("session() installed twice on one app; the first installation's options apply");
 
   return async function sessionMiddleware(ctx: Context, next: Next): Promise<void> {
     const controller = contextSession(ctx);
-    if (options.mode === "store") {
+    if (!controller.enter()) return next();
+    if (controller.options.mode === "store") {
       try {
         await controller.load();
       } catch (err) {
@@ -90,7 +104,7 @@ export function session(first: Koa | SessionOptions | undefined, second?: Koa | 
       handlerFailed = true;
       throw err;
     } finally {
-      if (options.autoCommit) await commitAfter(ctx, controller, handlerFailed);
+      if (controller.options.autoCommit) await commitAfter(ctx, controller, handlerFailed);
     }
   };
 }
@@ -119,11 +133,10 @@ function respondUnavailable(ctx: Context, err: StoreUnavailableError): void {
   ctx.body = { error: "Service temporarily unavailable" };
 }
 
-function defineContext(app: Koa, runtime: Runtime): void {
+/** Install ctx.session on the app; false when an earlier session() on this app already did. */
+function defineContext(app: Koa, runtime: Runtime): boolean {
   const context = app.context as unknown as Carrier & object;
-  if (Object.prototype.hasOwnProperty.call(context, RUNTIME)) {
-    throw new SessionConfigError("session() was installed twice on the same app; install it once (use one cookie key per app)");
-  }
+  if (Object.prototype.hasOwnProperty.call(context, RUNTIME)) return false;
   Object.defineProperty(context, RUNTIME, { value: runtime, configurable: true });
   Object.defineProperties(context, {
     session: {
@@ -142,4 +155,5 @@ function defineContext(app: Koa, runtime: Runtime): void {
       configurable: true,
     },
   });
+  return true;
 }

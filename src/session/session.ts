@@ -12,7 +12,7 @@ import { isDangerousKey } from "./codec.js";
 /** The slice of the per-request controller that the model needs. */
 export interface SessionController {
   readonly isNew: boolean;
-  readonly storeKey: string | undefined;
+  readonly externalKey: string | undefined;
   maxAge: MaxAge | undefined;
   requireSave(): void;
   commit(options?: { save?: boolean; regenerate?: boolean }): Promise<void>;
@@ -66,7 +66,7 @@ export class Session {
   }
 
   get externalKey(): string | undefined {
-    return this.#controller.storeKey;
+    return this.#controller.externalKey;
   }
 
   /** Save now, even if nothing changed. */

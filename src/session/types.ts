@@ -26,7 +26,10 @@ export interface ExternalKeyAccessor {
 export interface SessionOptions {
   /** Cookie name. Default "koa.sess". */
   key?: string;
-  /** Lifetime in ms, or "session" for a browser-session cookie. Default one day. */
+  /**
+   * Lifetime in ms, or "session" for a browser-session cookie. Not set: as in koa-session, the cookie
+   * is a browser-session cookie (no Expires) and the session itself ends after one day.
+   */
   maxAge?: MaxAge;
   /** Commit at the end of every request. Default true. */
   autoCommit?: boolean;
@@ -42,8 +45,11 @@ export interface SessionOptions {
   renew?: boolean;
   /** Default: true when the request is HTTPS (honouring app.proxy). An explicit true always marks it Secure. */
   secure?: boolean;
-  /** Default "lax". */
-  sameSite?: SameSite;
+  /**
+   * Default "lax". Any casing is accepted, and `string` is in the type because koa-session typed it
+   * so; anything but strict/lax/none/true/false is refused at start-up. `null` means the default.
+   */
+  sameSite?: SameSite | (string & Record<never, never>) | null;
   /** Default "/". */
   path?: string;
   domain?: string;
@@ -66,7 +72,7 @@ export interface SessionOptions {
   /** Reject a loaded session: return false and the request gets a fresh one (emits session:invalid). */
   valid?: (ctx: Context, session: StoredSession) => boolean;
   /** Called just before a session is saved. */
-  beforeSave?: (ctx: Context, session: SessionModel) => void;
+  beforeSave?: (ctx: Context, session: KoaSession) => void;
   /** Store calls that take longer fail with StoreUnavailableError (503). Default 3000 ms. */
   storeTimeout?: number;
   /** Accept, once, sessions written by koa-session 7 and re-issue them in koa-sessionkit's format. */
@@ -94,7 +100,16 @@ export interface SessionModel {
   toJSON(): Record<string, unknown>;
 }
 
-export type KoaSession = SessionModel & SessionData & Record<string, unknown>;
+/**
+ * `ctx.session`: the API above, your `SessionData` fields as declared, and any other field as `any`.
+ * The `any` is deliberate: koa-session declares no type for `ctx.session`, so Koa's `any` is what
+ * koa-session apps were written against (`ctx.session.views++`); narrower, they would not compile.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type KoaSession = SessionModel & SessionData & Record<string, any>;
+
+/** koa-session's name for the options argument, so `import type { CreateSessionOptions }` keeps compiling. */
+export type CreateSessionOptions = SessionOptions;
 
 export interface SessionEvent {
   key: string | undefined;
