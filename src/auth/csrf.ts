@@ -27,6 +27,7 @@
  */
 import type { Context, Middleware, Next } from "koa";
 import { randomBytes, timingSafeEqual } from "node:crypto";
+import { SessionConfigError } from "../errors.js";
 
 export interface CsrfOptions {
   /** Other origins allowed to post here, e.g. ["https://admin.example.com"]. */
@@ -78,9 +79,9 @@ function normalizeOrigin(value: string): string {
   try {
     url = new URL(value);
   } catch {
-    throw new TypeError(`koa-sessionkit: csrf({ allowedOrigins }) entries must be origins like "https://app.example.com", got ${value}`);
+    throw new SessionConfigError(`csrf({ allowedOrigins }) entries must be origins like "https://app.example.com", got ${value}`);
   }
-  if (url.origin === "null") throw new TypeError(`koa-sessionkit: csrf({ allowedOrigins }) entry ${value} has no origin`);
+  if (url.origin === "null") throw new SessionConfigError(`csrf({ allowedOrigins }) entry ${value} has no origin`);
   return url.origin;
 }
 

@@ -20,6 +20,7 @@
 import type { Context } from "koa";
 import { contextSession } from "../session/middleware.js";
 import { authConfigOf } from "./config.js";
+import { SessionConfigError } from "../errors.js";
 
 /** Longest User-Agent kept in the session's metadata. */
 export const MAX_USER_AGENT_LENGTH = 256;
@@ -48,10 +49,10 @@ function anonymousMeta(now: number): Parameters<Controller["updateMeta"]>[0] {
 export async function login(ctx: Context, user: LoginUser): Promise<void> {
   const id = user?.id;
   if (!((typeof id === "string" && id.length > 0) || (typeof id === "number" && Number.isFinite(id)))) {
-    throw new TypeError("koa-sessionkit: login(ctx, user) needs user.id as a non-empty string or a finite number");
+    throw new SessionConfigError("login(ctx, user) needs user.id as a non-empty string or a finite number", "ERR_SESSIONKIT_MISUSE");
   }
   if (user.role !== undefined && typeof user.role !== "string") {
-    throw new TypeError("koa-sessionkit: login(ctx, user) needs user.role to be a string when given");
+    throw new SessionConfigError("login(ctx, user) needs user.role to be a string when given", "ERR_SESSIONKIT_MISUSE");
   }
   const controller = contextSession(ctx);
   const config = authConfigOf(ctx);

@@ -14,6 +14,7 @@ import {
   type RateLimiterAbstract,
   type RateLimiterStoreAbstract,
 } from "rate-limiter-flexible";
+import { SessionConfigError } from "../errors.js";
 
 export interface Counter {
   count: number;
@@ -65,13 +66,13 @@ export class LimiterBackend implements FailureBackend {
       keyPrefix: kind.keyPrefix,
     };
     if (store.kind === "redis") {
-      if (typeof store.client?.eval !== "function") throw new TypeError("koa-sessionkit: loginThrottle({ redis }) needs an ioredis client");
+      if (typeof store.client?.eval !== "function") throw new SessionConfigError("loginThrottle({ redis }) needs an ioredis client");
       this.#limiter = new RateLimiterRedis({ ...base, storeClient: store.client });
       this.#ready = Promise.resolve();
     } else if (store.kind === "pg") {
-      if (typeof store.pool?.query !== "function") throw new TypeError("koa-sessionkit: loginThrottle({ pg }) needs a pg Pool");
+      if (typeof store.pool?.query !== "function") throw new SessionConfigError("loginThrottle({ pg }) needs a pg Pool");
       if (!TABLE_NAME.test(store.tableName)) {
-        throw new TypeError(`koa-sessionkit: loginThrottle({ tableName }) must be a plain SQL identifier, got ${store.tableName}`);
+        throw new SessionConfigError(`loginThrottle({ tableName }) must be a plain SQL identifier, got ${store.tableName}`);
       }
       let settle: (err?: unknown) => void = () => undefined;
       const ready = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));

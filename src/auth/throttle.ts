@@ -31,6 +31,7 @@ import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
 import { ThrottleUnavailableError } from "./errors.js";
 import { LimiterBackend, type Counter, type PgLike, type RedisLike, type Store } from "./throttle-backends.js";
+import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:throttle");
 
@@ -68,7 +69,7 @@ export interface LoginThrottle {
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw new TypeError(`koa-sessionkit: loginThrottle({ ${name} }) must be a positive integer, got ${String(value)}`);
+  if (!Number.isInteger(value) || value < 1) throw new SessionConfigError(`loginThrottle({ ${name} }) must be a positive integer, got ${String(value)}`);
   return value;
 }
 
@@ -83,7 +84,7 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
   const windowMs = positiveInteger("windowSeconds", options.windowSeconds, 900) * 1000;
   const blockMs = positiveInteger("blockSeconds", options.blockSeconds, 900) * 1000;
   const prefix = options.keyPrefix ?? "sk:login:";
-  if (options.redis && options.pg) throw new TypeError("koa-sessionkit: loginThrottle() takes either redis or pg, not both");
+  if (options.redis && options.pg) throw new SessionConfigError("loginThrottle() takes either redis or pg, not both");
   const store: Store = options.redis
     ? { kind: "redis", client: options.redis }
     : options.pg

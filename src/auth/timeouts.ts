@@ -19,6 +19,7 @@ import { debuglog } from "node:util";
 import { contextSession } from "../session/middleware.js";
 import { attachAuthConfig, type AuthConfig } from "./config.js";
 import { endSession } from "./login.js";
+import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:auth");
 
@@ -34,7 +35,7 @@ export interface AuthOptions {
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`koa-sessionkit: auth({ ${name} }) must be a positive number of milliseconds, got ${String(value)}`);
+    throw new SessionConfigError(`auth({ ${name} }) must be a positive number of milliseconds, got ${String(value)}`);
   }
   return value;
 }
@@ -49,8 +50,8 @@ export function auth(options: AuthOptions = {}): Middleware {
     touchIntervalMs: positive("touchInterval", options.touchInterval, Math.min(60 * 1000, idleTimeoutMs / 10)),
   });
   if (config.touchIntervalMs >= config.idleTimeoutMs) {
-    throw new TypeError(
-      `koa-sessionkit: auth() touchInterval (${config.touchIntervalMs} ms) must be shorter than idleTimeout (${config.idleTimeoutMs} ms), or active users would time out; lower touchInterval or leave it out`,
+    throw new SessionConfigError(
+      `auth() touchInterval (${config.touchIntervalMs} ms) must be shorter than idleTimeout (${config.idleTimeoutMs} ms), or active users would time out; lower touchInterval or leave it out`,
     );
   }
 

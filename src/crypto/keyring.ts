@@ -52,7 +52,7 @@ export class Keyring {
   /** base64url HMAC-SHA256 of `data` under key `index` (default: the signing key). */
   sign(data: string, index = 0): string {
     const key = this.#hmacKeys[index];
-    if (!key) throw new RangeError(`koa-sessionkit: no key at index ${index}`);
+    if (!key) throw new SessionConfigError(`no key at index ${index}`, "ERR_SESSIONKIT_MISUSE");
     return createHmac("sha256", key).update(data).digest("base64url");
   }
 

@@ -8,6 +8,7 @@
 import { inspect } from "node:util";
 import type { MaxAge } from "../stores/contract.js";
 import { isDangerousKey } from "./codec.js";
+import { SessionConfigError } from "../errors.js";
 
 /** The slice of the per-request controller that the model needs. */
 export interface SessionController {
@@ -59,7 +60,7 @@ export class Session {
 
   set maxAge(value: MaxAge | undefined) {
     if (value !== "session" && value !== undefined && (typeof value !== "number" || !(value > 0))) {
-      throw new TypeError(`koa-sessionkit: session.maxAge must be a positive number of ms or "session", got ${String(value)}`);
+      throw new SessionConfigError(`session.maxAge must be a positive number of ms or "session", got ${String(value)}`, "ERR_SESSIONKIT_MISUSE");
     }
     this.#controller.maxAge = value;
     this.#controller.requireSave();

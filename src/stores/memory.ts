@@ -22,6 +22,7 @@ import {
   type SessionStore,
   type StoredSession,
 } from "./contract.js";
+import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:memory");
 
@@ -53,7 +54,7 @@ export class MemoryStore implements SessionStore {
   constructor(options: MemoryStoreOptions = {}) {
     const max = options.max ?? 10_000;
     if (!Number.isInteger(max) || max < 1) {
-      throw new TypeError(`koa-sessionkit: MemoryStore max must be a positive integer, got ${String(options.max)}`);
+      throw new SessionConfigError(`MemoryStore max must be a positive integer, got ${String(options.max)}`);
     }
     this.max = max;
     this.#refreshAfter = Math.max(1, max >> 1);

@@ -26,6 +26,7 @@ import {
   type StoredSession,
 } from "./contract.js";
 import { loadPeer } from "./peer.js";
+import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:postgres");
 
@@ -49,8 +50,8 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 function identifier(kind: string, name: string): string {
   if (typeof name !== "string" || !IDENTIFIER.test(name)) {
-    throw new TypeError(
-      `koa-sessionkit: PostgresStore ${kind} ${JSON.stringify(name)} is not a plain SQL identifier; use letters, digits and underscores (at most 63, not starting with a digit)`,
+    throw new SessionConfigError(
+      `PostgresStore ${kind} ${JSON.stringify(name)} is not a plain SQL identifier; use letters, digits and underscores (at most 63, not starting with a digit)`,
     );
   }
   return `"${name}"`;
@@ -139,7 +140,7 @@ export class PostgresStore implements SessionStore {
       // An idle client whose server went away emits "error" on the pool; unheard, it would crash the process.
       this.pool.on("error", (error) => debug("idle client error: %s", error.message));
     } else {
-      throw new TypeError('koa-sessionkit: PostgresStore needs { pool } or { connectionString: "postgres://..." }');
+      throw new SessionConfigError('PostgresStore needs { pool } or { connectionString: "postgres://..." }');
     }
     // Prepared statement names are per connection and shared by every store on a pool: tie them to the table.
     this.#names = `sk_${createHash("sha1").update(this.table).digest("hex").slice(0, 12)}_`;
@@ -167,7 +168,7 @@ export class PostgresStore implements SessionStore {
     const interval = options.pruneIntervalMs ?? 10 * 60 * 1000;
     if (interval !== false) {
       if (!Number.isFinite(interval) || interval <= 0) {
-        throw new TypeError("koa-sessionkit: PostgresStore pruneIntervalMs must be a positive number of ms, or false");
+        throw new SessionConfigError("PostgresStore pruneIntervalMs must be a positive number of ms, or false");
       }
       // unref: pruning alone never keeps the process alive.
       this.#timer = setInterval(() => void this.prune(), interval).unref();

@@ -32,6 +32,7 @@ import {
   type StoredSession,
 } from "./contract.js";
 import { loadPeer } from "./peer.js";
+import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:redis");
 
@@ -83,16 +84,16 @@ export class RedisStore implements SessionStore {
 
   constructor(options: RedisStoreOptions = {}) {
     const { client, url, keyPrefix = "sess:", ...redisOptions } = options;
-    if (typeof keyPrefix !== "string") throw new TypeError("koa-sessionkit: RedisStore keyPrefix must be a string");
+    if (typeof keyPrefix !== "string") throw new SessionConfigError("RedisStore keyPrefix must be a string");
     this.keyPrefix = keyPrefix;
     if (client) {
-      if (url !== undefined) throw new TypeError("koa-sessionkit: RedisStore takes either client or url, not both; drop one");
+      if (url !== undefined) throw new SessionConfigError("RedisStore takes either client or url, not both; drop one");
       this.client = client;
       this.#ownsClient = false;
       return;
     }
     if (typeof url !== "string") {
-      throw new TypeError('koa-sessionkit: RedisStore needs { client } or { url: "redis://host:6379" }');
+      throw new SessionConfigError('RedisStore needs { client } or { url: "redis://host:6379" }');
     }
     const ioredis = loadIoredis();
     const RedisClass = ioredis.Redis ?? ioredis.default;

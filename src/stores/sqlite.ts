@@ -23,6 +23,7 @@ import {
   type StoredSession,
 } from "./contract.js";
 import { loadPeer } from "./peer.js";
+import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:sqlite");
 
@@ -95,8 +96,8 @@ export class SqliteStore implements SessionStore {
   constructor(options: SqliteStoreOptions = {}) {
     const table = options.table ?? "koa_sessions";
     if (typeof table !== "string" || !IDENTIFIER.test(table)) {
-      throw new TypeError(
-        `koa-sessionkit: SqliteStore table ${JSON.stringify(table)} is not a plain SQL identifier; use letters, digits and underscores (at most 63, not starting with a digit)`,
+      throw new SessionConfigError(
+        `SqliteStore table ${JSON.stringify(table)} is not a plain SQL identifier; use letters, digits and underscores (at most 63, not starting with a digit)`,
       );
     }
     if (options.database) {
@@ -110,7 +111,7 @@ export class SqliteStore implements SessionStore {
       this.database.pragma("journal_mode = WAL");
       this.database.pragma("synchronous = NORMAL");
     } else {
-      throw new TypeError('koa-sessionkit: SqliteStore needs { path: "sessions.db" } or { database }');
+      throw new SessionConfigError('SqliteStore needs { path: "sessions.db" } or { database }');
     }
     if (options.createTable ?? true) this.database.exec(SQLITE_SCHEMA_SQL(table));
     const t = `"${table}"`;
@@ -138,7 +139,7 @@ export class SqliteStore implements SessionStore {
     const interval = options.pruneIntervalMs ?? 10 * 60 * 1000;
     if (interval !== false) {
       if (!Number.isFinite(interval) || interval <= 0) {
-        throw new TypeError("koa-sessionkit: SqliteStore pruneIntervalMs must be a positive number of ms, or false");
+        throw new SessionConfigError("SqliteStore pruneIntervalMs must be a positive number of ms, or false");
       }
       // unref: pruning alone never keeps the process alive.
       this.#timer = setInterval(() => this.prune(), interval).unref();
