@@ -23,6 +23,7 @@ export { Keyring, keyring, MIN_KEY_BYTES, type KeyInput } from "./crypto/keyring
 export { generateId, storeKeyFor } from "./crypto/ids.js";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";
 export * from "./stores/contract.js";
+export { parseStored, serializeStored, safeParse, isDangerousKey } from "./stores/json.js";
 export {
   SessionkitError,
   SessionConfigError,

@@ -20,7 +20,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { StoreCapabilityError } from "../errors.js";
 import type { SessionListEntry, SessionStore } from "../stores/contract.js";
 import { contextSession } from "../session/middleware.js";
-import { callStore } from "../session/store-call.js";
+import { callStore } from "../stores/call.js";
 import { currentUser, endSession } from "./login.js";
 
 export interface SessionInfo {

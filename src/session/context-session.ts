@@ -13,7 +13,7 @@ import { SessionConfigError } from "../errors.js";
 import { generateId, logTag, storeKeyFor } from "../crypto/ids.js";
 import type { Sealer } from "../crypto/seal.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
-import { withRawJson, rawJsonOf, isPlainRecord } from "./codec.js";
+import { withRawJson, rawJsonOf, isPlainRecord } from "../stores/json.js";
 import { Snapshot } from "./snapshot.js";
 import { customId } from "./incoming.js";
 import { loadFromCookie, loadFromStore, type Loaded } from "./load.js";
@@ -21,7 +21,7 @@ import { writeToStore, type SaveReason } from "./persist.js";
 import { clearCompanionSignature, clearCookie, writeCookie, writeSealedCookie } from "./cookies.js";
 import { ONE_DAY_MS, sessionOptionsView, type ResolvedOptions, type SessionOptionsView } from "./options.js";
 import { Session, type SessionController } from "./session.js";
-import { callStore } from "./store-call.js";
+import { callStore } from "../stores/call.js";
 import type { Runtime } from "./runtime.js";
 
 const debug = debuglog("koa-sessionkit:session");

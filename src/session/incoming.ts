@@ -8,7 +8,7 @@ import { ID_PATTERN } from "../crypto/ids.js";
 import type { Opened, Sealer } from "../crypto/seal.js";
 import type { VerifiedCache } from "../crypto/verified-cache.js";
 import type { StoredSession } from "../stores/contract.js";
-import { isPlainRecord, normalizeStored, safeParse } from "./codec.js";
+import { isPlainRecord, normalizeStored, safeParse } from "../stores/json.js";
 import { readCookie } from "./cookies.js";
 import type { ResolvedOptions } from "./options.js";
 import { SessionConfigError } from "../errors.js";

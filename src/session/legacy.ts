@@ -17,10 +17,10 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { debuglog } from "node:util";
 import { logTag } from "../crypto/ids.js";
 import type { SessionStore, StoredSession } from "../stores/contract.js";
-import { isPlainRecord, safeParse } from "./codec.js";
+import { isPlainRecord, safeParse } from "../stores/json.js";
 import type { LegacyReader, LegacySession } from "./runtime.js";
 import type { ResolvedOptions } from "./options.js";
-import { callStore } from "./store-call.js";
+import { callStore } from "../stores/call.js";
 
 const debug = debuglog("koa-sessionkit:legacy");
 

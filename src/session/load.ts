@@ -13,10 +13,10 @@ import { debuglog } from "node:util";
 import { logTag, storeKeyFor } from "../crypto/ids.js";
 import type { Sealer } from "../crypto/seal.js";
 import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
-import { normalizeStored } from "./codec.js";
+import { normalizeStored } from "../stores/json.js";
 import { openSealedCookie, readSessionId, rejectReason } from "./incoming.js";
 import type { Runtime } from "./runtime.js";
-import { callStore } from "./store-call.js";
+import { callStore } from "../stores/call.js";
 import type { SessionEvent } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");

@@ -20,7 +20,7 @@ import { ContextSession } from "./context-session.js";
 import type { LegacyReader, Runtime } from "./runtime.js";
 import { createLegacyReader } from "./legacy.js";
 import { resolveOptions } from "./options.js";
-import { isStoreUnavailable } from "./store-call.js";
+import { isStoreUnavailable } from "../stores/call.js";
 import type { SessionOptions } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");

@@ -5,10 +5,10 @@
  *   changed data on an existing entry                 → merge: only the changed keys; never recreates
  *   anything else (new entry, forced save, no merge)  → set: the whole session
  */
-import { parseStored, serializeStored } from "./codec.js";
+import { parseStored, serializeStored } from "../stores/json.js";
 import { diffData, splitStored } from "./changes.js";
 import { isDataKey } from "./session.js";
-import { callStore } from "./store-call.js";
+import { callStore } from "../stores/call.js";
 import type { MaxAge, SessionStore, StoredSession, StoreSetOptions } from "../stores/contract.js";
 
 export type SaveReason = "" | "force" | "changed" | "rolling" | "renew" | "touch";

@@ -7,7 +7,7 @@
  */
 import { inspect } from "node:util";
 import type { MaxAge } from "../stores/contract.js";
-import { isDangerousKey } from "./codec.js";
+import { isDangerousKey } from "../stores/json.js";
 import { SessionConfigError } from "../errors.js";
 
 /** The slice of the per-request controller that the model needs. */

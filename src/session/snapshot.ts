@@ -5,7 +5,7 @@
  * comparison (no JSON on a read-only request) and a write needs no re-parse to find what changed.
  */
 import type { StoredSession } from "../stores/contract.js";
-import { parseStored } from "./codec.js";
+import { parseStored } from "../stores/json.js";
 import { diffData, sameJson, splitStored } from "./changes.js";
 import { isDataKey } from "./session.js";
 

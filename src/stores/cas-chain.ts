@@ -11,7 +11,7 @@
  * dropped, and each failed writer retries from the text the server handed back.
  */
 import type { StoredSession } from "./contract.js";
-import { parseStored } from "../session/codec.js";
+import { parseStored } from "./json.js";
 
 /** 1 written; 0 the entry is gone; otherwise the text the entry holds now. */
 export type CompareAndSet = (key: string, expected: string, next: string, userId: string | undefined, ttlMs: number) => Promise<1 | 0 | string>;

@@ -12,8 +12,9 @@
  * app.use(session({ store: new MemoryStore({ max: 50_000 }) }, app));
  */
 import { debuglog } from "node:util";
-import { parseStored, serializeStored } from "../session/codec.js";
+import { parseStored, serializeStored } from "./json.js";
 import { applyChanges, applyTouch } from "./apply.js";
+import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
 import {
   ttlMs,
   type MaxAge,
@@ -133,21 +134,13 @@ export class MemoryStore implements SessionStore {
       const entry = this.#live(key);
       const stored = entry && parseStored(entry.json);
       if (!entry || !stored) continue;
-      const meta = stored._sk;
-      list.push({
-        key,
-        createdAt: meta?.createdAt ?? 0,
-        lastSeenAt: meta?.lastSeenAt ?? meta?.createdAt ?? 0,
-        expiresAt: entry.expiresAt,
-        ...(meta?.ip === undefined ? {} : { ip: meta.ip }),
-        ...(meta?.userAgent === undefined ? {} : { userAgent: meta.userAgent }),
-      });
+      list.push(entryFromMeta(key, stored._sk, entry.expiresAt));
     }
-    return list.sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+    return newestFirst(list);
   }
 
   async destroyByUser(userId: string, options: { except?: string | string[] } = {}): Promise<number> {
-    const except = new Set(typeof options.except === "string" ? [options.except] : (options.except ?? []));
+    const except = new Set(exceptKeys(options.except));
     let count = 0;
     for (const key of [...(this.#byUser.get(userId) ?? [])]) {
       if (except.has(key)) continue;

@@ -20,9 +20,10 @@
 import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
 import type { Cluster, Redis, RedisOptions } from "ioredis";
-import { parseStored, serializeStored } from "../session/codec.js";
+import { parseStored, serializeStored } from "./json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import { CasChain, type CasMerge } from "./cas-chain.js";
+import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
 import {
   ttlMs,
   type MaxAge,
@@ -177,21 +178,14 @@ export class RedisStore implements SessionStore {
         dead.push(key);
         return;
       }
-      list.push({
-        key,
-        createdAt: meta.createdAt ?? 0,
-        lastSeenAt: meta.lastSeenAt ?? meta.createdAt ?? 0,
-        expiresAt: expiries[i] ?? now,
-        ...(meta.ip === undefined ? {} : { ip: meta.ip }),
-        ...(meta.userAgent === undefined ? {} : { userAgent: meta.userAgent }),
-      });
+      list.push(entryFromMeta(key, meta, expiries[i] ?? now));
     });
     if (dead.length > 0) await this.client.zrem(indexKey, ...dead);
-    return list.sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+    return newestFirst(list);
   }
 
   async destroyByUser(userId: string, options: { except?: string | string[] } = {}): Promise<number> {
-    const except = new Set(typeof options.except === "string" ? [options.except] : (options.except ?? []));
+    const except = new Set(exceptKeys(options.except));
     const indexKey = this.#userKey(userId);
     const victims = (await this.listByUser(userId)).map((entry) => entry.key).filter((key) => !except.has(key));
     if (victims.length === 0) return 0;
