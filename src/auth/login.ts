@@ -18,7 +18,8 @@
  * router.get("/me", (ctx) => { ctx.body = currentUser(ctx); });
  */
 import type { Context } from "koa";
-import { contextSession } from "../session/middleware.js";
+import { sessionControl } from "../session/middleware.js";
+import type { SessionControl } from "../session/types.js";
 import { authConfigOf } from "./config.js";
 import { SessionConfigError } from "../errors.js";
 
@@ -35,10 +36,8 @@ export interface CurrentUser {
   role?: string;
 }
 
-type Controller = ReturnType<typeof contextSession>;
-
 /** Metadata that says "nobody is logged in" (keys present so updateMeta overwrites old values). */
-function anonymousMeta(now: number): Parameters<Controller["updateMeta"]>[0] {
+function anonymousMeta(now: number): Parameters<SessionControl["updateMeta"]>[0] {
   return { createdAt: now, lastSeenAt: now, userId: undefined, authAt: undefined, absoluteExpiresAt: undefined, ip: undefined, userAgent: undefined };
 }
 
@@ -54,7 +53,7 @@ export async function login(ctx: Context, user: LoginUser): Promise<void> {
   if (user.role !== undefined && typeof user.role !== "string") {
     throw new SessionConfigError("login(ctx, user) needs user.role to be a string when given", "ERR_SESSIONKIT_MISUSE");
   }
-  const controller = contextSession(ctx);
+  const controller = sessionControl(ctx);
   const config = authConfigOf(ctx);
   const now = Date.now();
   const userId = String(id);
@@ -75,12 +74,12 @@ export async function login(ctx: Context, user: LoginUser): Promise<void> {
 
 /** End this session now: the store entry is destroyed and the cookie expired. `ctx.session` is null after. */
 export async function logout(ctx: Context): Promise<void> {
-  const controller = contextSession(ctx);
+  const controller = sessionControl(ctx);
   await endSession(controller);
 }
 
 /** Destroy the session behind `controller` and forget who was logged in. */
-export async function endSession(controller: Controller): Promise<void> {
+export async function endSession(controller: SessionControl): Promise<void> {
   // Cookie mode opens the cookie lazily; load it so commit knows there is something to clear.
   controller.get();
   // Should the handler start a new session later in this request, it must not inherit the login.
@@ -96,12 +95,12 @@ export async function endSession(controller: Controller): Promise<void> {
  */
 export function authenticatedAt(ctx: Context): number | undefined {
   if (!currentUser(ctx)) return undefined;
-  const authAt = contextSession(ctx).meta?.authAt;
+  const authAt = sessionControl(ctx).meta?.authAt;
   return typeof authAt === "number" ? authAt : undefined;
 }
 
 export function currentUser(ctx: Context): CurrentUser | null {
-  const controller = contextSession(ctx);
+  const controller = sessionControl(ctx);
   const session = controller.get();
   const meta = controller.meta;
   if (!session || typeof meta?.userId !== "string") return null;

@@ -16,7 +16,7 @@
  * ctx.redirect(safeNextPath(ctx.query.next));
  */
 import type { Context, Middleware, Next } from "koa";
-import { contextSession } from "../session/middleware.js";
+import { sessionControl } from "../session/middleware.js";
 import { currentUser } from "./login.js";
 import { SessionConfigError } from "../errors.js";
 
@@ -105,7 +105,7 @@ export function requireRecentAuth(maxAgeMs: number): Middleware {
   }
   return async function requireRecentAuthMiddleware(ctx: Context, next: Next): Promise<void> {
     if (!currentUser(ctx)) return deny(ctx, 401, "Not authenticated");
-    const authAt = contextSession(ctx).meta?.authAt;
+    const authAt = sessionControl(ctx).meta?.authAt;
     if (typeof authAt !== "number" || Date.now() - authAt > maxAgeMs) return deny(ctx, 401, "Reauthentication required");
     ctx.set("Cache-Control", "no-store");
     await next();
@@ -115,5 +115,5 @@ export function requireRecentAuth(maxAgeMs: number): Middleware {
 /** Record that the logged-in user just re-entered their password (resets requireRecentAuth's clock). */
 export function markReauthenticated(ctx: Context): void {
   if (!currentUser(ctx)) throw new SessionConfigError("markReauthenticated(ctx) needs a logged-in session; call login() instead", "ERR_SESSIONKIT_MISUSE");
-  contextSession(ctx).updateMeta({ authAt: Date.now() });
+  sessionControl(ctx).updateMeta({ authAt: Date.now() });
 }

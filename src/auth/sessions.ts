@@ -19,7 +19,7 @@ import type { Context } from "koa";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { StoreCapabilityError } from "../errors.js";
 import type { SessionListEntry, SessionStore } from "../stores/contract.js";
-import { contextSession } from "../session/middleware.js";
+import { sessionControl } from "../session/middleware.js";
 import { callStore } from "../stores/call.js";
 import { currentUser, endSession } from "./login.js";
 
@@ -41,7 +41,7 @@ const HANDLE_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 type UserIndexedStore = SessionStore & Required<Pick<SessionStore, "listByUser" | "destroyByUser">>;
 
 function indexedStore(ctx: Context, capability: "listByUser" | "destroyByUser"): UserIndexedStore {
-  const controller = contextSession(ctx);
+  const controller = sessionControl(ctx);
   const store = controller.store;
   if (!store) {
     throw new StoreCapabilityError(`${capability} (cookie mode keeps each session only in its browser, so sessions can't be listed or revoked)`, FIX);
@@ -73,8 +73,8 @@ export async function listSessions(ctx: Context): Promise<SessionInfo[]> {
   const store = indexedStore(ctx, "listByUser");
   const user = currentUser(ctx);
   if (!user) return [];
-  const controller = contextSession(ctx);
-  const entries = await callStore("listByUser", controller.options.storeTimeout, () => store.listByUser(user.id));
+  const controller = sessionControl(ctx);
+  const entries = await callStore("listByUser", controller.storeTimeout, () => store.listByUser(user.id));
   return entries.map((entry) => toInfo(entry, controller.storeKey));
 }
 
@@ -86,10 +86,10 @@ export async function logoutEverywhere(ctx: Context, options: { exceptCurrent?: 
   const store = indexedStore(ctx, "destroyByUser");
   const user = currentUser(ctx);
   if (!user) return 0;
-  const controller = contextSession(ctx);
+  const controller = sessionControl(ctx);
   const currentKey = controller.storeKey;
   const keepCurrent = options.exceptCurrent === true && currentKey !== undefined;
-  const count = await callStore("destroyByUser", controller.options.storeTimeout, () =>
+  const count = await callStore("destroyByUser", controller.storeTimeout, () =>
     store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {}));
   if (!keepCurrent) await endSession(controller);
   return count;
@@ -104,8 +104,8 @@ export async function revokeSession(ctx: Context, handle: string): Promise<boole
   const user = currentUser(ctx);
   if (!user || typeof handle !== "string" || !HANDLE_PATTERN.test(handle)) return false;
   const wanted = Buffer.from(handle);
-  const controller = contextSession(ctx);
-  const timeout = controller.options.storeTimeout;
+  const controller = sessionControl(ctx);
+  const timeout = controller.storeTimeout;
   const entries = await callStore("listByUser", timeout, () => store.listByUser(user.id));
   const entry = entries.find((candidate) => timingSafeEqual(Buffer.from(sessionHandle(candidate.key)), wanted));
   if (!entry) return false;

@@ -16,7 +16,7 @@
  */
 import type { Context, Middleware, Next } from "koa";
 import { debuglog } from "node:util";
-import { contextSession } from "../session/middleware.js";
+import { sessionControl } from "../session/middleware.js";
 import { attachAuthConfig, type AuthConfig } from "./config.js";
 import { endSession } from "./login.js";
 import { SessionConfigError } from "../errors.js";
@@ -57,7 +57,7 @@ export function auth(options: AuthOptions = {}): Middleware {
 
   return async function authMiddleware(ctx: Context, next: Next): Promise<void> {
     attachAuthConfig(ctx, config);
-    const controller = contextSession(ctx);
+    const controller = sessionControl(ctx);
     // Cookie mode opens the cookie on first access; store mode already loaded it.
     const session = controller.get();
     const meta = controller.meta;

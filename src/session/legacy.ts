@@ -98,8 +98,8 @@ export function createLegacyReader(options: ResolvedOptions): LegacyReader {
       return stored;
     },
 
-    async read(ctx: Context, store: SessionStore | undefined): Promise<LegacySession | undefined> {
-      if (!store || options.externalKey) return undefined;
+    async read(ctx: Context, store: SessionStore): Promise<LegacySession | undefined> {
+      if (options.externalKey) return undefined;
       const rawKey = signedValue(ctx, options, keys);
       if (rawKey === undefined || !EXTERNAL_KEY.test(rawKey)) return undefined;
       // koa-session kept the entry under the raw id (no hash); the controller destroys it after re-issuing.

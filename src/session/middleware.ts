@@ -17,9 +17,11 @@ import { Sealer } from "../crypto/seal.js";
 import { VerifiedCache } from "../crypto/verified-cache.js";
 import { MemoryStore } from "../stores/memory.js";
 import { ContextSession } from "./context-session.js";
-import type { LegacyReader, Runtime } from "./runtime.js";
+import type { Runtime, SharedState } from "./runtime.js";
+import { CookieTransport, StoreTransport, type Transport } from "./transport.js";
+import type { SessionControl } from "./types.js";
 import { createLegacyReader } from "./legacy.js";
-import { resolveOptions } from "./options.js";
+import { resolveOptions, type ResolvedOptions } from "./options.js";
 import { isStoreUnavailable } from "../stores/call.js";
 import type { SessionOptions } from "./types.js";
 
@@ -58,6 +60,11 @@ export function contextSession(ctx: Context): ContextSession {
   return controller;
 }
 
+/** What auth needs of this request's session (a narrow view of the controller). */
+export function sessionControl(ctx: Context): SessionControl {
+  return contextSession(ctx);
+}
+
 export function session(app: Koa, options?: SessionOptions): Middleware;
 export function session(options: SessionOptions | undefined, app: Koa): Middleware;
 export function session(first: Koa | SessionOptions | undefined, second?: Koa | SessionOptions): Middleware {
@@ -71,17 +78,7 @@ export function session(first: Koa | SessionOptions | undefined, second?: Koa | 
   }
 
   const options = resolveOptions(input, app.keys);
-  const legacy: LegacyReader | undefined = options.legacy ? createLegacyReader(options) : undefined;
-  const runtime: Runtime = {
-    options,
-    verified: new VerifiedCache(VERIFIED_CACHE_ENTRIES),
-    storeKeys: new VerifiedCache(VERIFIED_CACHE_ENTRIES),
-    // Sealed cookies run to 4 kB each, so fewer of them.
-    opened: new VerifiedCache(OPENED_CACHE_ENTRIES),
-    store: options.mode === "store" && !options.ContextStore ? (options.store ?? new MemoryStore()) : undefined,
-    sealer: options.mode === "cookie" ? new Sealer(options.keyring as NonNullable<typeof options.keyring>) : undefined,
-    legacy,
-  };
+  const runtime = createRuntime(options);
   // Installed twice on one app (koa-session allows it): as in koa-session, the first installation's
   // options serve every request, and the second middleware, reached inside the first, steps aside.
   if (!defineContext(app, runtime)) debug("session() installed twice on one app; the first installation's options apply");
@@ -89,7 +86,7 @@ export function session(first: Koa | SessionOptions | undefined, second?: Koa | 
   return async function sessionMiddleware(ctx: Context, next: Next): Promise<void> {
     const controller = contextSession(ctx);
     if (!controller.enter()) return next();
-    if (controller.options.mode === "store") {
+    if (controller.store) {
       try {
         await controller.load();
       } catch (err) {
@@ -131,6 +128,33 @@ function respondUnavailable(ctx: Context, err: StoreUnavailableError): void {
   ctx.set("Retry-After", "5");
   ctx.set("Cache-Control", "no-store");
   ctx.body = { error: "Service temporarily unavailable" };
+}
+
+/** What every request of this middleware shares, and the transport chosen once for all of them. */
+function createRuntime(options: ResolvedOptions): Runtime {
+  const shared: SharedState = {
+    options,
+    verified: new VerifiedCache(VERIFIED_CACHE_ENTRIES),
+    storeKeys: new VerifiedCache(VERIFIED_CACHE_ENTRIES),
+    // Sealed cookies run to 4 kB each, so fewer of them.
+    opened: new VerifiedCache(OPENED_CACHE_ENTRIES),
+    legacy: options.legacy ? createLegacyReader(options) : undefined,
+  };
+  return { ...shared, transportFor: chooseTransport(shared) };
+}
+
+function chooseTransport(shared: SharedState): (ctx: Context) => Transport {
+  const { options } = shared;
+  if (options.mode === "cookie") {
+    if (!options.keyring) throw new SessionConfigError("cookie mode needs keys to seal with; set app.keys");
+    const transport = new CookieTransport(shared, new Sealer(options.keyring));
+    return () => transport;
+  }
+  const ContextStore = options.ContextStore;
+  // A store made per request (koa-session's ContextStore): the one case a transport is per request.
+  if (ContextStore) return (ctx) => new StoreTransport(shared, new ContextStore(ctx));
+  const transport = new StoreTransport(shared, options.store ?? new MemoryStore());
+  return () => transport;
 }
 
 /** Install ctx.session on the app; false when an earlier session() on this app already did. */

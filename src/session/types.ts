@@ -9,7 +9,7 @@
  */
 import type { Context } from "koa";
 import type { Keyring, KeyInput } from "../crypto/keyring.js";
-import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
+import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface SessionData {}
@@ -115,4 +115,21 @@ export interface SessionEvent {
   key: string | undefined;
   value: StoredSession | null | undefined;
   ctx: Context;
+}
+
+/** What `koa-sessionkit/auth` needs from a request's session, and nothing more. */
+export interface SessionControl {
+  get(): KoaSession | null;
+  set(value: unknown): void;
+  /** Library metadata (`_sk`); change it with updateMeta. */
+  readonly meta: Readonly<SessionMeta> | undefined;
+  updateMeta(patch: Partial<SessionMeta>): void;
+  /** Persist lastSeenAt (and extend the entry) without rewriting data. */
+  requestTouch(): void;
+  commit(options?: { save?: boolean; regenerate?: boolean }): Promise<void>;
+  /** This request's store; undefined in cookie mode. */
+  readonly store: SessionStore | undefined;
+  /** The store key of this session, once it has one. */
+  readonly storeKey: string | undefined;
+  readonly storeTimeout: number;
 }
