@@ -40,7 +40,10 @@ interface Pending {
   legacy: { storeKey: string | undefined } | undefined;
 }
 
-const SETTLED: Readonly<Pending> = Object.freeze({ force: false, touch: false, reissue: false, metaChanged: false, clearCookie: false, legacy: undefined });
+/** Nothing owed (a literal, not a spread of a frozen template: this runs once per request). */
+function settled(): Pending {
+  return { force: false, touch: false, reissue: false, metaChanged: false, clearCookie: false, legacy: undefined };
+}
 
 export class ContextSession implements SessionController, SessionControl {
   readonly ctx: Context;
@@ -55,7 +58,7 @@ export class ContextSession implements SessionController, SessionControl {
   #expire: number | undefined;
   #maxAge: MaxAge | undefined;
   readonly #snapshot = new Snapshot();
-  #pending: Pending = { ...SETTLED };
+  #pending: Pending = settled();
   #sessionOptions: SessionOptionsView | undefined;
   #entered = false;
 
@@ -306,7 +309,7 @@ export class ContextSession implements SessionController, SessionControl {
 
   /** The one place pending work is reset: everything owed has been written. */
   #settle(): void {
-    this.#pending = { ...SETTLED };
+    this.#pending = settled();
   }
 
   /** Resolves false when the old entry was already gone: a concurrent logout won, nothing is written. */
