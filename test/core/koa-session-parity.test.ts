@@ -86,6 +86,31 @@ describe("koa-session 7.0.2 behaviours, side by side", () => {
     }
   });
 
+  it("2b. the same in cookie mode (koa-session's default; ours sealed), and the old `maxage` spelling", async () => {
+    for (const [name, app] of each((app, install) => {
+      // koa-session is cookie mode without a store; koa-sessionkit needs it said.
+      app.use(install(install === LIBRARIES[0]?.[1] ? {} : { mode: "cookie" }, app));
+      app.use((ctx) => {
+        ctx.session.views = 1;
+        ctx.body = "ok";
+      });
+    })) {
+      const res = await new Client(app.callback()).get("/");
+      expect(cookie(res)?.value, name).toBeTruthy();
+      expect(cookie(res)?.attrs.expires, name).toBeUndefined();
+    }
+    for (const [name, app] of each((app, install) => {
+      app.use(install({ store: new MapStore(), maxage: 60_000 } as SessionOptions, app));
+      app.use((ctx) => {
+        ctx.session.views = 1;
+        ctx.body = "ok";
+      });
+    })) {
+      const res = await new Client(app.callback()).get("/");
+      expect(near(Date.parse(String(cookie(res)?.attrs.expires)), Date.now() + 60_000), name).toBe(true);
+    }
+  });
+
   it("3. installing the middleware twice on one app works", async () => {
     for (const [name, app] of each((app, install) => {
       const store = new MapStore();
