@@ -9,6 +9,7 @@ const shared: Options = {
     "stores/redis": "src/stores/redis.ts",
     "stores/postgres": "src/stores/postgres.ts",
     "stores/sqlite": "src/stores/sqlite.ts",
+    "stores/connect": "src/stores/connect.ts",
     "auth/index": "src/auth/index.ts",
   },
   dts: true,
@@ -17,7 +18,7 @@ const shared: Options = {
   // Class names survive bundling: errors thrown from require("koa-sessionkit") say
   // "SessionConfigError", not the "_class2" that the CommonJS transform would leave.
   keepNames: true,
-  external: ["koa", "ioredis", "pg", "better-sqlite3", "@node-rs/argon2", "bcryptjs"],
+  external: ["koa", "ioredis", "pg", "better-sqlite3", "@node-rs/argon2", "bcryptjs", "@opentelemetry/api"],
 };
 
 export default defineConfig([

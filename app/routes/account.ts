@@ -5,6 +5,7 @@
 import Router from "@koa/router";
 import type { Context } from "koa";
 import {
+  auditEvent,
   csrfToken,
   hashPassword,
   listSessions,
@@ -135,11 +136,12 @@ export function accountRoutes(deps: RouteDeps): Router {
       return refuse(429, "Too many attempts");
     }
     if (!(await verifyPassword(user.passwordHash, currentPassword))) {
-      await deps.throttle.fail(ctx, user.email);
+      await deps.throttle.fail(ctx, user.email, { userId: user.id });
       return refuse(401, "Invalid credentials", "Your current password is not correct.");
     }
     await deps.throttle.succeed(ctx, user.email);
     await deps.users.updatePassword(user.id, await hashPassword(newPassword));
+    auditEvent(ctx, "auth.password_changed", { userId: user.id });
     // Anyone holding another session of this account is out; this session gets a fresh id.
     await logoutEverywhere(ctx, { exceptCurrent: true });
     await login(ctx, { id: user.id, role: user.role });

@@ -35,3 +35,4 @@ export {
   type PgLike,
 } from "./throttle.js";
 export { csrf, csrfToken, verifyCsrfToken, type CsrfOptions } from "./csrf.js";
+export { AUDIT_EVENTS, addAuditListener, auditEvent, type AuditEvent, type AuditEventName, type AuditFields, type AuditListener } from "../events.js";

@@ -16,12 +16,15 @@
  * router.post("/logout-others", async (ctx) => { ctx.body = { revoked: await logoutEverywhere(ctx, { exceptCurrent: true }) }; });
  */
 import type { Context } from "koa";
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { StoreCapabilityError } from "../errors.js";
+import { auditEvent, sessionHandle } from "../events.js";
 import type { SessionListEntry, SessionStore } from "../stores/contract.js";
 import { sessionControl } from "../session/middleware.js";
 import { callStore } from "../stores/call.js";
 import { currentUser, endSession } from "./login.js";
+
+export { sessionHandle };
 
 export interface SessionInfo {
   /** Opaque handle for revokeSession; not a session id. */
@@ -50,11 +53,6 @@ function indexedStore(ctx: Context, capability: "listByUser" | "destroyByUser"):
   return store as UserIndexedStore;
 }
 
-/** The opaque handle of a store key: 24 bytes of a domain-separated SHA-256, base64url. */
-export function sessionHandle(storeKey: string): string {
-  return createHash("sha256").update("koa-sessionkit:session-handle\0").update(storeKey).digest("base64url").slice(0, 32);
-}
-
 function toInfo(entry: SessionListEntry, currentKey: string | undefined): SessionInfo {
   const info: SessionInfo = {
     id: sessionHandle(entry.key),
@@ -74,7 +72,7 @@ export async function listSessions(ctx: Context): Promise<SessionInfo[]> {
   const user = currentUser(ctx);
   if (!user) return [];
   const controller = sessionControl(ctx);
-  const entries = await callStore("listByUser", controller.storeTimeout, () => store.listByUser(user.id));
+  const entries = await callStore("listByUser", controller.storeTimeout, () => store.listByUser(user.id), { ctx, store });
   return entries.map((entry) => toInfo(entry, controller.storeKey));
 }
 
@@ -90,8 +88,13 @@ export async function logoutEverywhere(ctx: Context, options: { exceptCurrent?: 
   const currentKey = controller.storeKey;
   const keepCurrent = options.exceptCurrent === true && currentKey !== undefined;
   const count = await callStore("destroyByUser", controller.storeTimeout, () =>
-    store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {}));
+    store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {}), { ctx, store });
   if (!keepCurrent) await endSession(controller);
+  auditEvent(ctx, "auth.logout_everywhere", {
+    userId: user.id,
+    storeKey: currentKey,
+    reason: `${count} session${count === 1 ? "" : "s"} ended${keepCurrent ? ", this one kept" : ""}`,
+  });
   return count;
 }
 
@@ -106,10 +109,11 @@ export async function revokeSession(ctx: Context, handle: string): Promise<boole
   const wanted = Buffer.from(handle);
   const controller = sessionControl(ctx);
   const timeout = controller.storeTimeout;
-  const entries = await callStore("listByUser", timeout, () => store.listByUser(user.id));
+  const entries = await callStore("listByUser", timeout, () => store.listByUser(user.id), { ctx, store });
   const entry = entries.find((candidate) => timingSafeEqual(Buffer.from(sessionHandle(candidate.key)), wanted));
   if (!entry) return false;
   if (entry.key === controller.storeKey) await endSession(controller);
-  else await callStore("destroy", timeout, () => store.destroy(entry.key, { ctx }));
+  else await callStore("destroy", timeout, () => store.destroy(entry.key, { ctx }), { ctx, store });
+  auditEvent(ctx, "auth.session_revoked", { userId: user.id, storeKey: entry.key });
   return true;
 }

@@ -13,6 +13,7 @@ import { debuglog } from "node:util";
 import { logTag } from "../crypto/ids.js";
 import { SessionConfigError } from "../errors.js";
 import type { MaxAge, SessionMeta, SessionStore } from "../stores/contract.js";
+import { stringifyJson } from "../stores/deep-json.js";
 import { isPlainRecord, rawJsonOf, withRawJson } from "../stores/json.js";
 import type { Identity, Loaded } from "./load.js";
 import { ONE_DAY_MS, sessionOptionsView, type ResolvedOptions, type SessionOptionsView } from "./options.js";
@@ -164,8 +165,12 @@ export class ContextSession implements SessionController, SessionControl {
     if (loaded.legacy) {
       // Accepted once: a new id, a hashed store key and a SHA-256 signature (or a seal) at commit.
       this.#pending.legacy = loaded.legacy;
-      this.#pending.force = true;
-      return;
+      if (this.#transport.kind === "store") {
+        this.#pending.force = true;
+        return;
+      }
+      // Cookie mode: remembered as loaded, so the commit can tell a read from a change when the
+      // sealed cookie turns out too large for a browser (the transport keeps the koa-session cookie then).
     }
     this.#snapshot.remember(rawJsonOf(stored), session);
     if (loaded.reissue) {
@@ -225,7 +230,7 @@ export class ContextSession implements SessionController, SessionControl {
     if (options.regenerate && !(await this.#regenerate())) return;
     const reason: SaveReason = options.save || options.regenerate || this.#pending.force ? "force" : this.#reason(session);
     debug("commit: %s", reason || "nothing to save");
-    if (!reason) {
+    if (!reason && !this.#pending.legacy) {
       const identity = this.#identity;
       if (this.#pending.reissue && identity && this.#transport.kind === "store") this.#transport.reissue(this.ctx, identity, cookieExpires(this.#expire, this.#maxAge));
       else if (this.#pending.clearCookie) this.#clear(false);
@@ -246,7 +251,7 @@ export class ContextSession implements SessionController, SessionControl {
       // New and empty: never stored, no cookie (and a stale cookie is cleared by the caller).
       return Object.keys(data).length > 0 ? "changed" : "";
     }
-    const json = JSON.stringify(storedObject(data, this.#expire, this.#maxAge, this.#meta));
+    const json = stringifyJson(storedObject(data, this.#expire, this.#maxAge, this.#meta));
     if (json !== this.#snapshot.json) {
       if (this.#snapshot.differs(data, storedObject({}, this.#expire, this.#maxAge, this.#meta))) return "changed";
       // Same content in another spelling (a store that reorders keys, jsonb): compare fast next time.
@@ -273,7 +278,7 @@ export class ContextSession implements SessionController, SessionControl {
     this.#meta = { ...(this.#meta ?? { createdAt: now }), lastSeenAt: now };
     const data = session.toJSON();
     const stored = storedObject(data, expire, this.#maxAge, this.#meta);
-    const json = JSON.stringify(stored);
+    const json = stringifyJson(stored);
     const transport = this.#transport;
     const input = {
       reason,
@@ -287,6 +292,7 @@ export class ContextSession implements SessionController, SessionControl {
       expire,
       cookieExpires: cookieExpires(expire, this.#maxAge),
       reissue: this.#pending.reissue,
+      legacyUnchanged: this.#pending.legacy !== undefined && reason !== "changed" && reason !== "force",
     };
     if (transport.kind === "store") {
       const identity = await transport.save(this.ctx, input, this.#identity);
@@ -298,8 +304,8 @@ export class ContextSession implements SessionController, SessionControl {
         return;
       }
       this.#identity = identity;
-    } else {
-      await transport.save(this.ctx, input);
+    } else if (!(await transport.save(this.ctx, input))) {
+      return; // a koa-session cookie kept as it is (see CookieTransport.save)
     }
     if (this.#pending.legacy) await transport.retire(this.ctx, this.#pending.legacy.storeKey);
     this.#snapshot.remember(json, session);

@@ -13,6 +13,7 @@
 import type { Context } from "koa";
 import { debuglog } from "node:util";
 import { ID_PATTERN, logTag, storeKeyFor } from "../crypto/ids.js";
+import { auditEvent } from "../events.js";
 import type { Opened, Sealer } from "../crypto/seal.js";
 import type { VerifiedCache } from "../crypto/verified-cache.js";
 import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
@@ -60,7 +61,7 @@ export async function loadFromStore(ctx: Context, runtime: SharedState, store: S
       runtime.storeKeys.set(id, storeKey);
     }
     const stored = normalizeStored(
-      await callStore("get", options.storeTimeout, () => store.get(storeKey, maxAge, { rolling: options.rolling, ctx })),
+      await callStore("get", options.storeTimeout, () => store.get(storeKey, maxAge, { rolling: options.rolling, ctx }), { ctx, store }),
     );
     if (accept(ctx, runtime, stored, storeKey)) {
       return {
@@ -72,13 +73,17 @@ export async function loadFromStore(ctx: Context, runtime: SharedState, store: S
     }
   }
   const stale = incoming.stale || id !== undefined;
-  if (!runtime.legacy) return stale ? { reissue: false, stale } : NOTHING;
-  const found = await runtime.legacy.read(ctx, store);
-  const stored = found ? normalizeStored(found.stored) : null;
-  if (found && accept(ctx, runtime, stored, found.legacyStoreKey)) {
-    return adoptLegacy(stored as StoredSession, found.legacyStoreKey);
+  if (runtime.legacy) {
+    const found = await runtime.legacy.read(ctx, store);
+    const stored = found ? normalizeStored(found.stored) : null;
+    if (found && accept(ctx, runtime, stored, found.legacyStoreKey)) {
+      return adoptLegacy(stored as StoredSession, found.legacyStoreKey);
+    }
   }
-  return { reissue: false, stale };
+  // A cookie that failed verification (and was no koa-session cookie either): forged, tampered,
+  // or signed with a key that was retired.
+  if (incoming.stale) auditEvent(ctx, "session.invalid_signature", { reason: "id cookie failed verification" });
+  return stale ? { reissue: false, stale } : NOTHING;
 }
 
 /** Cookie mode: open the sealed cookie (called lazily, on first access to ctx.session). */
@@ -91,8 +96,10 @@ export function loadFromCookie(ctx: Context, runtime: SharedState, sealer: Seale
     const stored = legacy ? normalizeStored(legacy) : null;
     if (stored && accept(ctx, runtime, stored, undefined)) return adoptLegacy(stored, undefined);
     debug("sealed cookie %s did not open; starting a fresh session", logTag(sealed.token));
+    auditEvent(ctx, "session.invalid_signature", { reason: "sealed cookie did not open" });
   } else if (sealed.kind === "expired") {
     emit(ctx, "expired", { key: undefined, value: undefined, ctx });
+    auditEvent(ctx, "session.expired", { reason: "cookie expired" });
   } else if (accept(ctx, runtime, sealed.stored, undefined)) {
     return { stored: sealed.stored as StoredSession, reissue: sealed.keyIndex > 0, stale: false };
   }
@@ -108,6 +115,10 @@ function adoptLegacy(stored: StoredSession, storeKey: string | undefined): Loade
 function accept(ctx: Context, runtime: SharedState, stored: StoredSession | null, key: string | undefined): boolean {
   const reason = rejectReason(ctx, runtime.options, stored);
   if (reason) emit(ctx, reason, { key, value: stored, ctx });
+  if (reason === "expired") {
+    const userId = stored?._sk?.userId;
+    auditEvent(ctx, "session.expired", { userId: typeof userId === "string" ? userId : undefined, storeKey: key, reason: "session expired" });
+  }
   return reason === null;
 }
 
@@ -123,7 +134,7 @@ export function rejectReason(ctx: Context, options: ResolvedOptions, stored: Sto
   return null;
 }
 
-function emit(ctx: Context, event: "missed" | "expired" | "invalid", data: SessionEvent): void {
+export function emit(ctx: Context, event: "missed" | "expired" | "invalid" | "legacy-kept", data: SessionEvent): void {
   debug("session %s", event);
   // After the response path has moved on, as koa-session does: a listener can't delay the request.
   setImmediate(() => ctx.app.emit(`session:${event}`, data));

@@ -56,6 +56,8 @@ export interface SaveInput {
   cookieExpires: Date | undefined;
   /** An older key verified the cookie: send it again, signed with the first. */
   reissue: boolean;
+  /** A koa-session session accepted on this request that the handler did not change. */
+  legacyUnchanged: boolean;
 }
 
 export interface StoreCall {
@@ -69,8 +71,10 @@ export async function writeToStore(store: SessionStore, key: string, input: Save
   const { stored, previousJson, reason } = input;
   const { ttl, timeout, setOptions } = call;
   const exists = previousJson !== undefined;
+  // Who is calling, for the store.error audit event and telemetry (stores/call.ts).
+  const scope = { ctx: setOptions.ctx, store };
   if (exists && (reason === "rolling" || reason === "renew" || reason === "touch") && store.touch) {
-    await callStore("touch", timeout, () => store.touch?.(key, stored, ttl, setOptions));
+    await callStore("touch", timeout, () => store.touch?.(key, stored, ttl, setOptions), scope);
     return true;
   }
   // A forced save (save(), a new maxAge) of an existing entry merges too, so it can't revive a
@@ -80,10 +84,10 @@ export async function writeToStore(store: SessionStore, key: string, input: Save
     const changes = diffData(before, input.data, splitReserved(stored).reserved);
     changes.base = previousJson;
     changes.result = serializeStored(stored);
-    const merged = await callStore("merge", timeout, () => store.merge?.(key, changes, ttl, setOptions));
+    const merged = await callStore("merge", timeout, () => store.merge?.(key, changes, ttl, setOptions), scope);
     return merged !== false;
   }
-  await callStore("set", timeout, () => store.set(key, stored, ttl, setOptions));
+  await callStore("set", timeout, () => store.set(key, stored, ttl, setOptions), scope);
   return true;
 }
 

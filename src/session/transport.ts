@@ -10,15 +10,18 @@
  * the transport does it.
  */
 import type { Context } from "koa";
+import { debuglog } from "node:util";
 import { generateId, storeKeyFor } from "../crypto/ids.js";
 import type { Sealer } from "../crypto/seal.js";
 import { callStore } from "../stores/call.js";
 import type { MaxAge, SessionStore } from "../stores/contract.js";
-import { clearCompanionSignature, clearCookie, writeCookie, writeSealedCookie } from "./cookies.js";
-import { loadFromCookie, loadFromStore, type Identity, type Loaded } from "./load.js";
+import { clearCompanionSignature, clearCookie, COOKIE_LIMIT_BYTES, cookieBytes, writeCookie, writeSealedCookie } from "./cookies.js";
+import { emit, loadFromCookie, loadFromStore, type Identity, type Loaded } from "./load.js";
 import { ONE_DAY_MS, type ResolvedOptions } from "./options.js";
 import type { SharedState } from "./runtime.js";
 import { customId, writeToStore, type SaveInput } from "./save.js";
+
+const debug = debuglog("koa-sessionkit:session");
 
 /** The store entry outlives the cookie by 10 s so a cookie never points at a row that just vanished. */
 const STORE_GRACE_MS = 10_000;
@@ -73,7 +76,7 @@ export class StoreTransport {
   destroy(ctx: Context, identity: Identity | undefined): Promise<unknown> {
     if (!identity) return Promise.resolve(undefined);
     const store = this.store;
-    return callStore("destroy", this.#options.storeTimeout, () => store.destroy(identity.storeKey, { ctx }));
+    return callStore("destroy", this.#options.storeTimeout, () => store.destroy(identity.storeKey, { ctx }), { ctx, store });
   }
 
   /** Tell the client the session is gone. */
@@ -88,7 +91,7 @@ export class StoreTransport {
     const store = this.store;
     const options = this.#options;
     if (legacyStoreKey !== undefined) {
-      await callStore("destroy", options.storeTimeout, () => store.destroy(legacyStoreKey, { ctx }));
+      await callStore("destroy", options.storeTimeout, () => store.destroy(legacyStoreKey, { ctx }), { ctx, store });
     }
     if (!options.signed && !options.externalKey) clearCompanionSignature(ctx, options);
   }
@@ -112,12 +115,22 @@ export class CookieTransport {
     return loadFromCookie(ctx, this.#runtime, this.#sealer);
   }
 
-  async save(ctx: Context, input: SaveInput): Promise<undefined> {
+  /** Resolves false when a koa-session cookie is kept as it is instead (nothing sent). */
+  async save(ctx: Context, input: SaveInput): Promise<boolean> {
     const options = this.#runtime.options;
     const payload = options.encode ? options.encode(input.stored) : input.json;
     const token = this.#sealer.seal(payload, options.key, input.now, input.expire ?? input.now + ONE_DAY_MS);
-    writeSealedCookie(ctx, options, token, { expires: input.cookieExpires });
-    return undefined;
+    const lifetime = { expires: input.cookieExpires };
+    if (input.legacyUnchanged && cookieBytes(ctx, options, token, lifetime) > COOKIE_LIMIT_BYTES) {
+      // A koa-session cookie near 4 KB re-seals larger than a browser keeps. The handler changed
+      // nothing, so the browser's koa-session cookie still holds exactly this session: keep it
+      // (no Set-Cookie) rather than fail a read; a change that is too large fails as any would.
+      debug("koa-session cookie kept: re-sealed it would pass %d bytes", COOKIE_LIMIT_BYTES);
+      emit(ctx, "legacy-kept", { key: undefined, value: input.stored, ctx });
+      return false;
+    }
+    writeSealedCookie(ctx, options, token, lifetime);
+    return true;
   }
 
   /** No server state: the sealed cookie is the session. */

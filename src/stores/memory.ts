@@ -13,6 +13,7 @@
  */
 import { debuglog } from "node:util";
 import { parseStored, serializeStored } from "./json.js";
+import { stringifyJson } from "./deep-json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
 import {
@@ -109,7 +110,7 @@ export class MemoryStore implements SessionStore {
     const stored = parseStored(entry.json);
     if (!stored) return;
     applyTouch(stored, session);
-    this.#put(key, JSON.stringify(stored), this.#now() + ttlMs(maxAge), entry.userId);
+    this.#put(key, stringifyJson(stored), this.#now() + ttlMs(maxAge), entry.userId);
   }
 
   merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): boolean {
@@ -124,7 +125,7 @@ export class MemoryStore implements SessionStore {
     const stored = parseStored(entry.json);
     if (!stored) return false;
     applyChanges(stored, changes);
-    this.#put(key, JSON.stringify(stored), this.#now() + ttlMs(maxAge), stored._sk?.userId);
+    this.#put(key, stringifyJson(stored), this.#now() + ttlMs(maxAge), stored._sk?.userId);
     return true;
   }
 

@@ -13,6 +13,7 @@
 import { debuglog } from "node:util";
 import type BetterSqlite3 from "better-sqlite3";
 import { parseStored, serializeStored } from "./json.js";
+import { stringifyJson } from "./deep-json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import {
   ttlMs,
@@ -110,7 +111,7 @@ export class SqliteStore implements SessionStore {
       const stored = parseStored(this.#get.get(key, now)?.data);
       if (!stored) return false;
       change(stored);
-      this.#put.run(key, JSON.stringify(stored), now + ttlMs(maxAge), ...metaColumns(stored, now));
+      this.#put.run(key, stringifyJson(stored), now + ttlMs(maxAge), ...metaColumns(stored, now));
       return true;
     });
 
