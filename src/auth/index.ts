@@ -10,7 +10,7 @@
  * import session from "koa-sessionkit";
  * import { auth, csrf, requireAuth, login, logout, loginThrottle } from "koa-sessionkit/auth";
  * const app = new Koa();
- * app.keys = [process.env.SESSION_KEY_1!];
+ * app.keys = (process.env.SESSION_KEYS ?? "").split(",");
  * app.use(session({ store }, app));
  * app.use(auth({ idleTimeout: 30 * 60_000 }));
  * app.use(bodyParser());
