@@ -55,15 +55,32 @@ export function isPlausibleEmail(email: string): boolean {
   return email.length <= 254 && /^[^\s@]+@[^\s@]+$/.test(email);
 }
 
-export const DEFAULT_ROLE = "user";
+/** The roles the app knows: "admin" may use /admin, "user" is everyone else. */
+export const ROLES = ["user", "admin"] as const;
+export type Role = (typeof ROLES)[number];
+export const DEFAULT_ROLE: Role = "user";
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+/** A role nobody checks for (a typo such as "superuser" or "Admin") would grant nothing silently. */
+export class UnknownRoleError extends Error {
+  override readonly name = "UnknownRoleError";
+  constructor(role: string) {
+    super(`unknown role ${JSON.stringify(role)}; the roles are ${ROLES.join(", ")}`);
+  }
+}
 
 /** The record every repository stores for a new user: fresh id, normalized email, default role. */
 export function newUser(input: NewUser): User {
+  const role = input.role ?? DEFAULT_ROLE;
+  if (!isRole(role)) throw new UnknownRoleError(role);
   return {
     id: randomUUID(),
     email: normalizeEmail(input.email),
     passwordHash: input.passwordHash,
-    role: input.role ?? DEFAULT_ROLE,
+    role,
     createdAt: Date.now(),
     disabledAt: null,
   };
