@@ -88,7 +88,9 @@ function buildApp(config: AppConfig, logger: Logger, resources: ReturnType<typeo
         store: resources.store,
         sameSite: "lax",
         httpOnly: true,
-        secure: config.secureCookies,
+        // Unset, the library's rule applies: Secure exactly when the request is HTTPS (honouring
+        // app.proxy, so X-Forwarded-Proto behind TRUST_PROXY); SECURE_COOKIES only forces it.
+        ...(config.secureCookies === undefined ? {} : { secure: config.secureCookies }),
         // The cookie lives as long as a login may; auth() ends it earlier when idle.
         maxAge: config.absoluteTimeoutMs,
       },

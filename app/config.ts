@@ -12,7 +12,7 @@
  * | REDIS_URL       | (none)                     | required when SESSION_STORE=redis                           |
  * | DATABASE_URL    | (none)                     | PostgreSQL; when set, users live there too                  |
  * | LOG_LEVEL       | info                       | pino level: fatal, error, warn, info, debug, trace, silent  |
- * | SECURE_COOKIES  | true when NODE_ENV=production | mark the cookie Secure (its name becomes __Host-sid)     |
+ * | SECURE_COOKIES  | true when NODE_ENV=production, else unset | true: always Secure (the name becomes __Host-sid); false: never; unset: Secure exactly on HTTPS requests (X-Forwarded-Proto counts with TRUST_PROXY) |
  * | TRUST_PROXY     | false                      | trust X-Forwarded-* (behind a TLS-terminating proxy)        |
  * | BREACHED_PASSWORD_CHECK  | off               | "hibp": refuse new passwords found in Pwned Passwords (k-anonymity: 5 hex chars of SHA-1 are sent) |
  * | BREACHED_PASSWORD_URL    | api.pwnedpasswords.com/range/ | the range endpoint (a mirror or proxy), with the check on |
@@ -45,7 +45,8 @@ export interface AppConfig {
   redisUrl: string | undefined;
   databaseUrl: string | undefined;
   logLevel: LogLevel;
-  secureCookies: boolean;
+  /** true/false force the cookie's Secure flag; undefined leaves it to the request (HTTPS, honouring trustProxy). */
+  secureCookies: boolean | undefined;
   trustProxy: boolean;
   /** Pwned Passwords range endpoint for new passwords; undefined when the check is off. */
   breachedPasswordUrl: string | undefined;
@@ -128,7 +129,7 @@ export function parseConfig(env: Env): AppConfig {
     redisUrl,
     databaseUrl,
     logLevel: levelInput as LogLevel,
-    secureCookies: parseBoolean("SECURE_COOKIES", env.SECURE_COOKIES) ?? env.NODE_ENV === "production",
+    secureCookies: parseBoolean("SECURE_COOKIES", env.SECURE_COOKIES) ?? (env.NODE_ENV === "production" ? true : undefined),
     trustProxy: parseBoolean("TRUST_PROXY", env.TRUST_PROXY) ?? false,
     breachedPasswordUrl: parseBreachCheck(env),
     ...parseTimeouts(env),
