@@ -139,9 +139,11 @@ export function accountRoutes(deps: RouteDeps): Router {
       return refuse(401, "Invalid credentials", "Your current password is not correct.");
     }
     await deps.throttle.succeed(ctx, user.email);
-    await deps.users.updatePassword(user.id, await hashPassword(newPassword));
-    // Anyone holding another session of this account is out; this session gets a fresh id.
+    // Anyone holding another session of this account is out, before the password changes: a store
+    // failure here (503) leaves the old password in place rather than a new one with old sessions alive.
     await logoutEverywhere(ctx, { exceptCurrent: true });
+    await deps.users.updatePassword(user.id, await hashPassword(newPassword));
+    // This session gets a fresh id.
     await login(ctx, { id: user.id, role: user.role });
     if (html) return seeOther(ctx, "/account/password?notice=password-changed");
     sendJson(ctx, 200, { ok: true });

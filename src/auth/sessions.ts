@@ -21,6 +21,7 @@ import { StoreCapabilityError } from "../errors.js";
 import type { SessionListEntry, SessionStore } from "../stores/contract.js";
 import { contextSession } from "../session/middleware.js";
 import { callStore } from "../session/store-call.js";
+import { spendStoreTime } from "../stores/deadline.js";
 import { currentUser, endSession } from "./login.js";
 
 export interface SessionInfo {
@@ -68,13 +69,18 @@ function toInfo(entry: SessionListEntry, currentKey: string | undefined): Sessio
   return info;
 }
 
+/** Store calls here share the request's store-time budget with the session's own (stores/deadline.ts). */
+function listByUser(ctx: Context, store: UserIndexedStore, userId: string, timeoutMs: number): Promise<SessionListEntry[]> {
+  return spendStoreTime(ctx, "listByUser", timeoutMs, (ms) => callStore("listByUser", ms, () => store.listByUser(userId)));
+}
+
 /** The logged-in user's live sessions, most recently active first; [] when nobody is logged in. */
 export async function listSessions(ctx: Context): Promise<SessionInfo[]> {
   const store = indexedStore(ctx, "listByUser");
   const user = currentUser(ctx);
   if (!user) return [];
   const controller = contextSession(ctx);
-  const entries = await callStore("listByUser", controller.options.storeTimeout, () => store.listByUser(user.id));
+  const entries = await listByUser(ctx, store, user.id, controller.options.storeTimeout);
   return entries.map((entry) => toInfo(entry, controller.storeKey));
 }
 
@@ -89,8 +95,8 @@ export async function logoutEverywhere(ctx: Context, options: { exceptCurrent?: 
   const controller = contextSession(ctx);
   const currentKey = controller.storeKey;
   const keepCurrent = options.exceptCurrent === true && currentKey !== undefined;
-  const count = await callStore("destroyByUser", controller.options.storeTimeout, () =>
-    store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {}));
+  const count = await spendStoreTime(ctx, "destroyByUser", controller.options.storeTimeout, (ms) =>
+    callStore("destroyByUser", ms, () => store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {})));
   if (!keepCurrent) await endSession(controller);
   return count;
 }
@@ -106,10 +112,10 @@ export async function revokeSession(ctx: Context, handle: string): Promise<boole
   const wanted = Buffer.from(handle);
   const controller = contextSession(ctx);
   const timeout = controller.options.storeTimeout;
-  const entries = await callStore("listByUser", timeout, () => store.listByUser(user.id));
+  const entries = await listByUser(ctx, store, user.id, timeout);
   const entry = entries.find((candidate) => timingSafeEqual(Buffer.from(sessionHandle(candidate.key)), wanted));
   if (!entry) return false;
   if (entry.key === controller.storeKey) await endSession(controller);
-  else await callStore("destroy", timeout, () => store.destroy(entry.key, { ctx }));
+  else await spendStoreTime(ctx, "destroy", timeout, (ms) => callStore("destroy", ms, () => store.destroy(entry.key, { ctx })));
   return true;
 }

@@ -10,7 +10,13 @@
  *
  * Counters are rate-limiter-flexible limiters: in memory by default (one process); pass `redis` (an
  * ioredis client) or `pg` (a pg Pool; the table is created on first use) to share them between
- * instances. Store keys hold a hash of the email, never the email.
+ * instances, or `sqlite` (a better-sqlite3 database) to keep them across restarts of one process.
+ * Store keys hold a hash of the email, never the email.
+ *
+ * `check` and `fail` draw on the request's store-time budget, shared with the session's own store
+ * calls (stores/deadline.ts): a stalled counter store makes the attempt a 503 within `storeTimeout`,
+ * and the session write after it gets only what is left. `succeed` holds nothing up: the reset runs
+ * in the background with its own short bound.
  *
  * @example
  * import { loginThrottle, tooManyAttempts, verifyPassword, verifyDummy, login } from "koa-sessionkit/auth";
@@ -29,10 +35,15 @@
 import type { Context } from "koa";
 import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
+import { callStore } from "../session/store-call.js";
+import { spendStoreTime } from "../stores/deadline.js";
 import { ThrottleUnavailableError } from "./errors.js";
 import { LimiterBackend, type Counter, type PgLike, type RedisLike, type Store } from "./throttle-backends.js";
 
 const debug = debuglog("koa-sessionkit:throttle");
+
+/** The success bookkeeping's own bound: it runs after the response is decided, so keep it short. */
+const RESET_TIMEOUT_MS = 1000;
 
 export type { PgLike, RedisLike } from "./throttle-backends.js";
 
@@ -53,6 +64,11 @@ export interface LoginThrottleOptions {
   keyPrefix?: string;
   /** PostgreSQL table. Default "sessionkit_login_limits". */
   tableName?: string;
+  /**
+   * Longest wait for the counter store, in ms, shared with the session's store calls of the same
+   * request (use the session's `storeTimeout`). Default 3000, the session's default.
+   */
+  storeTimeout?: number;
 }
 
 export type ThrottleResult = { allowed: true } | { allowed: false; retryAfterSeconds: number };
@@ -62,7 +78,10 @@ export interface LoginThrottle {
   check(ctx: Context, email: unknown): Promise<ThrottleResult>;
   /** After a wrong password or unknown account. Resolves whether the next attempt is allowed; rejects like check. */
   fail(ctx: Context, email: unknown): Promise<ThrottleResult>;
-  /** After a successful login: forget the account's failures (the IP's stay). */
+  /**
+   * After a successful login: forget the account's failures (the IP's stay). Resolves at once; the
+   * reset runs in the background, bounded by min(storeTimeout, 1 s), and a failure only logs.
+   */
   succeed(ctx: Context, email: unknown): Promise<void>;
 }
 
@@ -83,6 +102,8 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
   const windowMs = positiveInteger("windowSeconds", options.windowSeconds, 900) * 1000;
   const blockMs = positiveInteger("blockSeconds", options.blockSeconds, 900) * 1000;
   const prefix = options.keyPrefix ?? "sk:login:";
+  const storeTimeout = positiveInteger("storeTimeout", options.storeTimeout, 3000);
+  const resetTimeout = Math.min(storeTimeout, RESET_TIMEOUT_MS);
   if (options.redis && options.pg) throw new TypeError("koa-sessionkit: loginThrottle() takes either redis or pg, not both");
   const store: Store = options.redis
     ? { kind: "redis", client: options.redis }
@@ -103,36 +124,35 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
     return waitMs > 0 ? { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } : { allowed: true };
   }
 
+  /** Counter store failures and timeouts become ThrottleUnavailableError (503): fail closed, never a bare 500. */
+  async function counted<T>(ctx: Context, operation: string, work: () => Promise<T>): Promise<T> {
+    const name = `throttle ${operation}`;
+    try {
+      return await spendStoreTime(ctx, name, storeTimeout, (ms) => callStore(name, ms, work));
+    } catch (error) {
+      throw new ThrottleUnavailableError(operation, error);
+    }
+  }
+
   return {
     check: (ctx, email) =>
-      counted("check", async () => {
+      counted(ctx, "check", async () => {
         const [account, ip] = await Promise.all([accounts.peek(accountKey(email)), ips.peek(ipKey(ctx))]);
         return verdict(account, ip);
       }),
     fail: (ctx, email) =>
-      counted("fail", async () => {
+      counted(ctx, "fail", async () => {
         const [account, ip] = await Promise.all([accounts.hit(accountKey(email)), ips.hit(ipKey(ctx))]);
         return verdict(account, ip);
       }),
     async succeed(_ctx, email) {
-      try {
-        await accounts.reset(accountKey(email));
-      } catch (error) {
-        // The password was right; a counter that could not be reset only makes later lockouts come
-        // sooner, which is no reason to refuse this login.
-        debug("could not reset the failure counter after a successful login: %s", (error as Error).message);
-      }
+      // Not awaited: the password was right, and a counter that could not be reset only makes later
+      // lockouts come sooner, which is no reason to hold up or refuse this login.
+      callStore("throttle reset", resetTimeout, () => accounts.reset(accountKey(email))).catch((error: unknown) =>
+        debug("could not reset the failure counter after a successful login: %s", (error as Error).message),
+      );
     },
   };
-}
-
-/** Counter store failures become ThrottleUnavailableError (503): fail closed, never a bare 500. */
-async function counted<T>(operation: string, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw new ThrottleUnavailableError(operation, error);
-  }
 }
 
 /** Answer 429 with Retry-After and `{"error":"Too many attempts"}`. */

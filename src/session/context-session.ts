@@ -21,6 +21,7 @@ import { clearCompanionSignature, clearCookie, writeCookie, writeSealedCookie } 
 import { ONE_DAY_MS, sessionOptionsView, type ResolvedOptions, type SessionOptionsView } from "./options.js";
 import { Session, type SessionController } from "./session.js";
 import { callStore } from "./store-call.js";
+import { spendStoreTime } from "../stores/deadline.js";
 import type { Runtime } from "./runtime.js";
 
 const debug = debuglog("koa-sessionkit:session");
@@ -304,10 +305,15 @@ export class ContextSession implements SessionController {
     this.#legacy = undefined;
     const store = this.store;
     if (storeKey !== undefined && store) {
-      await callStore("destroy", this.options.storeTimeout, () => store.destroy(storeKey, { ctx: this.ctx }));
+      await this.#destroyEntry(store, storeKey);
     }
     // With signed cookies the new `.sig` replaced it already; otherwise (cookie mode) it would linger.
     if (!this.options.signed && !this.options.externalKey) clearCompanionSignature(this.ctx, this.options);
+  }
+
+  /** Every destroy of this request shares its store-time budget (stores/deadline.ts). */
+  #destroyEntry(store: SessionStore, key: string): Promise<unknown> {
+    return spendStoreTime(this.ctx, "destroy", this.options.storeTimeout, (ms) => callStore("destroy", ms, () => store.destroy(key, { ctx: this.ctx })));
   }
 
   #writeIdCookie(id: string, expire: number | undefined): void {
@@ -329,7 +335,7 @@ export class ContextSession implements SessionController {
     this.#meta = { ...(this.#meta ?? {}), createdAt: now, lastSeenAt: now };
     if (oldKey === undefined || !this.store) return true;
     const store = this.store;
-    const removed = await callStore("destroy", this.options.storeTimeout, () => store.destroy(oldKey, { ctx: this.ctx }));
+    const removed = await this.#destroyEntry(store, oldKey);
     if (existed && removed === false) {
       debug("session %s was destroyed by another request; regenerate() does not revive it", logTag(oldKey));
       this.#session = null;
@@ -345,7 +351,7 @@ export class ContextSession implements SessionController {
     this.#snapshot.forget();
     if (key !== undefined && this.store) {
       const store = this.store;
-      await callStore("destroy", this.options.storeTimeout, () => store.destroy(key, { ctx: this.ctx }));
+      await this.#destroyEntry(store, key);
     }
     if (this.options.externalKey) this.options.externalKey.set(this.ctx, "");
     else this.#clear();

@@ -17,6 +17,7 @@ import { normalizeStored } from "./codec.js";
 import { openSealedCookie, readSessionId, rejectReason } from "./incoming.js";
 import type { Runtime } from "./runtime.js";
 import { callStore } from "./store-call.js";
+import { spendStoreTime } from "../stores/deadline.js";
 import type { SessionEvent } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
@@ -51,7 +52,7 @@ export async function loadFromStore(ctx: Context, runtime: Runtime, store: Sessi
       runtime.storeKeys.set(id, storeKey);
     }
     const stored = normalizeStored(
-      await callStore("get", options.storeTimeout, () => store.get(storeKey, maxAge, { rolling: options.rolling, ctx })),
+      await spendStoreTime(ctx, "get", options.storeTimeout, (ms) => callStore("get", ms, () => store.get(storeKey, maxAge, { rolling: options.rolling, ctx }))),
     );
     if (accept(ctx, runtime, stored, storeKey)) {
       return {

@@ -9,6 +9,7 @@ import { parseStored, serializeStored } from "./codec.js";
 import { diffData, splitStored } from "./changes.js";
 import { isDataKey } from "./session.js";
 import { callStore } from "./store-call.js";
+import { spendStoreTime } from "../stores/deadline.js";
 import type { MaxAge, SessionStore, StoredSession, StoreSetOptions } from "../stores/contract.js";
 
 export type SaveReason = "" | "force" | "changed" | "rolling" | "renew" | "touch";
@@ -33,7 +34,7 @@ export async function writeToStore(write: StoreWrite): Promise<boolean> {
   const { store, key, stored, ttl, timeout, setOptions, previousJson, reason } = write;
   const exists = previousJson !== undefined;
   if (exists && (reason === "rolling" || reason === "renew" || reason === "touch") && store.touch) {
-    await callStore("touch", timeout, () => store.touch?.(key, stored, ttl, setOptions));
+    await spendStoreTime(setOptions.ctx, "touch", timeout, (ms) => callStore("touch", ms, () => store.touch?.(key, stored, ttl, setOptions)));
     return true;
   }
   // A forced save (save(), a new maxAge) of an existing entry merges too, so it can't revive a
@@ -44,9 +45,9 @@ export async function writeToStore(write: StoreWrite): Promise<boolean> {
     const changes = diffData(before, write.data, reserved);
     changes.base = previousJson;
     changes.result = serializeStored(stored);
-    const merged = await callStore("merge", timeout, () => store.merge?.(key, changes, ttl, setOptions));
+    const merged = await spendStoreTime(setOptions.ctx, "merge", timeout, (ms) => callStore("merge", ms, () => store.merge?.(key, changes, ttl, setOptions)));
     return merged !== false;
   }
-  await callStore("set", timeout, () => store.set(key, stored, ttl, setOptions));
+  await spendStoreTime(setOptions.ctx, "set", timeout, (ms) => callStore("set", ms, () => store.set(key, stored, ttl, setOptions)));
   return true;
 }
