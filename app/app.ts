@@ -101,7 +101,8 @@ function buildApp(config: AppConfig, logger: Logger, resources: ReturnType<typeo
   app.use(htmlRejections());
   app.use(csrf());
 
-  // Shared through Redis or PostgreSQL when those hold the sessions, so every instance sees one count.
+  // In Redis or PostgreSQL when those hold the sessions (every instance sees one count), else in the
+  // users' database, so a restart never forgets a lockout (resources.ts).
   const throttle = loginThrottle({ ...resources.throttleBacking, keyPrefix: throttleKeyPrefix, tableName: "app_login_limits" });
   const deps: RouteDeps = { config, users: resources.users, throttle, store: resources.store, logger };
   for (const router of [loginRoutes(deps), accountRoutes(deps), adminRoutes(deps)]) {

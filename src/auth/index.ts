@@ -33,5 +33,6 @@ export {
   type ThrottleResult,
   type RedisLike,
   type PgLike,
+  type SqliteLike,
 } from "./throttle.js";
 export { csrf, csrfToken, verifyCsrfToken, type CsrfOptions } from "./csrf.js";

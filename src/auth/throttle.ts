@@ -38,20 +38,25 @@ import { debuglog } from "node:util";
 import { callStore } from "../session/store-call.js";
 import { spendStoreTime } from "../stores/deadline.js";
 import { ThrottleUnavailableError } from "./errors.js";
-import { LimiterBackend, type Counter, type PgLike, type RedisLike, type Store } from "./throttle-backends.js";
+import { LimiterBackend, type Counter, type PgLike, type RedisLike, type SqliteLike, type Store } from "./throttle-backends.js";
 
 const debug = debuglog("koa-sessionkit:throttle");
 
 /** The success bookkeeping's own bound: it runs after the response is decided, so keep it short. */
 const RESET_TIMEOUT_MS = 1000;
 
-export type { PgLike, RedisLike } from "./throttle-backends.js";
+export type { PgLike, RedisLike, SqliteLike } from "./throttle-backends.js";
 
 export interface LoginThrottleOptions {
   /** Share counters through Redis (an ioredis client). */
   redis?: RedisLike;
   /** Share counters through PostgreSQL (a pg Pool). */
   pg?: PgLike;
+  /**
+   * Keep counters in SQLite (a better-sqlite3 Database; the table is created on first use): one host,
+   * but a lockout survives a restart, which the in-memory default forgets.
+   */
+  sqlite?: SqliteLike;
   /** Failures in a row that lock one account. Default 10. */
   accountLimit?: number;
   /** Failures from one IP (any accounts) that block it. Default 100. */
@@ -62,7 +67,7 @@ export interface LoginThrottleOptions {
   blockSeconds?: number;
   /** Prefix of Redis keys / PostgreSQL rows. Default "sk:login:". */
   keyPrefix?: string;
-  /** PostgreSQL table. Default "sessionkit_login_limits". */
+  /** PostgreSQL or SQLite table. Default "sessionkit_login_limits". */
   tableName?: string;
   /**
    * Longest wait for the counter store, in ms, shared with the session's store calls of the same
@@ -104,12 +109,17 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
   const prefix = options.keyPrefix ?? "sk:login:";
   const storeTimeout = positiveInteger("storeTimeout", options.storeTimeout, 3000);
   const resetTimeout = Math.min(storeTimeout, RESET_TIMEOUT_MS);
-  if (options.redis && options.pg) throw new TypeError("koa-sessionkit: loginThrottle() takes either redis or pg, not both");
+  if ([options.redis, options.pg, options.sqlite].filter(Boolean).length > 1) {
+    throw new TypeError("koa-sessionkit: loginThrottle() takes one of redis, pg or sqlite, not several");
+  }
+  const tableName = options.tableName ?? "sessionkit_login_limits";
   const store: Store = options.redis
     ? { kind: "redis", client: options.redis }
     : options.pg
-      ? { kind: "pg", pool: options.pg, tableName: options.tableName ?? "sessionkit_login_limits" }
-      : { kind: "memory" };
+      ? { kind: "pg", pool: options.pg, tableName }
+      : options.sqlite
+        ? { kind: "sqlite", database: options.sqlite, tableName }
+        : { kind: "memory" };
   // Two counter kinds with their own limits; rate-limiter-flexible keeps them apart by key prefix.
   const accounts = new LimiterBackend(store, { limit: accountLimit, windowMs, blockMs, keyPrefix: `${prefix}a` });
   const ips = new LimiterBackend(store, { limit: ipLimit, windowMs, blockMs, keyPrefix: `${prefix}ip` });
