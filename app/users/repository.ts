@@ -3,6 +3,14 @@
  * PostgreSQL (when DATABASE_URL is set). Emails are normalized before they reach either.
  */
 import { randomUUID } from "node:crypto";
+import { normalizeEmail } from "../../src/auth/index.js";
+
+/**
+ * The one email normaliser of the app, the login throttle's own (NFKC, trim, lower case): users,
+ * throttle keys and the CLIs all agree on which mailbox an input names, so "jürgen@exämple.de"
+ * typed composed or decomposed, or with capitals and spaces, is one account.
+ */
+export { normalizeEmail };
 
 export interface User {
   /** Opaque, random; what the session remembers (never the email). */
@@ -45,9 +53,17 @@ export class DuplicateEmailError extends Error {
   }
 }
 
-/** Trim and lowercase, so " Demo@Example.com" and "demo@example.com" are one account. */
-export function normalizeEmail(email: string): string {
-  return email.trim().toLowerCase();
+/**
+ * Emails stored before NFKC was part of the normal form: only addresses with a character outside
+ * printable ASCII can differ (trim and lower case were applied already). Each is the row to update;
+ * one whose normal form another account holds already stays as it was (it could not log in before
+ * either, since lookups were by that form's twin), so no account is merged or lost.
+ */
+export function emailsToRenormalize(rows: ReadonlyArray<{ id: string; email: string }>): Array<{ id: string; email: string }> {
+  return rows.flatMap((row) => {
+    const email = normalizeEmail(row.email);
+    return email === row.email ? [] : [{ id: row.id, email }];
+  });
 }
 
 /** Deliberately loose: one "@" with something on both sides, no spaces, at most 254 characters. */
