@@ -3,8 +3,8 @@
  * can drive it over HTTP with a temporary DATA_DIR.
  *
  * Middleware, outermost first:
- *   request log → security headers → error boundary → /style.css → body parser (1 MB)
- *   → session() → auth() (timeouts) → csrf() → routes
+ *   request log → security headers → error boundary → /style.css, /favicon.ico → body parser (1 MB)
+ *   → session() → auth() (timeouts) → csrf() → accepted content types (415) → routes
  *
  * @example
  * const { app, close } = await createApp(loadConfig(process.env));
@@ -13,11 +13,11 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
-import { bodyParser } from "@koa/bodyparser";
 import Koa from "koa";
 import type { Logger } from "pino";
 import session from "../src/index.js";
 import { auth, csrf, hashPassword, loginThrottle } from "../src/auth/index.js";
+import { acceptedContentTypes, parseBody } from "./body.js";
 import type { AppConfig } from "./config.js";
 import { errorHandler } from "./errors.js";
 import { sendHtml, wantsHtml } from "./http.js";
@@ -30,7 +30,7 @@ import { loginRoutes } from "./routes/login.js";
 import { DuplicateEmailError, type UserRepository } from "./users/repository.js";
 import { errorPage } from "./views/pages.js";
 
-export const BODY_LIMIT = "1mb";
+export { BODY_LIMIT } from "./body.js";
 export const DEMO_EMAIL = "demo@example.com";
 
 export interface CreateAppOptions {
@@ -80,7 +80,7 @@ function buildApp(config: AppConfig, logger: Logger, resources: ReturnType<typeo
     ctx.set("Cache-Control", "public, max-age=3600");
     ctx.body = STYLESHEET;
   });
-  app.use(bodyParser({ enableTypes: ["json", "form"], jsonLimit: BODY_LIMIT, formLimit: BODY_LIMIT }));
+  app.use(parseBody());
   app.use(
     session(
       {
@@ -100,6 +100,7 @@ function buildApp(config: AppConfig, logger: Logger, resources: ReturnType<typeo
   app.use(auth({ idleTimeout: config.idleTimeoutMs, absoluteTimeout: config.absoluteTimeoutMs }));
   app.use(htmlRejections());
   app.use(csrf());
+  app.use(acceptedContentTypes());
 
   // In Redis or PostgreSQL when those hold the sessions (every instance sees one count), else in the
   // users' database, so a restart never forgets a lockout (resources.ts).

@@ -15,7 +15,7 @@ import {
   revokeSession,
   verifyPassword,
 } from "../../src/auth/index.js";
-import { isFormPost, seeOther, sendHtml, sendJson, stringField, wantsHtml } from "../http.js";
+import { seeOther, sendHtml, sendJson, stringField, wantsHtml } from "../http.js";
 import { dashboardPage, passwordPage, sessionsPage } from "../views/pages.js";
 import { MAX_PASSWORD_BYTES, newPasswordProblem } from "../passwords.js";
 import type { RouteDeps } from "./deps.js";
@@ -85,7 +85,7 @@ export function accountRoutes(deps: RouteDeps): Router {
     } else if (mine) {
       revoked = await revokeSession(ctx, handle);
     }
-    if (isFormPost(ctx)) {
+    if (wantsHtml(ctx)) {
       if (mine?.current) return seeOther(ctx, "/login?loggedOut=1");
       return seeOther(ctx, revoked ? "/account/sessions?notice=revoked" : "/account/sessions");
     }
@@ -97,7 +97,7 @@ export function accountRoutes(deps: RouteDeps): Router {
 
   router.post("/account/sessions/revoke-others", guard, withUser, async (ctx) => {
     const revoked = await logoutEverywhere(ctx, { exceptCurrent: true });
-    if (isFormPost(ctx)) return seeOther(ctx, "/account/sessions?notice=revoked-others");
+    if (wantsHtml(ctx)) return seeOther(ctx, "/account/sessions?notice=revoked-others");
     sendJson(ctx, 200, { ok: true, revoked });
   });
 
