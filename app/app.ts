@@ -50,7 +50,15 @@ export interface AppHandle {
   close(): Promise<void>;
 }
 
-const STYLESHEET = fs.readFileSync(fileURLToPath(new URL("./public/style.css", import.meta.url)), "utf8");
+/** The app's two static files, read once: a stylesheet and a 178-byte icon (browsers ask for it on every page). */
+const STATIC_FILES: ReadonlyMap<string, { type: string; body: Buffer }> = new Map([
+  ["/style.css", { type: "text/css; charset=utf-8", body: publicFile("style.css") }],
+  ["/favicon.ico", { type: "image/x-icon", body: publicFile("favicon.ico") }],
+]);
+
+function publicFile(name: string): Buffer {
+  return fs.readFileSync(fileURLToPath(new URL(`./public/${name}`, import.meta.url)));
+}
 
 export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<AppHandle> {
   const logger = options.logger ?? createLogger(config.logLevel);
@@ -75,10 +83,11 @@ function buildApp(config: AppConfig, logger: Logger, resources: ReturnType<typeo
   app.use(securityHeaders());
   app.use(errorHandler(logger));
   app.use(async (ctx, next) => {
-    if (ctx.path !== "/style.css" || (ctx.method !== "GET" && ctx.method !== "HEAD")) return next();
-    ctx.type = "text/css; charset=utf-8";
+    const file = STATIC_FILES.get(ctx.path);
+    if (!file || (ctx.method !== "GET" && ctx.method !== "HEAD")) return next();
+    ctx.type = file.type;
     ctx.set("Cache-Control", "public, max-age=3600");
-    ctx.body = STYLESHEET;
+    ctx.body = file.body;
   });
   app.use(parseBody());
   app.use(
