@@ -7,14 +7,15 @@
  *
  * The throttle's counter store is PostgreSQL behind a pool wrapper that can stall chosen queries.
  */
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import Koa from "koa";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import session, { MemoryStore, type MaxAge, type SessionChanges, type SessionStore, type StoredSession } from "../../src/index.js";
+import session from "../../src/index.js";
 import { listSessions, login, loginThrottle, logout, logoutEverywhere, revokeSession, type LoginThrottle } from "../../src/auth/index.js";
 import { DATABASE_URL, requireService } from "../helpers/services.js";
+import { behave, cookieOf, send as sendGet, listen, StallingStore, type Behaviour, type Reply } from "../helpers/stalling-store.js";
+
+const send = (port: number, path: string, cookie?: string) => sendGet(port, path, cookie, "POST");
 
 const KEYS = ["hang-login-key-0123456789abcdef0123456789abcdef"];
 /** Large enough against SLACK that two timeouts in a row (the old behaviour) fall outside the bound. */
@@ -23,52 +24,6 @@ const STORE_TIMEOUT = 500;
 const SLACK = 250;
 const USER = "user-1";
 const EMAIL = "hang@example.com";
-
-type Operation = "get" | "set" | "destroy" | "merge" | "touch" | "listByUser" | "destroyByUser";
-type Behaviour = "ok" | "hang" | { delayMs: number };
-
-function behave<T>(behaviour: Behaviour, run: () => T | Promise<T>): T | Promise<T> {
-  if (behaviour === "hang") return new Promise<T>(() => undefined);
-  if (behaviour !== "ok") return new Promise<T>((resolve) => setTimeout(() => resolve(run()), behaviour.delayMs));
-  return run();
-}
-
-/** A MemoryStore (with the per-user index) whose operations can be made to stall. */
-class StallingStore implements SessionStore {
-  readonly inner = new MemoryStore();
-  readonly behaviour = new Map<Operation, Behaviour>();
-  readonly calls: Operation[] = [];
-
-  #run<T>(operation: Operation, run: () => T | Promise<T>): T | Promise<T> {
-    this.calls.push(operation);
-    return behave(this.behaviour.get(operation) ?? "ok", run);
-  }
-  get(key: string): StoredSession | null | Promise<StoredSession | null> {
-    return this.#run("get", () => this.inner.get(key));
-  }
-  set(key: string, stored: StoredSession, maxAge: MaxAge | undefined): unknown {
-    return this.#run("set", () => this.inner.set(key, stored, maxAge));
-  }
-  destroy(key: string): unknown {
-    return this.#run("destroy", () => this.inner.destroy(key));
-  }
-  merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
-    return Promise.resolve(this.#run("merge", () => this.inner.merge(key, changes, maxAge)));
-  }
-  touch(key: string, stored: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
-    return Promise.resolve(this.#run("touch", () => this.inner.touch(key, stored, maxAge)));
-  }
-  listByUser(userId: string) {
-    return Promise.resolve(this.#run("listByUser", () => this.inner.listByUser(userId)));
-  }
-  destroyByUser(userId: string, options?: { except?: string }) {
-    return Promise.resolve(this.#run("destroyByUser", () => this.inner.destroyByUser(userId, options)));
-  }
-  /** How many of this operation were made since `from` (an index into calls). */
-  count(operation: Operation, from = 0): number {
-    return this.calls.slice(from).filter((call) => call === operation).length;
-  }
-}
 
 type ThrottleQuery = "peek" | "hit" | "reset";
 
@@ -92,37 +47,6 @@ class Pool {
     return Promise.resolve(behave(kind ? (this.behaviour.get(kind) ?? "ok") : "ok", run));
   }
 }
-
-interface Reply {
-  status: number;
-  ms: number;
-  body: string;
-  setCookie: string[];
-  retryAfter: string | undefined;
-}
-
-function send(port: number, path: string, cookie?: string): Promise<Reply> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const request = http.request({ host: "127.0.0.1", port, path, method: "POST", agent: false, headers: cookie ? { cookie } : {} }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("end", () =>
-        resolve({
-          status: response.statusCode ?? 0,
-          ms: performance.now() - started,
-          body: Buffer.concat(chunks).toString("utf8"),
-          setCookie: response.headers["set-cookie"] ?? [],
-          retryAfter: response.headers["retry-after"] as string | undefined,
-        }),
-      );
-    });
-    request.on("error", reject);
-    request.end();
-  });
-}
-
-const cookieOf = (reply: Reply) => reply.setCookie.map((line) => line.split(";")[0]).join("; ");
 
 interface Server {
   port: number;
@@ -160,17 +84,7 @@ async function start(throttle: LoginThrottle | undefined): Promise<Server> {
     }
     ctx.body = { ok: true };
   });
-  const server = http.createServer(app.callback());
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const handle: Server = {
-    port: (server.address() as AddressInfo).port,
-    store,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const handle: Server = { ...(await listen(app.callback())), store };
   servers.push(handle);
   return handle;
 }
