@@ -14,7 +14,7 @@ const shared: Options = {
   dts: true,
   sourcemap: true,
   target: "node20",
-  external: ["koa", "ioredis", "pg", "better-sqlite3", "@node-rs/argon2", "bcryptjs"],
+  external: ["koa", "ioredis", "pg", "better-sqlite3", "@node-rs/argon2", "bcryptjs", "@opentelemetry/api"],
 };
 
 export default defineConfig([

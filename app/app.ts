@@ -3,8 +3,9 @@
  * can drive it over HTTP with a temporary DATA_DIR.
  *
  * Middleware, outermost first:
- *   request log → security headers → error boundary → /style.css, /favicon.ico → body parser (1 MB)
- *   → session() → auth() (timeouts) → csrf() → accepted content types (415) → routes
+ *   /healthz + /readyz (no log, no session) → request log → security headers → error boundary
+ *   → /style.css, /favicon.ico → body parser (1 MB) → session() → auth() (timeouts) → csrf()
+ *   → accepted content types (415) → routes
  *
  * @example
  * const { app, close } = await createApp(loadConfig(process.env));
@@ -20,8 +21,9 @@ import { auth, csrf, hashPassword, loginThrottle } from "../src/auth/index.js";
 import { acceptedContentTypes, parseBody } from "./body.js";
 import type { AppConfig } from "./config.js";
 import { errorHandler } from "./errors.js";
+import { healthRoutes, type HealthState } from "./health.js";
 import { sendHtml, wantsHtml } from "./http.js";
-import { createLogger, requestLogger } from "./logging.js";
+import { auditLogger, createLogger, requestLogger } from "./logging.js";
 import { openResources } from "./resources.js";
 import { accountRoutes } from "./routes/account.js";
 import { adminRoutes } from "./routes/admin.js";
@@ -32,6 +34,8 @@ import { errorPage } from "./views/pages.js";
 
 export { BODY_LIMIT } from "./body.js";
 export const DEMO_EMAIL = "demo@example.com";
+/** Looked up by /readyz; no session or user ever has this key or id. */
+const READINESS_PROBE_KEY = "readyz-probe";
 
 export interface CreateAppOptions {
   /** Use this logger instead of one built from config.logLevel (tests pass a silent one). */
@@ -44,6 +48,8 @@ export interface AppHandle {
   app: Koa;
   users: UserRepository;
   logger: Logger;
+  /** Set `health.shuttingDown` when a shutdown begins: /readyz then answers 503. */
+  health: HealthState;
   /** Set when this start created the demo user; the caller prints it once. */
   demoUser: { email: string; password: string } | undefined;
   /** Close the stores and databases (after the HTTP server stopped accepting). */
@@ -65,20 +71,37 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   const resources = openResources(config);
   try {
     const demoUser = config.seedDemoUser ? await seedDemoUser(resources.users) : undefined;
-    const app = buildApp(config, logger, resources, options.throttleKeyPrefix ?? "app:login:");
-    return { app, users: resources.users, logger, demoUser, close: () => resources.close() };
+    const health: HealthState = { shuttingDown: false };
+    const app = buildApp(config, logger, resources, options.throttleKeyPrefix ?? "app:login:", health);
+    return { app, users: resources.users, logger, health, demoUser, close: () => resources.close() };
   } catch (error) {
     await resources.close().catch(() => {});
     throw error;
   }
 }
 
-function buildApp(config: AppConfig, logger: Logger, resources: ReturnType<typeof openResources>, throttleKeyPrefix: string): Koa {
+function buildApp(
+  config: AppConfig,
+  logger: Logger,
+  resources: ReturnType<typeof openResources>,
+  throttleKeyPrefix: string,
+  health: HealthState,
+): Koa {
   const app = new Koa({ proxy: config.trustProxy });
   app.keys = config.sessionKeys;
   // Errors are logged once, by the error boundary; Koa's default handler would print stacks to stderr.
   app.silent = true;
 
+  app.use(
+    healthRoutes(
+      [
+        // A read of a key no session uses: one real round trip to whichever store holds sessions.
+        { name: "sessions", check: async () => resources.store.get(READINESS_PROBE_KEY, undefined, {}) },
+        { name: "users", check: () => resources.users.findById(READINESS_PROBE_KEY) },
+      ],
+      health,
+    ),
+  );
   app.use(requestLogger(logger));
   app.use(securityHeaders());
   app.use(errorHandler(logger));
@@ -102,6 +125,7 @@ function buildApp(config: AppConfig, logger: Logger, resources: ReturnType<typeo
         ...(config.secureCookies === undefined ? {} : { secure: config.secureCookies }),
         // The cookie lives as long as a login may; auth() ends it earlier when idle.
         maxAge: config.absoluteTimeoutMs,
+        onEvent: auditLogger(logger),
       },
       app,
     ),

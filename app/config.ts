@@ -18,6 +18,7 @@
  * | BREACHED_PASSWORD_URL    | api.pwnedpasswords.com/range/ | the range endpoint (a mirror or proxy), with the check on |
  * | SESSION_IDLE_TIMEOUT     | 30m               | sign out after this long without a request (s, m, h or d)  |
  * | SESSION_ABSOLUTE_TIMEOUT | 12h               | sign out this long after login, however active              |
+ * | SHUTDOWN_DELAY           | 0                 | on SIGTERM, keep serving this long with /readyz at 503 so a load balancer drains the instance first |
  *
  * @example
  * const config = loadConfig(process.env); // throws ConfigError
@@ -54,6 +55,8 @@ export interface AppConfig {
   idleTimeoutMs: number;
   /** Sign out this long after login, however active the session is. */
   absoluteTimeoutMs: number;
+  /** On SIGTERM, keep accepting this long while /readyz answers 503, then stop. */
+  shutdownDelayMs: number;
   /** Create demo@example.com with a random password when there are no users. */
   seedDemoUser: boolean;
 }
@@ -133,6 +136,8 @@ export function parseConfig(env: Env): AppConfig {
     trustProxy: parseBoolean("TRUST_PROXY", env.TRUST_PROXY) ?? false,
     breachedPasswordUrl: parseBreachCheck(env),
     ...parseTimeouts(env),
+    // "0" (the default) stops accepting at once; a drain needs at least a second to be noticed.
+    shutdownDelayMs: nonEmpty(env.SHUTDOWN_DELAY) === "0" ? 0 : parseDuration("SHUTDOWN_DELAY", env.SHUTDOWN_DELAY, 0),
     seedDemoUser: true,
   };
 }

@@ -5,10 +5,25 @@
  */
 import type { Context, Middleware } from "koa";
 import pino, { type Logger } from "pino";
+import type { AuditEvent, AuditListener } from "../src/index.js";
 import type { LogLevel } from "./config.js";
 
 export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
   return destination ? pino({ level }, destination) : pino({ level });
+}
+
+/** Events an operator should look at soon: someone guessing passwords, forging cookies, or a store failing. */
+const WARN_EVENTS: ReadonlySet<AuditEvent["event"]> = new Set(["auth.lockout", "session.invalid_signature", "store.error"]);
+
+/**
+ * The library's audit events as one pino line each: `{"event":"auth.login","userId":…,"session":…,
+ * "ip":…,"reason":…}` with msg "audit". pino stamps its own time, so the event's is left out.
+ */
+export function auditLogger(logger: Logger): AuditListener {
+  return (event) => {
+    const { time: _time, ...fields } = event;
+    logger[WARN_EVENTS.has(event.event) ? "warn" : "info"](fields, "audit");
+  };
 }
 
 export function requestLogger(logger: Logger): Middleware {

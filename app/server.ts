@@ -1,9 +1,11 @@
 /**
  * `npm start`: parse the configuration, build the app, listen, and shut down gracefully on
- * SIGTERM/SIGINT (stop accepting, let in-flight requests finish, close stores and databases, exit 0).
+ * SIGTERM/SIGINT (report not-ready on /readyz, stop accepting, let in-flight requests finish within
+ * 10 s, close stores and databases, exit 0).
  * A configuration problem is one line on stderr and exit code 1.
  */
 import type { Server } from "node:http";
+import type { Logger } from "pino";
 import { createApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
 
@@ -30,7 +32,7 @@ async function main(): Promise<void> {
   } catch (error) {
     fail(`could not start: ${oneLine(error)}`);
   }
-  const { app, logger, demoUser, close } = handle;
+  const { app, logger, demoUser, close, health } = handle;
   if (demoUser) process.stdout.write(`Demo user: ${demoUser.email} / ${demoUser.password}\n`);
 
   const server: Server = app.listen(config.port, config.host);
@@ -49,28 +51,36 @@ async function main(): Promise<void> {
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, "shutting down");
-    const force = setTimeout(() => {
-      logger.warn("in-flight requests did not finish in time; closing their connections");
-      server.closeAllConnections();
-    }, SHUTDOWN_GRACE_MS);
-    force.unref();
-    // close() stops accepting and resolves once every in-flight request has finished.
-    server.close(() => {
-      clearTimeout(force);
-      close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.error({ err: error }, "error while closing stores");
-          process.exit(1);
-        },
-      );
-    });
-    // Keep-alive connections with no request in flight would hold close() open.
-    server.closeIdleConnections();
+    // From now on /readyz answers 503; with SHUTDOWN_DELAY the balancer sees that and stops sending
+    // new requests before this instance stops accepting them.
+    health.shuttingDown = true;
+    logger.info({ signal, delayMs: config.shutdownDelayMs }, "shutting down");
+    setTimeout(() => stopServing(server, logger, close), config.shutdownDelayMs);
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
+}
+
+/** Stop accepting, let in-flight requests finish (bounded), close stores and databases, exit. */
+function stopServing(server: Server, logger: Logger, close: () => Promise<void>): void {
+  const force = setTimeout(() => {
+    logger.warn("in-flight requests did not finish in time; closing their connections");
+    server.closeAllConnections();
+  }, SHUTDOWN_GRACE_MS);
+  force.unref();
+  // close() stops accepting and resolves once every in-flight request has finished.
+  server.close(() => {
+    clearTimeout(force);
+    close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "error while closing stores");
+        process.exit(1);
+      },
+    );
+  });
+  // Keep-alive connections with no request in flight would hold close() open.
+  server.closeIdleConnections();
 }
 
 function oneLine(error: unknown): string {

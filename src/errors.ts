@@ -35,6 +35,8 @@ export class SessionConfigError extends TypeError {
  */
 export class StoreUnavailableError extends SessionkitError {
   readonly operation: string;
+  /** true when the store did not answer within storeTimeout; false when it failed. */
+  readonly timedOut: boolean;
   constructor(operation: string, cause: unknown, timedOut = false) {
     const why = timedOut ? "did not answer in time" : "failed";
     super(
@@ -44,6 +46,7 @@ export class StoreUnavailableError extends SessionkitError {
       { cause },
     );
     this.operation = operation;
+    this.timedOut = timedOut;
     // Koa's default error handler copies err.headers onto the response, so a StoreUnavailableError
     // that escapes a handler (for example from an awaited regenerate()) still says when to retry.
     this.headers = { "Retry-After": "5", "Cache-Control": "no-store" };

@@ -20,6 +20,16 @@ export { Session } from "./session/session.js";
 export { Keyring, keyring, MIN_KEY_BYTES, type KeyInput } from "./crypto/keyring.js";
 export { generateId, storeKeyFor } from "./crypto/ids.js";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";
+export {
+  AUDIT_EVENTS,
+  addAuditListener,
+  auditEvent,
+  sessionHandle,
+  type AuditEvent,
+  type AuditEventName,
+  type AuditFields,
+  type AuditListener,
+} from "./events.js";
 export * from "./stores/contract.js";
 export {
   SessionkitError,

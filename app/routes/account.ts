@@ -5,6 +5,7 @@
 import Router from "@koa/router";
 import type { Context } from "koa";
 import {
+  auditEvent,
   csrfToken,
   hashPassword,
   listSessions,
@@ -135,7 +136,7 @@ export function accountRoutes(deps: RouteDeps): Router {
       return refuse(429, "Too many attempts");
     }
     if (!(await verifyPassword(user.passwordHash, currentPassword))) {
-      await deps.throttle.fail(ctx, user.email);
+      await deps.throttle.fail(ctx, user.email, { userId: user.id });
       return refuse(401, "Invalid credentials", "Your current password is not correct.");
     }
     await deps.throttle.succeed(ctx, user.email);
@@ -143,6 +144,7 @@ export function accountRoutes(deps: RouteDeps): Router {
     // failure here (503) leaves the old password in place rather than a new one with old sessions alive.
     await logoutEverywhere(ctx, { exceptCurrent: true });
     await deps.users.updatePassword(user.id, await hashPassword(newPassword));
+    auditEvent(ctx, "auth.password_changed", { userId: user.id });
     // This session gets a fresh id.
     await login(ctx, { id: user.id, role: user.role });
     if (html) return seeOther(ctx, "/account/password?notice=password-changed");

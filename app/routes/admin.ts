@@ -12,7 +12,7 @@
  */
 import Router from "@koa/router";
 import type { Context, Next } from "koa";
-import { requireRole } from "../../src/auth/index.js";
+import { auditEvent, requireRole } from "../../src/auth/index.js";
 import { sendJson, stringField } from "../http.js";
 import { disableUser, enableUser } from "../users/disable.js";
 import { isPlausibleEmail, normalizeEmail, type Role, type User } from "../users/repository.js";
@@ -69,6 +69,7 @@ export function adminRoutes(deps: RouteDeps): Router {
       });
     }
     deps.logger.info({ adminId: admin.id, userId: target.id, revoked }, "account disabled");
+    auditEvent(ctx, "auth.account_disabled", { userId: target.id, reason: `by admin ${admin.id}; ${revoked} session(s) ended` });
     sendJson(ctx, 200, { ok: true, revoked });
   });
 

@@ -99,7 +99,7 @@ export function loginRoutes(deps: RouteDeps): Router {
     // A disabled account is refused after the same verification work, with the same answer, and counts
     // as a failure: nobody learns from the response or its timing that the account exists or is disabled.
     if (!user || !valid || user.disabledAt !== null) {
-      await deps.throttle.fail(ctx, email);
+      await deps.throttle.fail(ctx, email, user ? { userId: user.id } : undefined);
       return refuse(401, "Invalid credentials", LOGIN_ERROR);
     }
     await deps.throttle.succeed(ctx, email);

@@ -36,3 +36,4 @@ export {
   type SqliteLike,
 } from "./throttle.js";
 export { csrf, csrfToken, verifyCsrfToken, type CsrfOptions } from "./csrf.js";
+export { AUDIT_EVENTS, addAuditListener, auditEvent, type AuditEvent, type AuditEventName, type AuditFields, type AuditListener } from "../events.js";

@@ -19,6 +19,8 @@
  */
 import type { Context } from "koa";
 import { contextSession } from "../session/middleware.js";
+import { auditEvent } from "../events.js";
+import { traced } from "../telemetry.js";
 import { authConfigOf } from "./config.js";
 
 /** Longest User-Agent kept in the session's metadata. */
@@ -45,7 +47,11 @@ function anonymousMeta(now: number): Parameters<Controller["updateMeta"]>[0] {
  * Log `user` in: the session becomes `{ userId, role }` (anonymous data is dropped, including any
  * CSRF secret) under a new id; metadata records when and from where. Saved before it resolves.
  */
-export async function login(ctx: Context, user: LoginUser): Promise<void> {
+export function login(ctx: Context, user: LoginUser): Promise<void> {
+  return traced("login", () => loginNow(ctx, user));
+}
+
+async function loginNow(ctx: Context, user: LoginUser): Promise<void> {
   const id = user?.id;
   if (!((typeof id === "string" && id.length > 0) || (typeof id === "number" && Number.isFinite(id)))) {
     throw new TypeError("koa-sessionkit: login(ctx, user) needs user.id as a non-empty string or a finite number");
@@ -70,12 +76,20 @@ export async function login(ctx: Context, user: LoginUser): Promise<void> {
   });
   // regenerate: destroy the old store entry, then save under a fresh id and send the cookie.
   await controller.commit({ regenerate: true });
+  auditEvent(ctx, "auth.login", { userId, storeKey: controller.storeKey });
 }
 
 /** End this session now: the store entry is destroyed and the cookie expired. `ctx.session` is null after. */
-export async function logout(ctx: Context): Promise<void> {
+export function logout(ctx: Context): Promise<void> {
+  return traced("logout", () => logoutNow(ctx));
+}
+
+async function logoutNow(ctx: Context): Promise<void> {
   const controller = contextSession(ctx);
+  const userId = currentUser(ctx)?.id;
+  const storeKey = controller.storeKey;
   await endSession(controller);
+  auditEvent(ctx, "auth.logout", { userId, storeKey });
 }
 
 /** Destroy the session behind `controller` and forget who was logged in. */

@@ -16,13 +16,16 @@
  * router.post("/logout-others", async (ctx) => { ctx.body = { revoked: await logoutEverywhere(ctx, { exceptCurrent: true }) }; });
  */
 import type { Context } from "koa";
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { StoreCapabilityError } from "../errors.js";
+import { auditEvent, sessionHandle } from "../events.js";
 import type { SessionListEntry, SessionStore } from "../stores/contract.js";
 import { contextSession } from "../session/middleware.js";
 import { callStore } from "../session/store-call.js";
 import { spendStoreTime } from "../stores/deadline.js";
 import { currentUser, endSession } from "./login.js";
+
+export { sessionHandle };
 
 export interface SessionInfo {
   /** Opaque handle for revokeSession; not a session id. */
@@ -51,11 +54,6 @@ function indexedStore(ctx: Context, capability: "listByUser" | "destroyByUser"):
   return store as UserIndexedStore;
 }
 
-/** The opaque handle of a store key: 24 bytes of a domain-separated SHA-256, base64url. */
-export function sessionHandle(storeKey: string): string {
-  return createHash("sha256").update("koa-sessionkit:session-handle\0").update(storeKey).digest("base64url").slice(0, 32);
-}
-
 function toInfo(entry: SessionListEntry, currentKey: string | undefined): SessionInfo {
   const info: SessionInfo = {
     id: sessionHandle(entry.key),
@@ -71,7 +69,7 @@ function toInfo(entry: SessionListEntry, currentKey: string | undefined): Sessio
 
 /** Store calls here share the request's store-time budget with the session's own (stores/deadline.ts). */
 function listByUser(ctx: Context, store: UserIndexedStore, userId: string, timeoutMs: number): Promise<SessionListEntry[]> {
-  return spendStoreTime(ctx, "listByUser", timeoutMs, (ms) => callStore("listByUser", ms, () => store.listByUser(userId)));
+  return spendStoreTime(ctx, "listByUser", timeoutMs, (ms) => callStore("listByUser", ms, () => store.listByUser(userId), { ctx, store }));
 }
 
 /** The logged-in user's live sessions, most recently active first; [] when nobody is logged in. */
@@ -96,8 +94,13 @@ export async function logoutEverywhere(ctx: Context, options: { exceptCurrent?: 
   const currentKey = controller.storeKey;
   const keepCurrent = options.exceptCurrent === true && currentKey !== undefined;
   const count = await spendStoreTime(ctx, "destroyByUser", controller.options.storeTimeout, (ms) =>
-    callStore("destroyByUser", ms, () => store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {})));
+    callStore("destroyByUser", ms, () => store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {}), { ctx, store }));
   if (!keepCurrent) await endSession(controller);
+  auditEvent(ctx, "auth.logout_everywhere", {
+    userId: user.id,
+    storeKey: currentKey,
+    reason: `${count} session${count === 1 ? "" : "s"} ended${keepCurrent ? ", this one kept" : ""}`,
+  });
   return count;
 }
 
@@ -116,6 +119,7 @@ export async function revokeSession(ctx: Context, handle: string): Promise<boole
   const entry = entries.find((candidate) => timingSafeEqual(Buffer.from(sessionHandle(candidate.key)), wanted));
   if (!entry) return false;
   if (entry.key === controller.storeKey) await endSession(controller);
-  else await spendStoreTime(ctx, "destroy", timeout, (ms) => callStore("destroy", ms, () => store.destroy(entry.key, { ctx })));
+  else await spendStoreTime(ctx, "destroy", timeout, (ms) => callStore("destroy", ms, () => store.destroy(entry.key, { ctx }), { ctx, store }));
+  auditEvent(ctx, "auth.session_revoked", { userId: user.id, storeKey: entry.key });
   return true;
 }

@@ -37,6 +37,7 @@ import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
 import { callStore } from "../session/store-call.js";
 import { spendStoreTime } from "../stores/deadline.js";
+import { auditEvent } from "../events.js";
 import { ThrottleUnavailableError } from "./errors.js";
 import { LimiterBackend, type Counter, type PgLike, type RedisLike, type SqliteLike, type Store } from "./throttle-backends.js";
 
@@ -81,8 +82,12 @@ export type ThrottleResult = { allowed: true } | { allowed: false; retryAfterSec
 export interface LoginThrottle {
   /** Before checking the password: may this attempt go ahead? Rejects with ThrottleUnavailableError (503) when the counters can't be read. */
   check(ctx: Context, email: unknown): Promise<ThrottleResult>;
-  /** After a wrong password or unknown account. Resolves whether the next attempt is allowed; rejects like check. */
-  fail(ctx: Context, email: unknown): Promise<ThrottleResult>;
+  /**
+   * After a wrong password or unknown account. Resolves whether the next attempt is allowed; rejects
+   * like check. Emits `auth.login_failed`, and `auth.lockout` when this failure locks the account or
+   * the IP. Pass `{ userId }` when the account exists, so the audit events name it.
+   */
+  fail(ctx: Context, email: unknown, details?: { userId?: string }): Promise<ThrottleResult>;
   /**
    * After a successful login: forget the account's failures (the IP's stay). Resolves at once; the
    * reset runs in the background, bounded by min(storeTimeout, 1 s), and a failure only logs.
@@ -150,9 +155,14 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
         const [account, ip] = await Promise.all([accounts.peek(accountKey(email)), ips.peek(ipKey(ctx))]);
         return verdict(account, ip);
       }),
-    fail: (ctx, email) =>
+    fail: (ctx, email, details) =>
       counted(ctx, "fail", async () => {
         const [account, ip] = await Promise.all([accounts.hit(accountKey(email)), ips.hit(ipKey(ctx))]);
+        const userId = details?.userId;
+        auditEvent(ctx, "auth.login_failed", { userId, reason: "invalid credentials" });
+        // Exactly at the limit: this failure is the one that locks (later ones are refused by check).
+        if (account?.count === accountLimit) auditEvent(ctx, "auth.lockout", { userId, reason: "account: too many failed logins" });
+        if (ip?.count === ipLimit) auditEvent(ctx, "auth.lockout", { userId, reason: "ip: too many failed logins" });
         return verdict(account, ip);
       }),
     async succeed(_ctx, email) {

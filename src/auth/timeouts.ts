@@ -16,6 +16,7 @@
  */
 import type { Context, Middleware, Next } from "koa";
 import { debuglog } from "node:util";
+import { addAuditListener, auditEvent, type AuditListener } from "../events.js";
 import { contextSession } from "../session/middleware.js";
 import { attachAuthConfig, type AuthConfig } from "./config.js";
 import { endSession } from "./login.js";
@@ -29,6 +30,8 @@ export interface AuthOptions {
   absoluteTimeout?: number;
   /** Shortest ms between two lastSeenAt writes. Default 60 seconds, or idleTimeout / 10 when that is shorter. */
   touchInterval?: number;
+  /** Receives every audit event of the app (see `AuditEvent`); the same list as `session({ onEvent })`. */
+  onEvent?: AuditListener;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -54,7 +57,18 @@ export function auth(options: AuthOptions = {}): Middleware {
     );
   }
 
+  const onEvent = options.onEvent;
+  if (onEvent !== undefined && typeof onEvent !== "function") {
+    throw new TypeError(`koa-sessionkit: auth({ onEvent }) must be a function (event) => void, got ${typeof onEvent}`);
+  }
+  // auth() is not handed the app, so its listener joins the app's list on the first request.
+  const joined = new WeakSet<object>();
+
   return async function authMiddleware(ctx: Context, next: Next): Promise<void> {
+    if (onEvent && !joined.has(ctx.app)) {
+      addAuditListener(ctx.app, onEvent);
+      joined.add(ctx.app);
+    }
     attachAuthConfig(ctx, config);
     const controller = contextSession(ctx);
     // Cookie mode opens the cookie on first access; store mode already loaded it.
@@ -66,8 +80,11 @@ export function auth(options: AuthOptions = {}): Middleware {
       const absoluteOver = typeof meta.absoluteExpiresAt === "number" && meta.absoluteExpiresAt <= now;
       const idleOver = now - lastSeenAt >= config.idleTimeoutMs;
       if (absoluteOver || idleOver) {
-        debug("logged-in session ended: %s timeout", absoluteOver ? "absolute" : "idle");
+        const reason = absoluteOver ? "absolute timeout" : "idle timeout";
+        debug("logged-in session ended: %s", reason);
+        const storeKey = controller.storeKey;
         await endSession(controller);
+        auditEvent(ctx, "session.expired", { userId: meta.userId, storeKey, reason });
         // Proceed logged out, with an empty session the handler can still use.
         controller.set({});
       } else if (now - lastSeenAt >= config.touchIntervalMs) {

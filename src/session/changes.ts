@@ -4,6 +4,9 @@
  * `merge` write only those and parallel requests that touch different keys both survive.
  */
 import type { SessionChanges, StoredSession } from "../stores/contract.js";
+import { sameJson, stringifyJson } from "../stores/deep-json.js";
+
+export { sameJson };
 
 export function diffData(
   before: Record<string, unknown>,
@@ -34,17 +37,5 @@ function sameValue(loaded: unknown, current: unknown): boolean {
     // Primitives compare directly; JSON turns NaN and ±Infinity into null, so they count as changed.
     return loaded === current;
   }
-  return sameJson(loaded, JSON.parse(JSON.stringify(current) ?? "null"));
-}
-
-/** Deep equality of two JSON values, independent of key order. */
-export function sameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const aKeys = Object.keys(a);
-  const bRecord = b as Record<string, unknown>;
-  if (aKeys.length !== Object.keys(b).length) return false;
-  const aRecord = a as Record<string, unknown>;
-  return aKeys.every((key) => Object.prototype.hasOwnProperty.call(bRecord, key) && sameJson(aRecord[key], bRecord[key]));
+  return sameJson(loaded, JSON.parse(stringifyJson(current) ?? "null"));
 }

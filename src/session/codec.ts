@@ -3,26 +3,18 @@
  *
  * JSON.parse itself never touches a prototype, but a parsed object with an own `__proto__` key turns
  * dangerous the moment code copies it with assignment (koa-session's `for…in` + `Reflect.set` does).
- * We drop `__proto__`, `constructor` and `prototype` keys at every depth while parsing. The reviver
- * only runs when the text could contain such a key, so ordinary sessions parse at full speed.
+ * We drop `__proto__`, `constructor` and `prototype` keys at every depth while parsing, only when
+ * the text could contain such a key, so ordinary sessions parse at full speed. Values of any depth
+ * (stores/deep-json.ts): no recursion that a deeply nested value could overflow.
  */
 import { RAW_JSON, type StoredSession } from "../stores/contract.js";
+import { isDangerousKey, parseJson, stringifyJson } from "../stores/deep-json.js";
 
-/** A dangerous key, or any unicode escape (which could spell one without matching the plain text). */
-const NEEDS_REVIVER = /"(?:__proto__|constructor|prototype)"\s*:|\\u/;
-
-export function isDangerousKey(key: string): boolean {
-  return key === "__proto__" || key === "constructor" || key === "prototype";
-}
-
-function dropDangerous(this: unknown, key: string, value: unknown): unknown {
-  return isDangerousKey(key) ? undefined : value;
-}
+export { isDangerousKey };
 
 /** Parse JSON text into a plain value with no dangerous keys. Throws SyntaxError on bad JSON. */
 export function safeParse(text: string): unknown {
-  if (NEEDS_REVIVER.test(text)) return JSON.parse(text, dropDangerous);
-  return JSON.parse(text);
+  return parseJson(text);
 }
 
 export function isPlainRecord(value: unknown): value is Record<string, unknown> {
@@ -49,7 +41,7 @@ export function parseStored(text: string | null | undefined): StoredSession | nu
 /** The JSON text for a session about to be stored: reuses the middleware's serialization when present. */
 export function serializeStored(session: StoredSession): string {
   const raw = (session as { [RAW_JSON]?: unknown })[RAW_JSON];
-  return typeof raw === "string" ? raw : JSON.stringify(session);
+  return typeof raw === "string" ? raw : stringifyJson(session);
 }
 
 /** Attach already-serialized text to a session object handed to a store. */
@@ -70,7 +62,7 @@ export function normalizeStored(value: unknown): StoredSession | null {
   // A foreign store (koa-redis…) hands back its own object: one serialize gives both a clean,
   // prototype-safe copy and the text that change detection compares against.
   try {
-    return parseStored(JSON.stringify(value));
+    return parseStored(stringifyJson(value));
   } catch {
     return null;
   }

@@ -13,11 +13,12 @@ import { generateId, logTag, storeKeyFor } from "../crypto/ids.js";
 import type { Sealer } from "../crypto/seal.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
 import { withRawJson, rawJsonOf, isPlainRecord } from "./codec.js";
+import { stringifyJson } from "../stores/deep-json.js";
 import { Snapshot } from "./snapshot.js";
 import { customId } from "./incoming.js";
-import { loadFromCookie, loadFromStore, type Loaded } from "./load.js";
+import { emit, loadFromCookie, loadFromStore, type Loaded } from "./load.js";
 import { writeToStore, type SaveReason } from "./persist.js";
-import { clearCompanionSignature, clearCookie, writeCookie, writeSealedCookie } from "./cookies.js";
+import { clearCompanionSignature, clearCookie, COOKIE_LIMIT_BYTES, cookieBytes, writeCookie, writeSealedCookie } from "./cookies.js";
 import { ONE_DAY_MS, sessionOptionsView, type ResolvedOptions, type SessionOptionsView } from "./options.js";
 import { Session, type SessionController } from "./session.js";
 import { callStore } from "./store-call.js";
@@ -127,8 +128,12 @@ export class ContextSession implements SessionController {
     if (loaded.legacy) {
       // Accepted once: a new id, a hashed store key and a SHA-256 signature (or a seal) at commit.
       this.#legacy = loaded.legacy;
-      this.#force = true;
-      return;
+      if (this.options.mode === "store") {
+        this.#force = true;
+        return;
+      }
+      // Cookie mode: remembered as loaded, so the commit can tell a read from a change when the
+      // sealed cookie turns out too large for a browser (#save keeps the koa-session cookie then).
     }
     this.#snapshot.remember(rawJsonOf(stored), session);
     // A sealed cookie has no id to re-sign, so re-sealing under key[0] is a save (which restarts
@@ -184,7 +189,7 @@ export class ContextSession implements SessionController {
     if (options.regenerate && !(await this.#regenerate())) return;
     const reason: SaveReason = options.save || options.regenerate || this.#force ? "force" : this.#reason(session);
     debug("commit: %s", reason || "nothing to save");
-    if (!reason) {
+    if (!reason && !this.#legacy) {
       if (this.#reissue && this.#id !== undefined) this.#writeIdCookie(this.#id, this.#expire);
       else if (this.#staleCookie) this.#clear();
       return;
@@ -235,7 +240,7 @@ export class ContextSession implements SessionController {
   }
 
   #serialize(data: Record<string, unknown>, expire: number | undefined): string {
-    return JSON.stringify(this.#storedObject(data, expire));
+    return stringifyJson(this.#storedObject(data, expire));
   }
 
   async #save(session: Session, reason: SaveReason): Promise<void> {
@@ -245,13 +250,22 @@ export class ContextSession implements SessionController {
     this.#meta = { ...(this.#meta ?? { createdAt: now }), lastSeenAt: now };
     const data = session.toJSON();
     const stored = this.#storedObject(data, expire);
-    const json = JSON.stringify(stored);
+    const json = stringifyJson(stored);
     const cookieExpires = expire === undefined ? undefined : new Date(expire);
 
     if (this.options.mode === "cookie") {
       const payload = this.options.encode ? this.options.encode(stored) : json;
       const token = (this.#runtime.sealer as Sealer).seal(payload, this.options.key, now, expire ?? now + ONE_DAY_MS);
-      writeSealedCookie(this.ctx, this.options, token, { expires: cookieExpires });
+      const lifetime = { expires: cookieExpires };
+      if (this.#legacy && reason !== "changed" && reason !== "force" && cookieBytes(this.ctx, this.options, token, lifetime) > COOKIE_LIMIT_BYTES) {
+        // A koa-session cookie near 4 KB re-seals larger than a browser keeps. The handler changed
+        // nothing, so the browser's koa-session cookie still holds exactly this session: keep it
+        // (no Set-Cookie) rather than fail a read; a change that is too large fails as any would.
+        debug("koa-session cookie kept: re-sealed it would pass %d bytes", COOKIE_LIMIT_BYTES);
+        emit(this.ctx, "legacy-kept", { key: undefined, value: stored, ctx: this.ctx });
+        return;
+      }
+      writeSealedCookie(this.ctx, this.options, token, lifetime);
     } else {
       const written = await this.#writeStore(stored, json, data, reason, maxAge);
       if (!written) return;
@@ -313,7 +327,7 @@ export class ContextSession implements SessionController {
 
   /** Every destroy of this request shares its store-time budget (stores/deadline.ts). */
   #destroyEntry(store: SessionStore, key: string): Promise<unknown> {
-    return spendStoreTime(this.ctx, "destroy", this.options.storeTimeout, (ms) => callStore("destroy", ms, () => store.destroy(key, { ctx: this.ctx })));
+    return spendStoreTime(this.ctx, "destroy", this.options.storeTimeout, (ms) => callStore("destroy", ms, () => store.destroy(key, { ctx: this.ctx }), { ctx: this.ctx, store }));
   }
 
   #writeIdCookie(id: string, expire: number | undefined): void {

@@ -104,7 +104,7 @@ export function createLegacyReader(options: ResolvedOptions): LegacyReader {
       if (rawKey === undefined || !EXTERNAL_KEY.test(rawKey)) return undefined;
       // koa-session kept the entry under the raw id (no hash); the controller destroys it after re-issuing.
       const stored = await callStore("get", options.storeTimeout, () =>
-        store.get(rawKey, options.maxAge, { rolling: options.rolling, ctx }));
+        store.get(rawKey, options.maxAge, { rolling: options.rolling, ctx }), { ctx, store });
       debug("cookie %s: koa-session store entry %s", logTag(rawKey), stored ? "found" : "missing");
       if (!isPlainRecord(stored)) return undefined;
       return { stored: stored as StoredSession, legacyStoreKey: rawKey };

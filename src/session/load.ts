@@ -11,6 +11,7 @@
 import type { Context } from "koa";
 import { debuglog } from "node:util";
 import { logTag, storeKeyFor } from "../crypto/ids.js";
+import { auditEvent } from "../events.js";
 import type { Sealer } from "../crypto/seal.js";
 import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
 import { normalizeStored } from "./codec.js";
@@ -52,7 +53,9 @@ export async function loadFromStore(ctx: Context, runtime: Runtime, store: Sessi
       runtime.storeKeys.set(id, storeKey);
     }
     const stored = normalizeStored(
-      await spendStoreTime(ctx, "get", options.storeTimeout, (ms) => callStore("get", ms, () => store.get(storeKey, maxAge, { rolling: options.rolling, ctx }))),
+      await spendStoreTime(ctx, "get", options.storeTimeout, (ms) =>
+        callStore("get", ms, () => store.get(storeKey, maxAge, { rolling: options.rolling, ctx }), { ctx, store }),
+      ),
     );
     if (accept(ctx, runtime, stored, storeKey)) {
       return {
@@ -66,13 +69,17 @@ export async function loadFromStore(ctx: Context, runtime: Runtime, store: Sessi
     }
   }
   const stale = incoming.stale || id !== undefined;
-  if (!runtime.legacy) return stale ? { reissue: false, stale } : NOTHING;
-  const found = await runtime.legacy.read(ctx, store);
-  const stored = found ? normalizeStored(found.stored) : null;
-  if (found && accept(ctx, runtime, stored, found.legacyStoreKey)) {
-    return adoptLegacy(stored as StoredSession, found.legacyStoreKey);
+  if (runtime.legacy) {
+    const found = await runtime.legacy.read(ctx, store);
+    const stored = found ? normalizeStored(found.stored) : null;
+    if (found && accept(ctx, runtime, stored, found.legacyStoreKey)) {
+      return adoptLegacy(stored as StoredSession, found.legacyStoreKey);
+    }
   }
-  return { reissue: false, stale };
+  // A cookie that failed verification (and was no koa-session cookie either): forged, tampered,
+  // or signed with a key that was retired.
+  if (incoming.stale) auditEvent(ctx, "session.invalid_signature", { reason: "id cookie failed verification" });
+  return stale ? { reissue: false, stale } : NOTHING;
 }
 
 /** Cookie mode: open the sealed cookie (called lazily, on first access to ctx.session). */
@@ -85,8 +92,10 @@ export function loadFromCookie(ctx: Context, runtime: Runtime): Loaded {
     const stored = legacy ? normalizeStored(legacy) : null;
     if (stored && accept(ctx, runtime, stored, undefined)) return adoptLegacy(stored, undefined);
     debug("sealed cookie %s did not open; starting a fresh session", logTag(sealed.token));
+    auditEvent(ctx, "session.invalid_signature", { reason: "sealed cookie did not open" });
   } else if (sealed.kind === "expired") {
     emit(ctx, "expired", { key: undefined, value: undefined, ctx });
+    auditEvent(ctx, "session.expired", { reason: "cookie expired" });
   } else if (accept(ctx, runtime, sealed.stored, undefined)) {
     return { stored: sealed.stored as StoredSession, reissue: sealed.keyIndex > 0, stale: false };
   }
@@ -102,10 +111,14 @@ function adoptLegacy(stored: StoredSession, storeKey: string | undefined): Loade
 function accept(ctx: Context, runtime: Runtime, stored: StoredSession | null, key: string | undefined): boolean {
   const reason = rejectReason(ctx, runtime.options, stored);
   if (reason) emit(ctx, reason, { key, value: stored, ctx });
+  if (reason === "expired") {
+    const userId = stored?._sk?.userId;
+    auditEvent(ctx, "session.expired", { userId: typeof userId === "string" ? userId : undefined, storeKey: key, reason: "session expired" });
+  }
   return reason === null;
 }
 
-function emit(ctx: Context, event: "missed" | "expired" | "invalid", data: SessionEvent): void {
+export function emit(ctx: Context, event: "missed" | "expired" | "invalid" | "legacy-kept", data: SessionEvent): void {
   debug("session %s", event);
   // After the response path has moved on, as koa-session does: a listener can't delay the request.
   setImmediate(() => ctx.app.emit(`session:${event}`, data));

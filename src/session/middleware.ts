@@ -13,6 +13,7 @@ import type Koa from "koa";
 import type { Context, Middleware, Next } from "koa";
 import { debuglog } from "node:util";
 import { SessionConfigError, type StoreUnavailableError } from "../errors.js";
+import { addAuditListener } from "../events.js";
 import { Sealer } from "../crypto/seal.js";
 import { VerifiedCache } from "../crypto/verified-cache.js";
 import { MemoryStore } from "../stores/memory.js";
@@ -72,6 +73,7 @@ export function session(first: Koa | SessionOptions | undefined, second?: Koa | 
     legacy,
   };
   defineContext(app, runtime);
+  if (input.onEvent !== undefined) addAuditListener(app, input.onEvent);
 
   return async function sessionMiddleware(ctx: Context, next: Next): Promise<void> {
     const controller = contextSession(ctx);

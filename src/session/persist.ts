@@ -33,8 +33,9 @@ export interface StoreWrite {
 export async function writeToStore(write: StoreWrite): Promise<boolean> {
   const { store, key, stored, ttl, timeout, setOptions, previousJson, reason } = write;
   const exists = previousJson !== undefined;
+  const scope = { ctx: setOptions.ctx, store };
   if (exists && (reason === "rolling" || reason === "renew" || reason === "touch") && store.touch) {
-    await spendStoreTime(setOptions.ctx, "touch", timeout, (ms) => callStore("touch", ms, () => store.touch?.(key, stored, ttl, setOptions)));
+    await spendStoreTime(setOptions.ctx, "touch", timeout, (ms) => callStore("touch", ms, () => store.touch?.(key, stored, ttl, setOptions), scope));
     return true;
   }
   // A forced save (save(), a new maxAge) of an existing entry merges too, so it can't revive a
@@ -45,9 +46,9 @@ export async function writeToStore(write: StoreWrite): Promise<boolean> {
     const changes = diffData(before, write.data, reserved);
     changes.base = previousJson;
     changes.result = serializeStored(stored);
-    const merged = await spendStoreTime(setOptions.ctx, "merge", timeout, (ms) => callStore("merge", ms, () => store.merge?.(key, changes, ttl, setOptions)));
+    const merged = await spendStoreTime(setOptions.ctx, "merge", timeout, (ms) => callStore("merge", ms, () => store.merge?.(key, changes, ttl, setOptions), scope));
     return merged !== false;
   }
-  await spendStoreTime(setOptions.ctx, "set", timeout, (ms) => callStore("set", ms, () => store.set(key, stored, ttl, setOptions)));
+  await spendStoreTime(setOptions.ctx, "set", timeout, (ms) => callStore("set", ms, () => store.set(key, stored, ttl, setOptions), scope));
   return true;
 }

@@ -9,6 +9,7 @@
  */
 import type { Context } from "koa";
 import type { Keyring, KeyInput } from "../crypto/keyring.js";
+import type { AuditListener } from "../events.js";
 import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
@@ -78,6 +79,11 @@ export interface SessionOptions {
   legacyKeys?: readonly KeyInput[];
   /** Keys to use instead of app.keys. */
   keys?: readonly KeyInput[] | Keyring;
+  /**
+   * Receives the app's audit events (logins, lockouts, forged cookies, store errors; see
+   * `AuditEvent`). Never slows or breaks a request: it runs later, and its errors are caught.
+   */
+  onEvent?: AuditListener;
 }
 
 /** What `ctx.session` is, apart from your own fields. */

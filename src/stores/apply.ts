@@ -3,7 +3,7 @@
  * applies them the same way, whether in memory, inside a compare-and-set loop or a transaction
  * (PostgreSQL does the same in jsonb, and uses these for its fallback).
  */
-import { isDangerousKey } from "../session/codec.js";
+import { isDangerousKey } from "./deep-json.js";
 import type { SessionChanges, StoredSession } from "./contract.js";
 
 /** A touch: the new expiry and metadata (lastSeenAt…), the data untouched. */

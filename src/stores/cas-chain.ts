@@ -12,6 +12,7 @@
  */
 import type { StoredSession } from "./contract.js";
 import { parseStored } from "../session/codec.js";
+import { stringifyJson } from "./deep-json.js";
 
 /** 1 written; 0 the entry is gone; otherwise the text the entry holds now. */
 export type CompareAndSet = (key: string, expected: string, next: string, userId: string | undefined, ttlMs: number) => Promise<1 | 0 | string>;
@@ -53,7 +54,7 @@ export class CasChain {
       chain.stored ??= parseStored(chain.text) ?? undefined;
       if (chain.stored) {
         merge.change(chain.stored);
-        link = { base: chain.text, next: JSON.stringify(chain.stored), userId: chain.stored._sk?.userId };
+        link = { base: chain.text, next: stringifyJson(chain.stored), userId: chain.stored._sk?.userId };
       }
     } else if (merge.hint) link = { base: merge.hint.base, next: merge.hint.result, userId: merge.hint.userId };
     if (!link) return this.#retry(key, merge, undefined);
@@ -98,5 +99,5 @@ function apply(text: string, change: CasMerge["change"]): { base: string; next: 
   const stored = parseStored(text);
   if (!stored) return undefined;
   change(stored);
-  return { base: text, next: JSON.stringify(stored), userId: stored._sk?.userId };
+  return { base: text, next: stringifyJson(stored), userId: stored._sk?.userId };
 }

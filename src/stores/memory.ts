@@ -13,6 +13,7 @@
  */
 import { debuglog } from "node:util";
 import { parseStored, serializeStored } from "../session/codec.js";
+import { stringifyJson } from "./deep-json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import {
   ttlMs,
@@ -107,7 +108,7 @@ export class MemoryStore implements SessionStore {
     const stored = parseStored(entry.json);
     if (!stored) return;
     applyTouch(stored, session);
-    this.#put(key, JSON.stringify(stored), this.#now() + ttlMs(maxAge), entry.userId);
+    this.#put(key, stringifyJson(stored), this.#now() + ttlMs(maxAge), entry.userId);
   }
 
   merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): boolean {
@@ -122,7 +123,7 @@ export class MemoryStore implements SessionStore {
     const stored = parseStored(entry.json);
     if (!stored) return false;
     applyChanges(stored, changes);
-    this.#put(key, JSON.stringify(stored), this.#now() + ttlMs(maxAge), stored._sk?.userId);
+    this.#put(key, stringifyJson(stored), this.#now() + ttlMs(maxAge), stored._sk?.userId);
     return true;
   }
 

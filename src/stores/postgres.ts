@@ -14,7 +14,8 @@
 import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
 import type { Pool, PoolConfig, QueryConfig, QueryResultRow } from "pg";
-import { isDangerousKey, parseStored, serializeStored } from "../session/codec.js";
+import { parseStored, serializeStored } from "../session/codec.js";
+import { isDangerousKey, stringifyJson } from "./deep-json.js";
 import { applyTouch } from "./apply.js";
 import {
   ttlMs,
@@ -211,7 +212,7 @@ export class PostgresStore implements SessionStore {
       else patch[name] = value;
     }
     const merged: StoredSession = { _sk: changes.reserved._sk };
-    const values = [key, now, unset, JSON.stringify(patch), now + ttlMs(maxAge), ...columns(merged, now)];
+    const values = [key, now, unset, stringifyJson(patch), now + ttlMs(maxAge), ...columns(merged, now)];
     return this.#jsonbOr("merge", values, key, maxAge, (stored) => {
       for (const name of unset) delete stored[name];
       Object.assign(stored, patch);
@@ -270,15 +271,18 @@ export class PostgresStore implements SessionStore {
 
   /**
    * Run the one-statement jsonb form of merge/touch. jsonb cannot hold "\u0000" (error 22P05), which
-   * JSON text can; for such a session, fall back to read-modify-write under a row lock.
+   * JSON text can, and PostgreSQL's JSON parser recurses, so a value nested some tens of thousands of
+   * levels deep hits its stack limit (54001); for such a session, fall back to read-modify-write
+   * under a row lock, done in JS.
    */
   async #jsonbOr(statement: "merge" | "touch", values: unknown[], key: string, maxAge: MaxAge | undefined, change: (stored: StoredSession) => void) {
     try {
       return ((await this.#query(statement, values)).rowCount ?? 0) > 0;
     } catch (error) {
-      if ((error as { code?: string }).code !== "22P05") throw error;
+      const code = (error as { code?: string }).code;
+      if (code !== "22P05" && code !== "54001") throw error;
     }
-    debug("%s of …%s falls back to a locked read-modify-write: its data holds \\u0000", statement, key.slice(-6));
+    debug("%s of …%s falls back to a locked read-modify-write: its data holds \\u0000 or is nested too deep for jsonb", statement, key.slice(-6));
     const client = await this.pool.connect();
     try {
       await client.query("BEGIN");
@@ -287,7 +291,7 @@ export class PostgresStore implements SessionStore {
       const stored = parseStored(rows[0]?.data);
       if (stored) {
         change(stored);
-        await client.query(this.#sql.set, [key, JSON.stringify(stored), now + ttlMs(maxAge), ...columns(stored, now)]);
+        await client.query(this.#sql.set, [key, stringifyJson(stored), now + ttlMs(maxAge), ...columns(stored, now)]);
       }
       await client.query("COMMIT");
       return stored !== null;

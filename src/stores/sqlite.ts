@@ -13,6 +13,7 @@
 import { debuglog } from "node:util";
 import type BetterSqlite3 from "better-sqlite3";
 import { parseStored, serializeStored } from "../session/codec.js";
+import { stringifyJson } from "./deep-json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import {
   ttlMs,
@@ -131,7 +132,7 @@ export class SqliteStore implements SessionStore {
       const stored = parseStored(this.#get.get(key, now)?.data);
       if (!stored) return false;
       change(stored);
-      this.#put.run(...row(key, JSON.stringify(stored), stored, now + ttlMs(maxAge), now));
+      this.#put.run(...row(key, stringifyJson(stored), stored, now + ttlMs(maxAge), now));
       return true;
     });
 

@@ -30,6 +30,7 @@ describe("app config", () => {
     [{ SESSION_IDLE_TIMEOUT: "0" }, /SESSION_IDLE_TIMEOUT must be a duration/],
     [{ SESSION_ABSOLUTE_TIMEOUT: "-5m" }, /SESSION_ABSOLUTE_TIMEOUT must be a duration/],
     [{ SESSION_IDLE_TIMEOUT: "2d", SESSION_ABSOLUTE_TIMEOUT: "1d" }, /longer than SESSION_ABSOLUTE_TIMEOUT/],
+    [{ SHUTDOWN_DELAY: "a while" }, /SHUTDOWN_DELAY must be a duration/],
   ])("rejects %o", (env, message) => {
     expect(() => parseConfig(env)).toThrow(ConfigError);
     expect(() => parseConfig(env)).toThrow(message);
@@ -42,6 +43,12 @@ describe("app config", () => {
       absoluteTimeoutMs: 604_800_000,
     });
     expect(parseConfig({ SESSION_IDLE_TIMEOUT: "15M", SESSION_ABSOLUTE_TIMEOUT: "1h" })).toMatchObject({ idleTimeoutMs: 900_000, absoluteTimeoutMs: 3_600_000 });
+  });
+
+  it("reads SHUTDOWN_DELAY as a duration, default 0 (stop accepting at once)", () => {
+    expect(parseConfig({}).shutdownDelayMs).toBe(0);
+    expect(parseConfig({ SHUTDOWN_DELAY: "0" }).shutdownDelayMs).toBe(0);
+    expect(parseConfig({ SHUTDOWN_DELAY: "15s" }).shutdownDelayMs).toBe(15_000);
   });
 
   it("splits SESSION_KEYS on commas (the first signs)", () => {

@@ -134,6 +134,24 @@ describe("reference app process", () => {
     expect((await server.exited).code).toBe(0);
   });
 
+  it("with SHUTDOWN_DELAY, keeps serving after SIGTERM while /readyz answers 503, then exits 0", async () => {
+    const server = await startServer({ DATA_DIR: dataDir, SESSION_STORE: "memory", SHUTDOWN_DELAY: "2s" });
+    expect((await request(server.url).get("/readyz")).status).toBe(200);
+    const signalled = Date.now();
+    server.child.kill("SIGTERM");
+    // The signal is asynchronous: poll until the instance reports it is draining.
+    let ready = await request(server.url).get("/readyz");
+    while (ready.status === 200 && Date.now() - signalled < 1000) ready = await request(server.url).get("/readyz");
+    expect(ready.status).toBe(503);
+    expect(ready.body).toEqual({ ok: false, failing: ["shutdown"] });
+    // Still accepting and serving during the delay: the balancer is moving traffic away.
+    expect((await request(server.url).get("/healthz")).body).toEqual({ ok: true });
+    expect((await request(server.url).get("/login")).status).toBe(200);
+    const done = await server.exited;
+    expect(done.code).toBe(0);
+    expect(Date.now() - signalled).toBeGreaterThanOrEqual(1900);
+  });
+
   it("user:add adds a user to the same database; clear errors and exit codes", async () => {
     const env = { DATA_DIR: dataDir };
     const added = await run("app/cli/user-add.ts", ["--email", " Admin@Example.com ", "--password", "admin password 1", "--role", "admin"], env);

@@ -229,6 +229,25 @@ describe("legacy koa-session, cookie mode", () => {
     }
   });
 
+  it("a legacy signature is accepted only in its canonical spelling (no spare-bit variants)", async () => {
+    const before = await request(oldApp([KEY_A]).app.callback()).get("/login");
+    const value = setCookies(before).get("koa.sess")?.value as string;
+    const sig = setCookies(before).get("koa.sess.sig")?.value as string;
+    const { app } = newApp([KEY_A], { mode: "cookie", legacy: "koa-session" });
+    const original = await request(app.callback()).get("/whoami").set("Cookie", cookieHeader({ "koa.sess": value, "koa.sess.sig": sig }));
+    expect(original.body).toEqual(LOGGED_IN);
+    // 27 base64url characters carry 162 bits for a 160-bit HMAC-SHA1: the last one has 2 spare bits,
+    // which Node's decoder ignores. Each variant decodes to the same MAC and must still be refused.
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const last = alphabet.indexOf(sig.slice(-1));
+    for (const spare of [1, 2, 3]) {
+      const variant = sig.slice(0, -1) + alphabet[last ^ spare];
+      expect(Buffer.from(variant, "base64url").equals(Buffer.from(sig, "base64url"))).toBe(true);
+      const res = await request(app.callback()).get("/whoami").set("Cookie", cookieHeader({ "koa.sess": value, "koa.sess.sig": variant }));
+      expect(res.body).toEqual(ANONYMOUS);
+    }
+  });
+
   it("a signed legacy cookie carrying __proto__ keys cannot pollute prototypes", async () => {
     const value = Buffer.from('{"__proto__":{"polluted":true},"user":"alice","_expire":' + (Date.now() + 60_000) + "}").toString("base64");
     const { app } = newApp([KEY_A], { mode: "cookie", legacy: "koa-session" });

@@ -684,7 +684,8 @@ describe("fuzzing the parsers directly", () => {
    * every valid `.sig` has 4 accepted spellings. Nothing can be forged (the MAC bytes must still be
    * right), but a one-character change of a signed cookie is accepted, unlike Sealer.open, which
    * insists on the canonical encoding. Fix in src/crypto/keyring.ts: reject unless
-   * `expected.toString("base64url") === signature`. The legacy Keygrip check has the same gap.
+   * `expected.toString("base64url") === signature`. The legacy Keygrip check (src/session/legacy.ts)
+   * refuses spare-bit variants too; test/cookie-mode/legacy.test.ts covers it.
    */
   it("Keyring.index accepts only the canonical spelling of a signature", () => {
     const entry = signed[0] as { id: string; sig: string };
