@@ -47,7 +47,10 @@ function hasStatus(error: unknown): boolean {
   return typeof status === "number" && status >= 400 && status < 500;
 }
 
-/** Decompression failed (zlib or brotli): the body is not what its Content-Encoding says. */
+/**
+ * A compressed body: an error without an HTTP status while reading it comes from the decompressor
+ * (zlib or brotli: corrupt or truncated input), so it is the client's, not ours.
+ */
 function isCompressedBody(ctx: Context): boolean {
   const encoding = ctx.get("content-encoding").trim().toLowerCase();
   return encoding !== "" && encoding !== "identity";
