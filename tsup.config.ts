@@ -9,6 +9,7 @@ const shared: Options = {
     "stores/redis": "src/stores/redis.ts",
     "stores/postgres": "src/stores/postgres.ts",
     "stores/sqlite": "src/stores/sqlite.ts",
+    "stores/connect": "src/stores/connect.ts",
     "auth/index": "src/auth/index.ts",
   },
   dts: true,

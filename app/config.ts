@@ -9,7 +9,9 @@
  * | DATA_DIR        | ./data                     | SQLite database and generated keys                          |
  * | SESSION_KEYS    | generated into DATA_DIR/keys | comma-separated signing keys, each at least 32 bytes; the first signs |
  * | SESSION_STORE   | sqlite                     | sqlite, memory, redis or postgres                           |
- * | REDIS_URL       | (none)                     | required when SESSION_STORE=redis                           |
+ * | REDIS_URL       | (none)                     | SESSION_STORE=redis needs it or REDIS_SENTINELS             |
+ * | REDIS_SENTINELS | (none)                     | instead of REDIS_URL: Redis Sentinel, host:port,host:port…  |
+ * | REDIS_SENTINEL_NAME | (none)                 | the master group the sentinels monitor; required with REDIS_SENTINELS |
  * | DATABASE_URL    | (none)                     | PostgreSQL; when set, users live there too                  |
  * | LOG_LEVEL       | info                       | pino level: fatal, error, warn, info, debug, trace, silent  |
  * | SECURE_COOKIES  | true when NODE_ENV=production, else unset | true: always Secure (the name becomes __Host-sid); false: never; unset: Secure exactly on HTTPS requests (X-Forwarded-Proto counts with TRUST_PROXY) |
@@ -44,6 +46,8 @@ export interface AppConfig {
   sessionKeys: string[];
   sessionStore: SessionStoreKind;
   redisUrl: string | undefined;
+  /** Redis through Sentinel (REDIS_SENTINELS + REDIS_SENTINEL_NAME), instead of redisUrl. */
+  redisSentinel: { sentinels: { host: string; port: number }[]; name: string } | undefined;
   databaseUrl: string | undefined;
   logLevel: LogLevel;
   /** true/false force the cookie's Secure flag; undefined leaves it to the request (HTTPS, honouring trustProxy). */
@@ -108,8 +112,14 @@ export function parseConfig(env: Env): AppConfig {
 
   const redisUrl = nonEmpty(env.REDIS_URL);
   if (redisUrl !== undefined) checkUrl("REDIS_URL", redisUrl, ["redis:", "rediss:"]);
-  if (sessionStore === "redis" && redisUrl === undefined) {
-    throw new ConfigError("SESSION_STORE=redis needs REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379");
+  const redisSentinel = parseSentinels(env);
+  if (redisUrl !== undefined && redisSentinel !== undefined) {
+    throw new ConfigError("set either REDIS_URL or REDIS_SENTINELS, not both: with Sentinel the sentinels say where Redis is");
+  }
+  if (sessionStore === "redis" && redisUrl === undefined && redisSentinel === undefined) {
+    throw new ConfigError(
+      "SESSION_STORE=redis needs REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379 (or REDIS_SENTINELS=host:port,… with REDIS_SENTINEL_NAME)",
+    );
   }
 
   const databaseUrl = nonEmpty(env.DATABASE_URL);
@@ -130,6 +140,7 @@ export function parseConfig(env: Env): AppConfig {
     sessionKeys: parseKeys(env.SESSION_KEYS),
     sessionStore,
     redisUrl,
+    redisSentinel,
     databaseUrl,
     logLevel: levelInput as LogLevel,
     secureCookies: parseBoolean("SECURE_COOKIES", env.SECURE_COOKIES) ?? (env.NODE_ENV === "production" ? true : undefined),
@@ -140,6 +151,28 @@ export function parseConfig(env: Env): AppConfig {
     shutdownDelayMs: nonEmpty(env.SHUTDOWN_DELAY) === "0" ? 0 : parseDuration("SHUTDOWN_DELAY", env.SHUTDOWN_DELAY, 0),
     seedDemoUser: true,
   };
+}
+
+/** REDIS_SENTINELS=host:port,… ([v6]:port for IPv6 addresses) and REDIS_SENTINEL_NAME, both or neither. */
+function parseSentinels(env: Env): AppConfig["redisSentinel"] {
+  const list = nonEmpty(env.REDIS_SENTINELS);
+  const name = nonEmpty(env.REDIS_SENTINEL_NAME);
+  if (list === undefined) {
+    if (name !== undefined) throw new ConfigError("REDIS_SENTINEL_NAME is set but REDIS_SENTINELS is not; set REDIS_SENTINELS=host:port,… too");
+    return undefined;
+  }
+  if (name === undefined) {
+    throw new ConfigError("REDIS_SENTINELS needs REDIS_SENTINEL_NAME, the master group the sentinels monitor (e.g. REDIS_SENTINEL_NAME=mymaster)");
+  }
+  const sentinels = list.split(",").map((entry) => {
+    const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(entry.trim());
+    const port = Number(match?.[3]);
+    if (!match || !(port >= 1 && port <= 65535)) {
+      throw new ConfigError(`REDIS_SENTINELS must be a comma-separated list of host:port (e.g. 10.0.0.5:26379,10.0.0.6:26379); got ${JSON.stringify(entry)}`);
+    }
+    return { host: (match[1] ?? match[2]) as string, port };
+  });
+  return { sentinels, name };
 }
 
 /** Off by default: it calls a third-party service, which a deployment must choose to allow. */

@@ -104,7 +104,8 @@ export function openResources(config: AppConfig): Resources {
       break;
     }
     case "redis": {
-      const redis = new RedisStore({ url: config.redisUrl as string, keyPrefix: "app:sess:" });
+      const where = config.redisSentinel ?? { url: config.redisUrl as string };
+      const redis = new RedisStore({ ...where, keyPrefix: "app:sess:" });
       store = redis;
       throttleBacking.redis = redis.client;
       closeStore = () => redis.close();

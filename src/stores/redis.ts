@@ -1,5 +1,5 @@
 /**
- * RedisStore: sessions in Redis (single node or Cluster) through ioredis 5.
+ * RedisStore: sessions in Redis (single node, Sentinel or Cluster) through ioredis 5 or 6.
  *
  * Layout, chosen so every command touches one key and therefore one Cluster slot:
  * - `${keyPrefix}s:${key}` holds the session JSON with a PX expiry (the key is already a hash of the id);
@@ -15,6 +15,7 @@
  * @example
  * import { RedisStore } from "koa-sessionkit/redis";
  * app.use(session({ store: new RedisStore({ url: process.env.REDIS_URL }) }, app));
+ * // Sentinel: new RedisStore({ sentinels: [{ host, port }, …], name: "mymaster" })
  * // or share a client: new RedisStore({ client: new Redis(...) }) / an ioredis Cluster
  */
 import { createHash } from "node:crypto";
@@ -36,10 +37,15 @@ import { loadPeer } from "./peer.js";
 const debug = debuglog("koa-sessionkit:redis");
 
 export interface RedisStoreOptions extends RedisOptions {
-  /** An ioredis client or Cluster you manage; the store never quits it. */
+  /** An ioredis client (standalone or Sentinel) or Cluster you manage; the store never quits it. */
   client?: Redis | Cluster;
   /** redis:// or rediss:// URL; the store creates (and on close quits) its own client. */
   url?: string;
+  /**
+   * Instead of `url`: Redis Sentinel. `sentinels: [{ host, port }, …]` with the master group's `name`;
+   * the store creates its own client that asks the sentinels for the current primary.
+   */
+  sentinels?: RedisOptions["sentinels"];
   /** Prefix of every key the store writes. Default "sess:". */
   keyPrefix?: string;
 }
@@ -71,6 +77,44 @@ function loadIoredis(): typeof import("ioredis") {
   return loadPeer<typeof import("ioredis")>("ioredis", "RedisStore");
 }
 
+/**
+ * The failure policy of a client the store creates, exported so a client you make yourself (a Sentinel
+ * or Cluster client passed as `{ client }`) can fail fast too: `new Redis({ ...failFastRedisOptions(), … })`.
+ * ioredis's defaults queue commands while disconnected and retry each one 20 times, so a request can
+ * wait a minute on a dead Redis. Instead:
+ * - the offline queue stays on, so commands issued during the first connect wait for it;
+ * - maxRetriesPerRequest: 1 fails a queued command after one failed reconnect (about a second),
+ *   connectTimeout and commandTimeout bound a silent network (no RST) to a few seconds;
+ * - retryStrategy never gives up (capped at 1 s between attempts), so when Redis returns the same
+ *   store works again without a restart (ioredis 6's default backs off to 5 s);
+ * - Sentinel: failoverDetector reconnects as soon as the sentinels announce a new primary, and a
+ *   READONLY reply (connected to a demoted primary) forces a reconnect, which asks the sentinels again.
+ * Every option can be overridden by passing it.
+ */
+export function failFastRedisOptions(): RedisOptions {
+  return {
+    // Commands issued in the same tick share one write: fewer syscalls under concurrent requests.
+    enableAutoPipelining: true,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 3000,
+    commandTimeout: 3000,
+    retryStrategy: (times: number) => Math.min(times * 100, 1000),
+    failoverDetector: true,
+    reconnectOnError: (error: Error) => error.message.startsWith("READONLY"),
+  };
+}
+
+function checkSentinels(options: RedisOptions): void {
+  const { sentinels, name } = options;
+  const valid = (entry: unknown) => typeof (entry as { port?: unknown } | null)?.port === "number" || typeof (entry as { host?: unknown } | null)?.host === "string";
+  if (!Array.isArray(sentinels) || sentinels.length === 0 || !sentinels.every(valid)) {
+    throw new TypeError('koa-sessionkit: RedisStore sentinels must be a non-empty array of { host, port }, e.g. [{ host: "10.0.0.5", port: 26379 }]');
+  }
+  if (typeof name !== "string" || name === "") {
+    throw new TypeError('koa-sessionkit: RedisStore with sentinels needs name, the master group the sentinels monitor (e.g. name: "mymaster")');
+  }
+}
+
 export class RedisStore implements SessionStore {
   readonly client: Redis | Cluster;
   readonly keyPrefix: string;
@@ -85,36 +129,25 @@ export class RedisStore implements SessionStore {
     const { client, url, keyPrefix = "sess:", ...redisOptions } = options;
     if (typeof keyPrefix !== "string") throw new TypeError("koa-sessionkit: RedisStore keyPrefix must be a string");
     this.keyPrefix = keyPrefix;
+    const sentinel = redisOptions.sentinels !== undefined && redisOptions.sentinels !== null;
+    if ([client !== undefined, url !== undefined, sentinel].filter(Boolean).length > 1) {
+      throw new TypeError("koa-sessionkit: RedisStore takes one of client, url or sentinels; drop the others");
+    }
     if (client) {
-      if (url !== undefined) throw new TypeError("koa-sessionkit: RedisStore takes either client or url, not both; drop one");
       this.client = client;
       this.#ownsClient = false;
       return;
     }
-    if (typeof url !== "string") {
-      throw new TypeError('koa-sessionkit: RedisStore needs { client } or { url: "redis://host:6379" }');
+    if (sentinel) checkSentinels(redisOptions);
+    else if (typeof url !== "string") {
+      throw new TypeError(
+        'koa-sessionkit: RedisStore needs { client }, { url: "redis://host:6379" } or { sentinels: [{ host, port }], name: "mymaster" }',
+      );
     }
     const ioredis = loadIoredis();
     const RedisClass = ioredis.Redis ?? ioredis.default;
-    /*
-     * Failure policy for a client we own. ioredis's defaults queue commands while disconnected and
-     * retry each one 20 times, so a request can wait a minute on a dead Redis. Instead:
-     * - the offline queue stays on, so commands issued during the first connect wait for it;
-     * - maxRetriesPerRequest: 1 fails a queued command after one failed reconnect (about a second),
-     *   connectTimeout and commandTimeout bound a silent network (no RST) to a few seconds;
-     * - retryStrategy never gives up (capped at 1 s between attempts), so when Redis returns the same
-     *   store works again without a restart.
-     * Every option can be overridden by passing it.
-     */
-    this.client = new RedisClass(url, {
-      // Commands issued in the same tick share one write: fewer syscalls under concurrent requests.
-      enableAutoPipelining: true,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 3000,
-      commandTimeout: 3000,
-      retryStrategy: (times: number) => Math.min(times * 100, 1000),
-      ...redisOptions,
-    });
+    const settings = { ...failFastRedisOptions(), ...redisOptions };
+    this.client = sentinel ? new RedisClass(settings) : new RedisClass(url as string, settings);
     this.#ownsClient = true;
     // Without a listener ioredis prints every reconnect error; failures reach callers as rejections anyway.
     this.client.on("error", (error: Error) => debug("redis client error: %s", error.message));

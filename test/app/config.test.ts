@@ -30,10 +30,31 @@ describe("app config", () => {
     [{ SESSION_IDLE_TIMEOUT: "0" }, /SESSION_IDLE_TIMEOUT must be a duration/],
     [{ SESSION_ABSOLUTE_TIMEOUT: "-5m" }, /SESSION_ABSOLUTE_TIMEOUT must be a duration/],
     [{ SESSION_IDLE_TIMEOUT: "2d", SESSION_ABSOLUTE_TIMEOUT: "1d" }, /longer than SESSION_ABSOLUTE_TIMEOUT/],
+    [{ SESSION_STORE: "redis" }, /needs REDIS_URL, .*or REDIS_SENTINELS/],
+    [{ REDIS_SENTINELS: "10.0.0.5:26379" }, /REDIS_SENTINELS needs REDIS_SENTINEL_NAME/],
+    [{ REDIS_SENTINEL_NAME: "mymaster" }, /REDIS_SENTINEL_NAME is set but REDIS_SENTINELS is not/],
+    [{ REDIS_SENTINELS: "10.0.0.5", REDIS_SENTINEL_NAME: "m" }, /comma-separated list of host:port .*got "10.0.0.5"/],
+    [{ REDIS_SENTINELS: "a:1,b:99999", REDIS_SENTINEL_NAME: "m" }, /got "b:99999"/],
+    [{ REDIS_SENTINELS: "a:1,,b:2", REDIS_SENTINEL_NAME: "m" }, /got ""/],
+    [{ REDIS_SENTINELS: "a:1", REDIS_SENTINEL_NAME: "m", REDIS_URL: "redis://x:6379" }, /either REDIS_URL or REDIS_SENTINELS, not both/],
     [{ SHUTDOWN_DELAY: "a while" }, /SHUTDOWN_DELAY must be a duration/],
   ])("rejects %o", (env, message) => {
     expect(() => parseConfig(env)).toThrow(ConfigError);
     expect(() => parseConfig(env)).toThrow(message);
+  });
+
+  it("reads Redis Sentinel from REDIS_SENTINELS and REDIS_SENTINEL_NAME (IPv6 in brackets)", () => {
+    const config = parseConfig({ SESSION_STORE: "redis", REDIS_SENTINELS: " 10.0.0.5:26379, sentinel-b:26380,[::1]:26381", REDIS_SENTINEL_NAME: "mymaster" });
+    expect(config.redisSentinel).toEqual({
+      name: "mymaster",
+      sentinels: [
+        { host: "10.0.0.5", port: 26379 },
+        { host: "sentinel-b", port: 26380 },
+        { host: "::1", port: 26381 },
+      ],
+    });
+    expect(config.redisUrl).toBeUndefined();
+    expect(parseConfig({ SESSION_STORE: "redis", REDIS_URL: "redis://127.0.0.1:6379" }).redisSentinel).toBeUndefined();
   });
 
   it("reads the idle and absolute timeouts as durations (default 30m and 12h)", () => {

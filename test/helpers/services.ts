@@ -1,5 +1,5 @@
 /**
- * Real services for tests. A suite that needs Redis or PostgreSQL runs against the real server.
+ * Real services for tests. A suite that needs Redis, PostgreSQL or MariaDB runs against the real server.
  * Without it, the suite skips with a visible notice on a user's machine; under CI=true a missing
  * service fails the run instead, so a green CI always means the suite really ran.
  */
@@ -7,6 +7,13 @@ import net from "node:net";
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 export const DATABASE_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const MARIADB_URL = process.env.TEST_MARIADB_URL ?? "mysql://root@127.0.0.1:3306/test";
+
+const SERVICES = {
+  redis: { url: REDIS_URL, port: 6379 },
+  postgres: { url: DATABASE_URL, port: 5432 },
+  mariadb: { url: MARIADB_URL, port: 3306 },
+} as const;
 
 function portOpen(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
@@ -27,11 +34,11 @@ const cache = new Map<string, Promise<boolean>>();
  * Resolve true when the service answers. When it does not: under CI=true throw (the run fails);
  * otherwise print a notice and resolve false so the caller can `describe.skipIf(!up)`.
  */
-export function requireService(name: "redis" | "postgres"): Promise<boolean> {
+export function requireService(name: keyof typeof SERVICES): Promise<boolean> {
   let pending = cache.get(name);
   if (!pending) {
-    const url = new URL(name === "redis" ? REDIS_URL : DATABASE_URL);
-    const port = Number(url.port || (name === "redis" ? 6379 : 5432));
+    const url = new URL(SERVICES[name].url);
+    const port = Number(url.port || SERVICES[name].port);
     pending = portOpen(url.hostname, port).then((up) => {
       if (up) return true;
       const message = `${name} is not reachable at ${url.host}`;

@@ -23,6 +23,7 @@ import { MemoryStore as M2 } from "koa-sessionkit/memory";
 import { SqliteStore } from "koa-sessionkit/sqlite";
 import { RedisStore } from "koa-sessionkit/redis";
 import { PostgresStore } from "koa-sessionkit/postgres";
+import { connectStore } from "koa-sessionkit/connect";
 import { hashPassword, login } from "koa-sessionkit/auth";
 const store = new SqliteStore({ path: ${JSON.stringify(sqlitePath("esm"))}, pruneIntervalMs: false });
 await store.set("k", { a: 1 }, 60000);
@@ -30,7 +31,7 @@ const redis = new RedisStore({ url: "redis://127.0.0.1:1", lazyConnect: true });
 await redis.close();
 const pg = new PostgresStore({ connectionString: "postgres://127.0.0.1:1/none", createTable: false, pruneIntervalMs: false });
 await pg.close();
-console.log(JSON.stringify({ session: typeof session, keyring: typeof keyring, memory: MemoryStore === M2, got: (await store.get("k")).a, hash: (await hashPassword("correct horse battery")).slice(0, 10), login: typeof login }));
+console.log(JSON.stringify({ session: typeof session, keyring: typeof keyring, memory: MemoryStore === M2, got: (await store.get("k")).a, hash: (await hashPassword("correct horse battery")).slice(0, 10), login: typeof login, connect: typeof connectStore }));
 await store.close();
 `;
 
@@ -40,6 +41,7 @@ const { MemoryStore: M2 } = require("koa-sessionkit/memory");
 const { SqliteStore } = require("koa-sessionkit/sqlite");
 const { RedisStore } = require("koa-sessionkit/redis");
 const { PostgresStore } = require("koa-sessionkit/postgres");
+const { connectStore } = require("koa-sessionkit/connect");
 const { hashPassword, login } = require("koa-sessionkit/auth");
 (async () => {
   const store = new SqliteStore({ path: ${JSON.stringify(sqlitePath("cjs"))}, pruneIntervalMs: false });
@@ -48,12 +50,12 @@ const { hashPassword, login } = require("koa-sessionkit/auth");
   await redis.close();
   const pg = new PostgresStore({ connectionString: "postgres://127.0.0.1:1/none", createTable: false, pruneIntervalMs: false });
   await pg.close();
-  console.log(JSON.stringify({ session: typeof session, keyring: typeof keyring, memory: MemoryStore === M2, got: (await store.get("k")).a, hash: (await hashPassword("correct horse battery")).slice(0, 10), login: typeof login }));
+  console.log(JSON.stringify({ session: typeof session, keyring: typeof keyring, memory: MemoryStore === M2, got: (await store.get("k")).a, hash: (await hashPassword("correct horse battery")).slice(0, 10), login: typeof login, connect: typeof connectStore }));
   await store.close();
 })();
 `;
 
-const expected = { session: "function", keyring: "function", memory: true, got: 1, hash: "$argon2id$", login: "function" };
+const expected = { session: "function", keyring: "function", memory: true, got: 1, hash: "$argon2id$", login: "function", connect: "function" };
 
 describe.skipIf(!built)("the built package", () => {
   it("loads every subpath from ESM, including stores that load their client on demand", async () => {

@@ -8,9 +8,10 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Cluster, Redis } from "ioredis";
+import { Redis, type Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../../src/stores/redis.js";
+import { IOREDIS_VERSIONS } from "../helpers/ioredis-versions.js";
 import { runStoreContract } from "./contract.js";
 
 const hasRedis = spawnSync("redis-server", ["--version"]).status === 0 && spawnSync("redis-cli", ["--version"]).status === 0;
@@ -38,9 +39,10 @@ async function clusterPorts(): Promise<number[]> {
 const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), "sk-cluster-"));
 let ports: number[] = [];
-let cluster: Cluster | undefined;
+/** One Cluster client per ioredis major, on the same servers. */
+const clusters = new Map<string, Cluster>();
 
-async function startCluster(): Promise<Cluster> {
+async function startCluster(): Promise<void> {
   ports = await clusterPorts();
   for (const port of ports) {
     const args = ["--port", String(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"];
@@ -67,7 +69,9 @@ async function startCluster(): Promise<Cluster> {
     await sleep(100);
   }
   await admin.quit();
-  return new Cluster(ports.map((port) => ({ host: "127.0.0.1", port })));
+  for (const { name, Cluster: ClusterClient } of IOREDIS_VERSIONS) {
+    clusters.set(name, new ClusterClient(ports.map((port) => ({ host: "127.0.0.1", port }))));
+  }
 }
 
 /** KEYS on every master: a Cluster has no single keyspace to scan. */
@@ -84,55 +88,65 @@ async function dumpCluster(client: Cluster, prefix: string): Promise<string> {
 
 describe.skipIf(!hasRedis)("RedisStore on a Redis Cluster", () => {
   beforeAll(async () => {
-    cluster = await startCluster();
+    await startCluster();
   }, 60_000);
 
   afterAll(async () => {
-    cluster?.disconnect();
+    for (const cluster of clusters.values()) cluster.disconnect();
     for (const child of children) child.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
   });
 
-  runStoreContract("RedisStore (Cluster)", async () => {
+  const clusterOf = (name: string): Cluster => {
+    const cluster = clusters.get(name);
     if (!cluster) throw new Error("cluster not started");
-    const client = cluster;
-    const store = new RedisStore({ client, keyPrefix: "ctest:" });
-    return { store, rawDump: () => dumpCluster(client, "ctest:"), cleanup: () => store.close() };
-  });
+    return cluster;
+  };
 
-  it("spreads sessions and user indexes over every master and still lists and destroys by user", async () => {
-    if (!cluster) throw new Error("cluster not started");
-    const store = new RedisStore({ client: cluster, keyPrefix: "spread:" });
-    const now = Date.now();
-    const users = Array.from({ length: 5 }, (_, i) => `user-${i}`);
-    const keys = new Map<string, string[]>(users.map((user) => [user, []]));
-    for (let i = 0; i < 100; i++) {
-      const user = users[i % users.length] as string;
-      const key = `sk:${i}-${Math.random().toString(36).slice(2)}`;
-      keys.get(user)?.push(key);
-      await store.set(key, { i, _sk: { createdAt: now, lastSeenAt: now + i, userId: user } }, 60_000);
-    }
-    // Both kinds of key land on all three masters, so nothing here relied on one slot.
-    for (const node of cluster.nodes("master")) {
-      expect((await node.keys("spread:s:*")).length).toBeGreaterThan(10);
-    }
-    expect((await Promise.all(cluster.nodes("master").map((node) => node.keys("spread:u:*")))).filter((k) => k.length > 0).length).toBeGreaterThan(1);
+  for (const { name } of IOREDIS_VERSIONS) {
+    // Each major writes under its own prefix, so the two runs never see each other's keys.
+    const tag = name.replace(/\W/g, "");
+    runStoreContract(`RedisStore (${name} Cluster)`, async () => {
+      const client = clusterOf(name);
+      const store = new RedisStore({ client, keyPrefix: `ctest${tag}:` });
+      return { store, rawDump: () => dumpCluster(client, `ctest${tag}:`), cleanup: () => store.close() };
+    });
 
-    for (const user of users) {
-      const mine = keys.get(user) ?? [];
-      for (const key of mine) expect(await store.get(key)).toMatchObject({ _sk: { userId: user } });
-      const list = await store.listByUser(user);
-      expect(list.map((entry) => entry.key).sort()).toEqual([...mine].sort());
-      expect(list[0]?.lastSeenAt).toBeGreaterThan(list.at(-1)?.lastSeenAt ?? Infinity);
-    }
+    it(`${name}: spreads sessions and user indexes over every master and still lists and destroys by user`, async () => {
+      const cluster = clusterOf(name);
+      const spread = `spread${tag}:`;
+      const store = new RedisStore({ client: cluster, keyPrefix: spread });
+      const now = Date.now();
+      const users = Array.from({ length: 5 }, (_, i) => `user-${i}`);
+      const keys = new Map<string, string[]>(users.map((user) => [user, []]));
+      for (let i = 0; i < 100; i++) {
+        const user = users[i % users.length] as string;
+        const key = `sk:${i}-${Math.random().toString(36).slice(2)}`;
+        keys.get(user)?.push(key);
+        await store.set(key, { i, _sk: { createdAt: now, lastSeenAt: now + i, userId: user } }, 60_000);
+      }
+      // Both kinds of key land on all three masters, so nothing here relied on one slot.
+      for (const node of cluster.nodes("master")) {
+        expect((await node.keys(`${spread}s:*`)).length).toBeGreaterThan(10);
+      }
+      expect((await Promise.all(cluster.nodes("master").map((node) => node.keys(`${spread}u:*`)))).filter((k) => k.length > 0).length).toBeGreaterThan(1);
 
-    const [first, ...rest] = keys.get("user-0") ?? [];
-    expect(await store.destroyByUser("user-0", { except: first })).toBe(rest.length);
-    expect((await store.listByUser("user-0")).map((entry) => entry.key)).toEqual([first]);
-    for (const key of rest) expect(await store.get(key)).toBeNull();
-    expect(await store.listByUser("user-1")).toHaveLength(20);
+      for (const user of users) {
+        const mine = keys.get(user) ?? [];
+        for (const key of mine) expect(await store.get(key)).toMatchObject({ _sk: { userId: user } });
+        const list = await store.listByUser(user);
+        expect(list.map((entry) => entry.key).sort()).toEqual([...mine].sort());
+        expect(list[0]?.lastSeenAt).toBeGreaterThan(list.at(-1)?.lastSeenAt ?? Infinity);
+      }
 
-    for (const list of keys.values()) for (const key of list) await store.destroy(key);
-    for (const user of users) expect(await store.listByUser(user)).toEqual([]);
-  });
+      const [first, ...rest] = keys.get("user-0") ?? [];
+      expect(await store.destroyByUser("user-0", { except: first })).toBe(rest.length);
+      expect((await store.listByUser("user-0")).map((entry) => entry.key)).toEqual([first]);
+      for (const key of rest) expect(await store.get(key)).toBeNull();
+      expect(await store.listByUser("user-1")).toHaveLength(20);
+
+      for (const list of keys.values()) for (const key of list) await store.destroy(key);
+      for (const user of users) expect(await store.listByUser(user)).toEqual([]);
+    });
+  }
 });

@@ -5,13 +5,14 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import { PostgresStore } from "../../src/stores/postgres.js";
-import { RedisStore } from "../../src/stores/redis.js";
+import { failFastRedisOptions, RedisStore } from "../../src/stores/redis.js";
+import { IOREDIS_VERSIONS } from "../helpers/ioredis-versions.js";
+import { sparePort, waitForPort } from "../helpers/spare-ports.js";
 
 const hasRedisServer = spawnSync("redis-server", ["--version"]).status === 0;
 const pgVersion = existsSync("/usr/lib/postgresql") ? readdirSync("/usr/lib/postgresql").sort().at(-1) : undefined;
@@ -19,32 +20,6 @@ const pgBin = pgVersion ? `/usr/lib/postgresql/${pgVersion}/bin` : undefined;
 const canRunPostgres = pgBin !== undefined && existsSync(`${pgBin}/initdb`) && spawnSync("id", ["postgres"]).status === 0;
 if (!hasRedisServer || !canRunPostgres) {
   console.warn("\n  SKIPPED (partly): outage tests need redis-server on PATH and PostgreSQL's initdb with a postgres OS user.\n");
-}
-
-function sparePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
-
-async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: "127.0.0.1", port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on("error", () => resolve(false));
-    });
-    if (open) return;
-    await sleep(50);
-  }
-  throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
 }
 
 /** Resolves how a promise settled and after how long; fails the test if it has not settled by `limitMs`. */
@@ -86,11 +61,24 @@ describe.skipIf(!hasRedisServer)("RedisStore during a Redis outage", () => {
     return child;
   }
 
-  it("rejects quickly while Redis is down and recovers on its own when it returns", async () => {
+  // ioredis 5 through url mode (the store's own client); ioredis 6 as a client the user made with
+  // failFastRedisOptions(), the same policy.
+  const modes = IOREDIS_VERSIONS.map(({ name, Redis: Client }, i) => ({
+    name: i === 0 ? `${name}, url mode` : `${name}, { client } with failFastRedisOptions()`,
+    make: (url: string) => {
+      if (i === 0) return new RedisStore({ url, keyPrefix: "outage:" });
+      const client = new Client(url, failFastRedisOptions());
+      client.on("error", () => {}); // reconnect errors are expected here; callers see rejections
+      return new RedisStore({ client, keyPrefix: "outage:" });
+    },
+    ownsClient: i === 0,
+  }));
+
+  it.each(modes)("$name: rejects quickly while Redis is down and recovers on its own when it returns", async ({ make, ownsClient }) => {
     const port = await sparePort();
     let server = startRedis(port);
     await waitForPort(port);
-    const store = new RedisStore({ url: `redis://127.0.0.1:${port}`, keyPrefix: "outage:" });
+    const store = make(`redis://127.0.0.1:${port}`);
     try {
       await store.set("sk:a", { v: 1 }, 60_000);
       expect(await store.get("sk:a")).toEqual({ v: 1 });
@@ -112,6 +100,7 @@ describe.skipIf(!hasRedisServer)("RedisStore during a Redis outage", () => {
       expect(await store.get("sk:c")).toEqual({ v: 3, w: 4 });
     } finally {
       await store.close();
+      if (!ownsClient) store.client.disconnect();
       server.kill("SIGKILL");
     }
   });

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
-import { RedisStore } from "../../src/stores/redis.js";
+import { failFastRedisOptions, RedisStore } from "../../src/stores/redis.js";
+import { IOREDIS_VERSIONS } from "../helpers/ioredis-versions.js";
 import { REDIS_URL, requireService } from "../helpers/services.js";
 import { runStoreContract } from "./contract.js";
 
@@ -18,61 +19,78 @@ async function dumpRedis(client: Redis, prefix: string): Promise<string> {
   return lines.join("\n");
 }
 
+async function dropPrefix(client: Redis, prefix: string): Promise<void> {
+  const keys = await client.keys(`${prefix}*`);
+  if (keys.length > 0) await client.del(...keys);
+}
+
+const newPrefix = () => `sktest:${randomBytes(4).toString("hex")}:`;
+
 describe.skipIf(!up)("RedisStore", () => {
+  // url mode: the store makes its own client from the installed `ioredis` (5 here; ioredis 6 through
+  // url mode is checked on a packed install, see docs/stores.md).
   runStoreContract("RedisStore (url)", async () => {
-    const keyPrefix = `sktest:${randomBytes(4).toString("hex")}:`;
+    const keyPrefix = newPrefix();
     const store = new RedisStore({ url: REDIS_URL, keyPrefix });
-    const admin = new Redis(REDIS_URL);
+    const { Redis: Admin } = IOREDIS_VERSIONS[0]!;
+    const admin = new Admin(REDIS_URL);
     return {
       store,
       rawDump: () => dumpRedis(admin, keyPrefix),
       cleanup: async () => {
-        const keys = await admin.keys(`${keyPrefix}*`);
-        if (keys.length > 0) await admin.del(...keys);
+        await dropPrefix(admin, keyPrefix);
         await store.close();
         await admin.quit();
       },
     };
   });
 
-  runStoreContract("RedisStore (shared client)", async () => {
-    const keyPrefix = `sktest:${randomBytes(4).toString("hex")}:`;
-    const client = new Redis(REDIS_URL);
-    const store = new RedisStore({ client, keyPrefix });
-    return {
-      store,
-      rawDump: () => dumpRedis(client, keyPrefix),
-      cleanup: async () => {
-        const keys = await client.keys(`${keyPrefix}*`);
-        if (keys.length > 0) await client.del(...keys);
-        await store.close(); // must leave a shared client open
-        await client.ping();
-        await client.quit();
-      },
-    };
-  });
+  for (const { name, Redis: Client } of IOREDIS_VERSIONS) {
+    runStoreContract(`RedisStore (shared ${name} client)`, async () => {
+      const keyPrefix = newPrefix();
+      const client = new Client(REDIS_URL, failFastRedisOptions());
+      const store = new RedisStore({ client, keyPrefix });
+      return {
+        store,
+        rawDump: () => dumpRedis(client, keyPrefix),
+        cleanup: async () => {
+          await dropPrefix(client, keyPrefix);
+          await store.close(); // must leave a shared client open
+          await client.ping();
+          await client.quit();
+        },
+      };
+    });
 
-  it("merge and touch keep working after the script cache is flushed (Redis restart, SCRIPT FLUSH)", async () => {
-    const keyPrefix = `sktest:${randomBytes(4).toString("hex")}:`;
-    const store = new RedisStore({ url: REDIS_URL, keyPrefix });
-    const admin = new Redis(REDIS_URL);
-    try {
-      const session = { _expire: Date.now() + 60_000, a: 1 };
-      await store.set("k", session, 60_000);
-      await admin.script("FLUSH");
-      expect(await store.merge("k", { set: { b: 2 }, unset: [], reserved: {} }, 60_000)).toBe(true);
-      await admin.script("FLUSH");
-      await store.touch("k", { ...session, _expire: Date.now() + 120_000 }, 120_000);
-      expect(await store.get("k")).toMatchObject({ a: 1, b: 2 });
-      expect(await admin.pttl(`${keyPrefix}s:k`)).toBeGreaterThan(60_000);
-      // A merge into a missing entry still reports it gone, through the fallback too.
-      await admin.script("FLUSH");
-      expect(await store.merge("gone", { set: { b: 2 }, unset: [], reserved: {} }, 60_000)).toBe(false);
-    } finally {
-      const keys = await admin.keys(`${keyPrefix}*`);
-      if (keys.length > 0) await admin.del(...keys);
-      await store.close();
-      await admin.quit();
-    }
+    it(`${name}: merge and touch keep working after the script cache is flushed (Redis restart, SCRIPT FLUSH)`, async () => {
+      const keyPrefix = newPrefix();
+      const store = new RedisStore({ client: new Client(REDIS_URL), keyPrefix });
+      const admin = store.client as Redis;
+      try {
+        const session = { _expire: Date.now() + 60_000, a: 1 };
+        await store.set("k", session, 60_000);
+        await admin.script("FLUSH");
+        expect(await store.merge("k", { set: { b: 2 }, unset: [], reserved: {} }, 60_000)).toBe(true);
+        await admin.script("FLUSH");
+        await store.touch("k", { ...session, _expire: Date.now() + 120_000 }, 120_000);
+        expect(await store.get("k")).toMatchObject({ a: 1, b: 2 });
+        expect(await admin.pttl(`${keyPrefix}s:k`)).toBeGreaterThan(60_000);
+        // A merge into a missing entry still reports it gone, through the fallback too.
+        await admin.script("FLUSH");
+        expect(await store.merge("gone", { set: { b: 2 }, unset: [], reserved: {} }, 60_000)).toBe(false);
+      } finally {
+        await dropPrefix(admin, keyPrefix);
+        await admin.quit();
+      }
+    });
+  }
+
+  it("takes exactly one of client, url or sentinels, and checks the Sentinel form", () => {
+    const client = {} as Redis;
+    expect(() => new RedisStore({ client, url: REDIS_URL })).toThrow(/one of client, url or sentinels/);
+    expect(() => new RedisStore({ url: REDIS_URL, sentinels: [{ host: "127.0.0.1", port: 26379 }], name: "m" })).toThrow(/one of client/);
+    expect(() => new RedisStore({})).toThrow(/needs \{ client \}, \{ url/);
+    expect(() => new RedisStore({ sentinels: [], name: "m" })).toThrow(/non-empty array of \{ host, port \}/);
+    expect(() => new RedisStore({ sentinels: [{ host: "127.0.0.1", port: 26379 }] })).toThrow(/needs name/);
   });
 });
