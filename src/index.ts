@@ -5,7 +5,7 @@
  *
  * @example
  * import session from "koa-sessionkit"; // was: import session from "koa-session"
- * app.keys = [process.env.SESSION_KEY_1!, process.env.SESSION_KEY_2!];
+ * app.keys = (process.env.SESSION_KEYS ?? "").split(","); // what `npx koa-sessionkit keys` prints
  * app.use(session({ key: "koa.sess", maxAge: 86_400_000, sameSite: "lax" }, app));
  */
 import { session } from "./session/middleware.js";

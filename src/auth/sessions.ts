@@ -22,6 +22,7 @@ import { auditEvent, sessionHandle } from "../events.js";
 import type { SessionListEntry, SessionStore } from "../stores/contract.js";
 import { sessionControl } from "../session/middleware.js";
 import { callStore } from "../stores/call.js";
+import { spendStoreTime } from "../stores/deadline.js";
 import { currentUser, endSession } from "./login.js";
 
 export { sessionHandle };
@@ -66,13 +67,18 @@ function toInfo(entry: SessionListEntry, currentKey: string | undefined): Sessio
   return info;
 }
 
+/** Store calls here share the request's store-time budget with the session's own (stores/deadline.ts). */
+function listByUser(ctx: Context, store: UserIndexedStore, userId: string, timeoutMs: number): Promise<SessionListEntry[]> {
+  return spendStoreTime(ctx, "listByUser", timeoutMs, (ms) => callStore("listByUser", ms, () => store.listByUser(userId), { ctx, store }));
+}
+
 /** The logged-in user's live sessions, most recently active first; [] when nobody is logged in. */
 export async function listSessions(ctx: Context): Promise<SessionInfo[]> {
   const store = indexedStore(ctx, "listByUser");
   const user = currentUser(ctx);
   if (!user) return [];
   const controller = sessionControl(ctx);
-  const entries = await callStore("listByUser", controller.storeTimeout, () => store.listByUser(user.id), { ctx, store });
+  const entries = await listByUser(ctx, store, user.id, controller.storeTimeout);
   return entries.map((entry) => toInfo(entry, controller.storeKey));
 }
 
@@ -87,8 +93,8 @@ export async function logoutEverywhere(ctx: Context, options: { exceptCurrent?: 
   const controller = sessionControl(ctx);
   const currentKey = controller.storeKey;
   const keepCurrent = options.exceptCurrent === true && currentKey !== undefined;
-  const count = await callStore("destroyByUser", controller.storeTimeout, () =>
-    store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {}), { ctx, store });
+  const count = await spendStoreTime(ctx, "destroyByUser", controller.storeTimeout, (ms) =>
+    callStore("destroyByUser", ms, () => store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {}), { ctx, store }));
   if (!keepCurrent) await endSession(controller);
   auditEvent(ctx, "auth.logout_everywhere", {
     userId: user.id,
@@ -109,11 +115,11 @@ export async function revokeSession(ctx: Context, handle: string): Promise<boole
   const wanted = Buffer.from(handle);
   const controller = sessionControl(ctx);
   const timeout = controller.storeTimeout;
-  const entries = await callStore("listByUser", timeout, () => store.listByUser(user.id), { ctx, store });
+  const entries = await listByUser(ctx, store, user.id, timeout);
   const entry = entries.find((candidate) => timingSafeEqual(Buffer.from(sessionHandle(candidate.key)), wanted));
   if (!entry) return false;
   if (entry.key === controller.storeKey) await endSession(controller);
-  else await callStore("destroy", timeout, () => store.destroy(entry.key, { ctx }), { ctx, store });
+  else await spendStoreTime(ctx, "destroy", timeout, (ms) => callStore("destroy", ms, () => store.destroy(entry.key, { ctx }), { ctx, store }));
   auditEvent(ctx, "auth.session_revoked", { userId: user.id, storeKey: entry.key });
   return true;
 }

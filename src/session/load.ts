@@ -22,6 +22,7 @@ import { readCookie } from "./cookies.js";
 import type { ResolvedOptions } from "./options.js";
 import type { SharedState } from "./runtime.js";
 import { callStore } from "../stores/call.js";
+import { spendStoreTime } from "../stores/deadline.js";
 import type { SessionEvent } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
@@ -61,7 +62,9 @@ export async function loadFromStore(ctx: Context, runtime: SharedState, store: S
       runtime.storeKeys.set(id, storeKey);
     }
     const stored = normalizeStored(
-      await callStore("get", options.storeTimeout, () => store.get(storeKey, maxAge, { rolling: options.rolling, ctx }), { ctx, store }),
+      await spendStoreTime(ctx, "get", options.storeTimeout, (ms) =>
+        callStore("get", ms, () => store.get(storeKey, maxAge, { rolling: options.rolling, ctx }), { ctx, store }),
+      ),
     );
     if (accept(ctx, runtime, stored, storeKey)) {
       return {

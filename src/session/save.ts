@@ -12,6 +12,7 @@
 import type { Context } from "koa";
 import { SessionConfigError } from "../errors.js";
 import { callStore } from "../stores/call.js";
+import { spendStoreTime } from "../stores/deadline.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession, StoreSetOptions } from "../stores/contract.js";
 import { parseStored, serializeStored } from "../stores/json.js";
 import { diffData } from "./changes.js";
@@ -74,7 +75,7 @@ export async function writeToStore(store: SessionStore, key: string, input: Save
   // Who is calling, for the store.error audit event and telemetry (stores/call.ts).
   const scope = { ctx: setOptions.ctx, store };
   if (exists && (reason === "rolling" || reason === "renew" || reason === "touch") && store.touch) {
-    await callStore("touch", timeout, () => store.touch?.(key, stored, ttl, setOptions), scope);
+    await spendStoreTime(setOptions.ctx, "touch", timeout, (ms) => callStore("touch", ms, () => store.touch?.(key, stored, ttl, setOptions), scope));
     return true;
   }
   // A forced save (save(), a new maxAge) of an existing entry merges too, so it can't revive a
@@ -84,10 +85,10 @@ export async function writeToStore(store: SessionStore, key: string, input: Save
     const changes = diffData(before, input.data, splitReserved(stored).reserved);
     changes.base = previousJson;
     changes.result = serializeStored(stored);
-    const merged = await callStore("merge", timeout, () => store.merge?.(key, changes, ttl, setOptions), scope);
+    const merged = await spendStoreTime(setOptions.ctx, "merge", timeout, (ms) => callStore("merge", ms, () => store.merge?.(key, changes, ttl, setOptions), scope));
     return merged !== false;
   }
-  await callStore("set", timeout, () => store.set(key, stored, ttl, setOptions), scope);
+  await spendStoreTime(setOptions.ctx, "set", timeout, (ms) => callStore("set", ms, () => store.set(key, stored, ttl, setOptions), scope));
   return true;
 }
 

@@ -14,6 +14,7 @@ import { debuglog } from "node:util";
 import { generateId, storeKeyFor } from "../crypto/ids.js";
 import type { Sealer } from "../crypto/seal.js";
 import { callStore } from "../stores/call.js";
+import { spendStoreTime } from "../stores/deadline.js";
 import type { MaxAge, SessionStore } from "../stores/contract.js";
 import { clearCompanionSignature, clearCookie, COOKIE_LIMIT_BYTES, cookieBytes, writeCookie, writeSealedCookie } from "./cookies.js";
 import { emit, loadFromCookie, loadFromStore, type Identity, type Loaded } from "./load.js";
@@ -75,8 +76,13 @@ export class StoreTransport {
   /** Remove the entry; resolves false when the store says there was none. */
   destroy(ctx: Context, identity: Identity | undefined): Promise<unknown> {
     if (!identity) return Promise.resolve(undefined);
+    return this.#destroyEntry(ctx, identity.storeKey);
+  }
+
+  /** Every destroy of this request shares its store-time budget (stores/deadline.ts). */
+  #destroyEntry(ctx: Context, key: string): Promise<unknown> {
     const store = this.store;
-    return callStore("destroy", this.#options.storeTimeout, () => store.destroy(identity.storeKey, { ctx }), { ctx, store });
+    return spendStoreTime(ctx, "destroy", this.#options.storeTimeout, (ms) => callStore("destroy", ms, () => store.destroy(key, { ctx }), { ctx, store }));
   }
 
   /** Tell the client the session is gone. */
@@ -88,11 +94,8 @@ export class StoreTransport {
 
   /** The koa-session session now lives in our format: its entry (and a stray `.sig`) go. */
   async retire(ctx: Context, legacyStoreKey: string | undefined): Promise<void> {
-    const store = this.store;
     const options = this.#options;
-    if (legacyStoreKey !== undefined) {
-      await callStore("destroy", options.storeTimeout, () => store.destroy(legacyStoreKey, { ctx }), { ctx, store });
-    }
+    if (legacyStoreKey !== undefined) await this.#destroyEntry(ctx, legacyStoreKey);
     if (!options.signed && !options.externalKey) clearCompanionSignature(ctx, options);
   }
 }
