@@ -13,6 +13,20 @@ export default tseslint.config(
     },
   },
   {
+    // Layers: stores talk to databases and know nothing of the middleware above them.
+    files: ["src/stores/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["**/session/*", "../session", "**/auth/*", "../auth"], message: "src/stores must not import src/session or src/auth (layers: app → auth → session → stores/crypto)." },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ["app/public/**/*.js"],
     languageOptions: { globals: { document: "readonly", window: "readonly", fetch: "readonly" } },
   },

@@ -15,6 +15,9 @@ const shared: Options = {
   dts: true,
   sourcemap: true,
   target: "node20",
+  // Class names survive bundling: errors thrown from require("koa-sessionkit") say
+  // "SessionConfigError", not the "_class2" that the CommonJS transform would leave.
+  keepNames: true,
   external: ["koa", "ioredis", "pg", "better-sqlite3", "@node-rs/argon2", "bcryptjs", "@opentelemetry/api"],
 };
 

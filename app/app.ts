@@ -3,8 +3,9 @@
  * can drive it over HTTP with a temporary DATA_DIR.
  *
  * Middleware, outermost first:
- *   /healthz + /readyz (no log, no session) → request log → security headers → error boundary → /style.css → body parser (1 MB)
- *   → session() → auth() (timeouts) → csrf() → routes
+ *   /healthz + /readyz (no log, no session) → request log → security headers → error boundary
+ *   → /style.css, /favicon.ico → body parser (1 MB) → session() → auth() (timeouts) → csrf()
+ *   → accepted content types (415) → routes
  *
  * @example
  * const { app, close } = await createApp(loadConfig(process.env));
@@ -13,11 +14,11 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
-import { bodyParser } from "@koa/bodyparser";
 import Koa from "koa";
 import type { Logger } from "pino";
 import session from "../src/index.js";
 import { auth, csrf, hashPassword, loginThrottle } from "../src/auth/index.js";
+import { acceptedContentTypes, parseBody } from "./body.js";
 import type { AppConfig } from "./config.js";
 import { errorHandler } from "./errors.js";
 import { healthRoutes, type HealthState } from "./health.js";
@@ -31,7 +32,7 @@ import { loginRoutes } from "./routes/login.js";
 import { DuplicateEmailError, type UserRepository } from "./users/repository.js";
 import { errorPage } from "./views/pages.js";
 
-export const BODY_LIMIT = "1mb";
+export { BODY_LIMIT } from "./body.js";
 export const DEMO_EMAIL = "demo@example.com";
 /** Looked up by /readyz; no session or user ever has this key or id. */
 const READINESS_PROBE_KEY = "readyz-probe";
@@ -55,7 +56,15 @@ export interface AppHandle {
   close(): Promise<void>;
 }
 
-const STYLESHEET = fs.readFileSync(fileURLToPath(new URL("./public/style.css", import.meta.url)), "utf8");
+/** The app's two static files, read once: a stylesheet and a 178-byte icon (browsers ask for it on every page). */
+const STATIC_FILES: ReadonlyMap<string, { type: string; body: Buffer }> = new Map([
+  ["/style.css", { type: "text/css; charset=utf-8", body: publicFile("style.css") }],
+  ["/favicon.ico", { type: "image/x-icon", body: publicFile("favicon.ico") }],
+]);
+
+function publicFile(name: string): Buffer {
+  return fs.readFileSync(fileURLToPath(new URL(`./public/${name}`, import.meta.url)));
+}
 
 export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<AppHandle> {
   const logger = options.logger ?? createLogger(config.logLevel);
@@ -97,12 +106,13 @@ function buildApp(
   app.use(securityHeaders());
   app.use(errorHandler(logger));
   app.use(async (ctx, next) => {
-    if (ctx.path !== "/style.css" || (ctx.method !== "GET" && ctx.method !== "HEAD")) return next();
-    ctx.type = "text/css; charset=utf-8";
+    const file = STATIC_FILES.get(ctx.path);
+    if (!file || (ctx.method !== "GET" && ctx.method !== "HEAD")) return next();
+    ctx.type = file.type;
     ctx.set("Cache-Control", "public, max-age=3600");
-    ctx.body = STYLESHEET;
+    ctx.body = file.body;
   });
-  app.use(bodyParser({ enableTypes: ["json", "form"], jsonLimit: BODY_LIMIT, formLimit: BODY_LIMIT }));
+  app.use(parseBody());
   app.use(
     session(
       {
@@ -110,7 +120,9 @@ function buildApp(
         store: resources.store,
         sameSite: "lax",
         httpOnly: true,
-        secure: config.secureCookies,
+        // Unset, the library's rule applies: Secure exactly when the request is HTTPS (honouring
+        // app.proxy, so X-Forwarded-Proto behind TRUST_PROXY); SECURE_COOKIES only forces it.
+        ...(config.secureCookies === undefined ? {} : { secure: config.secureCookies }),
         // The cookie lives as long as a login may; auth() ends it earlier when idle.
         maxAge: config.absoluteTimeoutMs,
         onEvent: auditLogger(logger),
@@ -121,8 +133,10 @@ function buildApp(
   app.use(auth({ idleTimeout: config.idleTimeoutMs, absoluteTimeout: config.absoluteTimeoutMs }));
   app.use(htmlRejections());
   app.use(csrf());
+  app.use(acceptedContentTypes());
 
-  // Shared through Redis or PostgreSQL when those hold the sessions, so every instance sees one count.
+  // In Redis or PostgreSQL when those hold the sessions (every instance sees one count), else in the
+  // users' database, so a restart never forgets a lockout (resources.ts).
   const throttle = loginThrottle({ ...resources.throttleBacking, keyPrefix: throttleKeyPrefix, tableName: "app_login_limits" });
   const deps: RouteDeps = { config, users: resources.users, throttle, store: resources.store, logger };
   for (const router of [loginRoutes(deps), accountRoutes(deps), adminRoutes(deps)]) {

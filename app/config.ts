@@ -14,7 +14,7 @@
  * | REDIS_SENTINEL_NAME | (none)                 | the master group the sentinels monitor; required with REDIS_SENTINELS |
  * | DATABASE_URL    | (none)                     | PostgreSQL; when set, users live there too                  |
  * | LOG_LEVEL       | info                       | pino level: fatal, error, warn, info, debug, trace, silent  |
- * | SECURE_COOKIES  | true when NODE_ENV=production | mark the cookie Secure (its name becomes __Host-sid)     |
+ * | SECURE_COOKIES  | true when NODE_ENV=production, else unset | true: always Secure (the name becomes __Host-sid); false: never; unset: Secure exactly on HTTPS requests (X-Forwarded-Proto counts with TRUST_PROXY) |
  * | TRUST_PROXY     | false                      | trust X-Forwarded-* (behind a TLS-terminating proxy)        |
  * | BREACHED_PASSWORD_CHECK  | off               | "hibp": refuse new passwords found in Pwned Passwords (k-anonymity: 5 hex chars of SHA-1 are sent) |
  * | BREACHED_PASSWORD_URL    | api.pwnedpasswords.com/range/ | the range endpoint (a mirror or proxy), with the check on |
@@ -50,7 +50,8 @@ export interface AppConfig {
   redisSentinel: { sentinels: { host: string; port: number }[]; name: string } | undefined;
   databaseUrl: string | undefined;
   logLevel: LogLevel;
-  secureCookies: boolean;
+  /** true/false force the cookie's Secure flag; undefined leaves it to the request (HTTPS, honouring trustProxy). */
+  secureCookies: boolean | undefined;
   trustProxy: boolean;
   /** Pwned Passwords range endpoint for new passwords; undefined when the check is off. */
   breachedPasswordUrl: string | undefined;
@@ -142,7 +143,7 @@ export function parseConfig(env: Env): AppConfig {
     redisSentinel,
     databaseUrl,
     logLevel: levelInput as LogLevel,
-    secureCookies: parseBoolean("SECURE_COOKIES", env.SECURE_COOKIES) ?? env.NODE_ENV === "production",
+    secureCookies: parseBoolean("SECURE_COOKIES", env.SECURE_COOKIES) ?? (env.NODE_ENV === "production" ? true : undefined),
     trustProxy: parseBoolean("TRUST_PROXY", env.TRUST_PROXY) ?? false,
     breachedPasswordUrl: parseBreachCheck(env),
     ...parseTimeouts(env),

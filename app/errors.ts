@@ -20,11 +20,10 @@ interface HttpLikeError {
 
 /** Messages we choose for errors whose own text is not for clients. */
 function publicMessage(error: HttpLikeError, status: number): string {
+  // The app's own body errors (body.ts) say exactly what is wrong.
+  if (error.type === "body.invalid" && error.message) return error.message;
   if (error.type === "entity.too.large" || status === 413) return "Request body too large";
-  if (error.type === "entity.parse.failed" || (status === 400 && /JSON|Unexpected token|JSON\.parse/i.test(error.message ?? ""))) {
-    return "Malformed JSON";
-  }
-  if (error.type === "encoding.unsupported" || status === 415) return "Unsupported content encoding";
+  if (error.type === "entity.parse.failed") return "Malformed request body";
   if (error.type === "request.aborted") return "Request aborted";
   if (status === 403) return "Forbidden";
   if (status === 404) return "Not Found";
@@ -51,10 +50,13 @@ export function errorHandler(logger: Logger): Middleware {
       const raw = error.status ?? error.statusCode;
       // Only 4xx from the HTTP layer (body parser, ctx.throw) keep their status; everything else is 500.
       const status = typeof raw === "number" && raw >= 400 && raw < 600 ? raw : 500;
+      const message = publicMessage(error, status);
       if (status >= 500) {
         logger.error({ err: caught, method: ctx.method, path: ctx.path }, "request failed");
+      } else {
+        // The client's mistake: one line, no stack (a stack would say our code failed).
+        logger.info({ status, method: ctx.method, path: ctx.path, reason: message }, "request refused");
       }
-      const message = publicMessage(error, status);
       // Headers the error asked for (Retry-After, WWW-Authenticate); never anything it set before failing.
       const keep: Record<string, string> = {};
       for (const name of ["retry-after", "www-authenticate", "allow"]) {

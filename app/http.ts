@@ -5,20 +5,24 @@
 import type { Context } from "koa";
 
 /** A form post from a browser: answer with pages and 303 redirects instead of JSON. */
-export function isFormPost(ctx: Context): boolean {
+function isFormPost(ctx: Context): boolean {
   return Boolean(ctx.request.is("application/x-www-form-urlencoded"));
 }
 
 /**
  * HTML for browsers, JSON for API clients:
- * - a JSON body means JSON, a form body means HTML;
- * - otherwise an Accept header decides (a browser lists text/html first; `*\/*` counts as JSON);
+ * - a JSON body means JSON;
+ * - an Accept header that names JSON or HTML decides (a browser lists text/html first, and a form
+ *   post with `Accept: application/json` asked for JSON, errors included);
+ * - otherwise a form body means HTML, and any other Accept decides (`*\/*` counts as JSON);
  * - with no Accept at all, GET pages are HTML and everything else JSON.
  */
 export function wantsHtml(ctx: Context): boolean {
   if (ctx.request.is("application/json")) return false;
+  const accept = ctx.get("Accept");
+  if (/json|html/i.test(accept)) return ctx.accepts("json", "html") === "html";
   if (isFormPost(ctx)) return true;
-  if (ctx.get("Accept")) return ctx.accepts("json", "html") === "html";
+  if (accept) return ctx.accepts("json", "html") === "html";
   return ctx.method === "GET" || ctx.method === "HEAD";
 }
 

@@ -1,9 +1,12 @@
 /**
- * What the app opens from its configuration: the user repository, the session store and what the
- * login throttle shares (Redis or PostgreSQL when those hold the sessions). One close() releases all.
+ * What the app opens from its configuration: the user repository, the session store and where the
+ * login throttle keeps its counters. One close() releases all.
  *
  * - users: PostgreSQL when DATABASE_URL is set, else SQLite in DATA_DIR/app.db.
  * - sessions: SESSION_STORE (sqlite shares DATA_DIR/app.db with the users; postgres shares the pool).
+ * - login throttle: with the sessions in Redis or PostgreSQL, there (shared by every instance);
+ *   otherwise in the users' database (PostgreSQL, or SQLite in DATA_DIR/app.db), so a lockout survives
+ *   a restart even with SESSION_STORE=memory, which forgets only the sessions.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -23,8 +26,8 @@ import { guardUsers } from "./users/unavailable.js";
 export interface Resources {
   users: UserRepository;
   store: SessionStore;
-  /** Shared backing for the login throttle, so limits hold across processes. */
-  throttleBacking: { redis?: RedisStore["client"]; pg?: pg.Pool };
+  /** Where the login throttle keeps its counters, so limits hold across processes and restarts. */
+  throttleBacking: { redis?: RedisStore["client"]; pg?: pg.Pool; sqlite?: Database.Database };
   close(): Promise<void>;
 }
 
@@ -116,6 +119,10 @@ export function openResources(config: AppConfig): Resources {
       closeStore = () => postgres.close();
       break;
     }
+  }
+  if (!throttleBacking.redis && !throttleBacking.pg) {
+    if (config.databaseUrl) throttleBacking.pg = handles.pool();
+    else throttleBacking.sqlite = handles.sqlite();
   }
   let closing: Promise<void> | undefined;
   return {

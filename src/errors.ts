@@ -20,12 +20,36 @@ export class SessionkitError extends Error {
   }
 }
 
-/** Bad configuration, thrown at start-up. A TypeError, as Koa throws for misuse. */
+/**
+ * The stable codes of a `SessionConfigError`, one per kind of misuse. Branch on these, never on text.
+ *
+ * | code | thrown when |
+ * |---|---|
+ * | `ERR_SESSIONKIT_CONFIG` | an option (of `session()`, a store, an auth helper) is missing or invalid |
+ * | `ERR_SESSIONKIT_MISSING_APP` | `session()` was called without the Koa app |
+ * | `ERR_SESSIONKIT_NOT_INSTALLED` | `ctx.session` or an auth helper was used on an app without `session()` |
+ * | `ERR_SESSIONKIT_MISUSE` | an API was called with a wrong argument at request time (`ctx.session = 5`) |
+ * | `ERR_SESSIONKIT_GENID` | a custom `genid` returned something that can't be a cookie value |
+ * | `ERR_SESSIONKIT_MISSING_PEER` | a store or helper needs an optional peer dependency that is not installed |
+ */
+export type SessionConfigErrorCode =
+  | "ERR_SESSIONKIT_CONFIG"
+  | "ERR_SESSIONKIT_MISSING_APP"
+  | "ERR_SESSIONKIT_NOT_INSTALLED"
+  | "ERR_SESSIONKIT_MISUSE"
+  | "ERR_SESSIONKIT_GENID"
+  | "ERR_SESSIONKIT_MISSING_PEER";
+
+/**
+ * Misuse: bad options or a wrong call, thrown where it happens (at start-up for options). A TypeError,
+ * as Koa throws for misuse. The message starts with the package name; `message` here is the rest.
+ */
 export class SessionConfigError extends TypeError {
-  readonly code = "ERR_SESSIONKIT_CONFIG";
-  constructor(message: string) {
-    super(`koa-sessionkit: ${message}`);
+  readonly code: SessionConfigErrorCode;
+  constructor(message: string, code: SessionConfigErrorCode = "ERR_SESSIONKIT_CONFIG", options?: { cause?: unknown }) {
+    super(`koa-sessionkit: ${message}`, options);
     this.name = "SessionConfigError";
+    this.code = code;
   }
 }
 

@@ -26,6 +26,7 @@ import type Koa from "koa";
 import type { Context } from "koa";
 import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
+import { SessionConfigError } from "./errors.js";
 
 const debug = debuglog("koa-sessionkit:audit");
 
@@ -80,7 +81,7 @@ type Carrier = { [LISTENERS]?: Set<AuditListener> };
 /** Add a listener to `app`'s audit stream. Adding the same function twice keeps one. */
 export function addAuditListener(app: Koa, listener: AuditListener): void {
   if (typeof listener !== "function") {
-    throw new TypeError(`koa-sessionkit: onEvent must be a function (event) => void, got ${typeof listener}`);
+    throw new SessionConfigError(`onEvent must be a function (event) => void, got ${typeof listener}`);
   }
   const carrier = app as unknown as Carrier;
   let listeners = carrier[LISTENERS];

@@ -5,17 +5,20 @@
  *
  * @example
  * import session from "koa-sessionkit"; // was: import session from "koa-session"
- * app.keys = [process.env.SESSION_KEY_1!, process.env.SESSION_KEY_2!];
+ * app.keys = (process.env.SESSION_KEYS ?? "").split(","); // what `npx koa-sessionkit keys` prints
  * app.use(session({ key: "koa.sess", maxAge: 86_400_000, sameSite: "lax" }, app));
  */
 import { session } from "./session/middleware.js";
 import type { KoaSession, SessionOptions as Options } from "./session/types.js";
 
 export { session };
+/** koa-session 7's named export. */
+export { session as createSession };
 export default session;
 export { contextSession, CONTEXT_SESSION } from "./session/middleware.js";
 export type { ContextSession } from "./session/context-session.js";
-export type { SessionOptions, SessionData, SessionModel, KoaSession, SessionEvent, SameSite, ExternalKeyAccessor } from "./session/types.js";
+export type { SessionControl } from "./session/types.js";
+export type { SessionOptions, CreateSessionOptions, SessionData, SessionModel, KoaSession, SessionEvent, SameSite, ExternalKeyAccessor } from "./session/types.js";
 export { Session } from "./session/session.js";
 export { Keyring, keyring, MIN_KEY_BYTES, type KeyInput } from "./crypto/keyring.js";
 export { generateId, storeKeyFor } from "./crypto/ids.js";
@@ -31,6 +34,7 @@ export {
   type AuditListener,
 } from "./events.js";
 export * from "./stores/contract.js";
+export { parseStored, serializeStored, safeParse, isDangerousKey } from "./stores/json.js";
 export {
   SessionkitError,
   SessionConfigError,
@@ -41,8 +45,13 @@ export {
 
 declare module "koa" {
   interface ExtendableContext {
-    get session(): KoaSession | null;
-    set session(value: Record<string, unknown> | null);
-    readonly sessionOptions: Options | undefined;
+    /**
+     * The session; the middleware always provides one. (It reads `null` only after your own code
+     * set `ctx.session = null` in this request, as in koa-session.)
+     */
+    get session(): KoaSession;
+    set session(value: object | null);
+    /** This request's options; `ctx.sessionOptions.maxAge = …` changes this request's session only. */
+    readonly sessionOptions: Options;
   }
 }

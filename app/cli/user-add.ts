@@ -1,5 +1,5 @@
 /**
- * `npm run user:add -- --email E --password P [--role R]`: add a user to the app's database (the same
+ * `npm run user:add -- --email E --password P [--role user|admin]`: add a user to the app's database (the same
  * DATA_DIR / DATABASE_URL configuration as the server).
  *
  * Exit codes: 0 added; 1 bad configuration; 2 bad arguments; 3 the email is taken.
@@ -8,10 +8,10 @@ import { parseArgs } from "node:util";
 import { hashPassword } from "../../src/auth/index.js";
 import { openUsers } from "../resources.js";
 import { MIN_PASSWORD_LENGTH, newPasswordProblem } from "../passwords.js";
-import { DuplicateEmailError, isPlausibleEmail, normalizeEmail } from "../users/repository.js";
+import { DuplicateEmailError, isPlausibleEmail, isRole, normalizeEmail, ROLES } from "../users/repository.js";
 import { configOrExit, exit } from "./common.js";
 
-const USAGE = `usage: npm run user:add -- --email you@example.com --password 'at least ${MIN_PASSWORD_LENGTH} characters, not a common one' [--role admin]`;
+const USAGE = `usage: npm run user:add -- --email you@example.com --password 'at least ${MIN_PASSWORD_LENGTH} characters, not a common one' [--role ${ROLES.join("|")}]`;
 
 
 async function main(): Promise<void> {
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   if (!email) exit(2, `user:add: --email is required\n${USAGE}`);
   if (!isPlausibleEmail(email)) exit(2, `user:add: ${JSON.stringify(values.email)} is not an email address`);
   if (!password) exit(2, `user:add: --password is required\n${USAGE}`);
-  if (!/^[a-z][a-z0-9_-]{0,31}$/i.test(role)) exit(2, "user:add: --role must be a word of letters, digits, - or _ (at most 32)");
+  if (!isRole(role)) exit(2, `user:add: unknown role ${JSON.stringify(values.role)}; --role must be one of ${ROLES.join(", ")}`);
 
   const config = configOrExit("user:add");
   const problem = await newPasswordProblem(password, {

@@ -16,7 +16,7 @@ import {
   revokeSession,
   verifyPassword,
 } from "../../src/auth/index.js";
-import { isFormPost, seeOther, sendHtml, sendJson, stringField, wantsHtml } from "../http.js";
+import { seeOther, sendHtml, sendJson, stringField, wantsHtml } from "../http.js";
 import { dashboardPage, passwordPage, sessionsPage } from "../views/pages.js";
 import { MAX_PASSWORD_BYTES, newPasswordProblem } from "../passwords.js";
 import type { RouteDeps } from "./deps.js";
@@ -86,7 +86,7 @@ export function accountRoutes(deps: RouteDeps): Router {
     } else if (mine) {
       revoked = await revokeSession(ctx, handle);
     }
-    if (isFormPost(ctx)) {
+    if (wantsHtml(ctx)) {
       if (mine?.current) return seeOther(ctx, "/login?loggedOut=1");
       return seeOther(ctx, revoked ? "/account/sessions?notice=revoked" : "/account/sessions");
     }
@@ -98,7 +98,7 @@ export function accountRoutes(deps: RouteDeps): Router {
 
   router.post("/account/sessions/revoke-others", guard, withUser, async (ctx) => {
     const revoked = await logoutEverywhere(ctx, { exceptCurrent: true });
-    if (isFormPost(ctx)) return seeOther(ctx, "/account/sessions?notice=revoked-others");
+    if (wantsHtml(ctx)) return seeOther(ctx, "/account/sessions?notice=revoked-others");
     sendJson(ctx, 200, { ok: true, revoked });
   });
 
@@ -140,10 +140,12 @@ export function accountRoutes(deps: RouteDeps): Router {
       return refuse(401, "Invalid credentials", "Your current password is not correct.");
     }
     await deps.throttle.succeed(ctx, user.email);
+    // Anyone holding another session of this account is out, before the password changes: a store
+    // failure here (503) leaves the old password in place rather than a new one with old sessions alive.
+    await logoutEverywhere(ctx, { exceptCurrent: true });
     await deps.users.updatePassword(user.id, await hashPassword(newPassword));
     auditEvent(ctx, "auth.password_changed", { userId: user.id });
-    // Anyone holding another session of this account is out; this session gets a fresh id.
-    await logoutEverywhere(ctx, { exceptCurrent: true });
+    // This session gets a fresh id.
     await login(ctx, { id: user.id, role: user.role });
     if (html) return seeOther(ctx, "/account/password?notice=password-changed");
     sendJson(ctx, 200, { ok: true });

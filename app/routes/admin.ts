@@ -15,11 +15,11 @@ import type { Context, Next } from "koa";
 import { auditEvent, requireRole } from "../../src/auth/index.js";
 import { sendJson, stringField } from "../http.js";
 import { disableUser, enableUser } from "../users/disable.js";
-import { isPlausibleEmail, normalizeEmail, type User } from "../users/repository.js";
+import { isPlausibleEmail, normalizeEmail, type Role, type User } from "../users/repository.js";
 import type { RouteDeps } from "./deps.js";
 import { loadUser, type AccountContext } from "./load-user.js";
 
-const ADMIN_ROLE = "admin";
+const ADMIN_ROLE: Role = "admin";
 const BODY_HINT = 'send a JSON body such as {"email":"user@example.com"}';
 
 /** The session's role was copied at login, so a demoted admin keeps it until they log in again. */

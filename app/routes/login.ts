@@ -18,7 +18,7 @@ import {
   verifyDummy,
   verifyPassword,
 } from "../../src/auth/index.js";
-import { isFormPost, noStore, seeOther, sendHtml, sendJson, stringField, wantsHtml } from "../http.js";
+import { noStore, seeOther, sendHtml, sendJson, stringField, wantsHtml } from "../http.js";
 import { normalizeEmail } from "../users/repository.js";
 import { loginPage } from "../views/pages.js";
 import type { RouteDeps } from "./deps.js";
@@ -115,7 +115,7 @@ export function loginRoutes(deps: RouteDeps): Router {
   router.post("/logout", async (ctx) => {
     noStore(ctx);
     await logout(ctx);
-    if (isFormPost(ctx) || wantsHtml(ctx)) return seeOther(ctx, "/login?loggedOut=1");
+    if (wantsHtml(ctx)) return seeOther(ctx, "/login?loggedOut=1");
     sendJson(ctx, 200, { ok: true });
   });
 

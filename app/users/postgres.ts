@@ -6,6 +6,7 @@ import type { Pool } from "pg";
 import {
   DuplicateEmailError,
   newUser,
+  emailsToRenormalize,
   normalizeEmail,
   userFromRow as toUser,
   type NewUser,
@@ -63,6 +64,14 @@ export class PostgresUserRepository implements UserRepository {
     );
     if (found.rowCount === 0) {
       await this.#pool.query("ALTER TABLE app_users ADD COLUMN IF NOT EXISTS disabled_at BIGINT").catch(ignoreAlreadyCreated);
+    }
+    // Emails from before NFKC normalisation (only non-ASCII ones can differ): bring them to the form
+    // lookups use; a form another account holds already is left alone (no merge, nothing lost).
+    const candidates = await this.#pool.query<{ id: string; email: string }>("SELECT id, email FROM app_users WHERE email !~ '^[ -~]*$'");
+    for (const row of emailsToRenormalize(candidates.rows)) {
+      await this.#pool
+        .query("UPDATE app_users SET email = $1 WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM app_users WHERE email = $1)", [row.email, row.id])
+        .catch(ignoreAlreadyCreated);
     }
   }
 

@@ -3,6 +3,14 @@
  * PostgreSQL (when DATABASE_URL is set). Emails are normalized before they reach either.
  */
 import { randomUUID } from "node:crypto";
+import { normalizeEmail } from "../../src/auth/index.js";
+
+/**
+ * The one email normaliser of the app, the login throttle's own (NFKC, trim, lower case): users,
+ * throttle keys and the CLIs all agree on which mailbox an input names, so "jürgen@exämple.de"
+ * typed composed or decomposed, or with capitals and spaces, is one account.
+ */
+export { normalizeEmail };
 
 export interface User {
   /** Opaque, random; what the session remembers (never the email). */
@@ -45,9 +53,17 @@ export class DuplicateEmailError extends Error {
   }
 }
 
-/** Trim and lowercase, so " Demo@Example.com" and "demo@example.com" are one account. */
-export function normalizeEmail(email: string): string {
-  return email.trim().toLowerCase();
+/**
+ * Emails stored before NFKC was part of the normal form: only addresses with a character outside
+ * printable ASCII can differ (trim and lower case were applied already). Each is the row to update;
+ * one whose normal form another account holds already stays as it was (it could not log in before
+ * either, since lookups were by that form's twin), so no account is merged or lost.
+ */
+export function emailsToRenormalize(rows: ReadonlyArray<{ id: string; email: string }>): Array<{ id: string; email: string }> {
+  return rows.flatMap((row) => {
+    const email = normalizeEmail(row.email);
+    return email === row.email ? [] : [{ id: row.id, email }];
+  });
 }
 
 /** Deliberately loose: one "@" with something on both sides, no spaces, at most 254 characters. */
@@ -55,15 +71,32 @@ export function isPlausibleEmail(email: string): boolean {
   return email.length <= 254 && /^[^\s@]+@[^\s@]+$/.test(email);
 }
 
-export const DEFAULT_ROLE = "user";
+/** The roles the app knows: "admin" may use /admin, "user" is everyone else. */
+export const ROLES = ["user", "admin"] as const;
+export type Role = (typeof ROLES)[number];
+export const DEFAULT_ROLE: Role = "user";
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+/** A role nobody checks for (a typo such as "superuser" or "Admin") would grant nothing silently. */
+export class UnknownRoleError extends Error {
+  override readonly name = "UnknownRoleError";
+  constructor(role: string) {
+    super(`unknown role ${JSON.stringify(role)}; the roles are ${ROLES.join(", ")}`);
+  }
+}
 
 /** The record every repository stores for a new user: fresh id, normalized email, default role. */
 export function newUser(input: NewUser): User {
+  const role = input.role ?? DEFAULT_ROLE;
+  if (!isRole(role)) throw new UnknownRoleError(role);
   return {
     id: randomUUID(),
     email: normalizeEmail(input.email),
     passwordHash: input.passwordHash,
-    role: input.role ?? DEFAULT_ROLE,
+    role,
     createdAt: Date.now(),
     disabledAt: null,
   };

@@ -6,6 +6,7 @@ import type BetterSqlite3 from "better-sqlite3";
 import {
   DuplicateEmailError,
   newUser,
+  emailsToRenormalize,
   normalizeEmail,
   userFromRow as toUser,
   type NewUser,
@@ -33,6 +34,11 @@ function migrate(database: BetterSqlite3.Database): void {
       const columns = database.prepare<[], { name: string }>("PRAGMA table_info(app_users)").all();
       // Added after the first release: tables from then lack it.
       if (!columns.some((column) => column.name === "disabled_at")) database.exec("ALTER TABLE app_users ADD COLUMN disabled_at INTEGER");
+      // Emails from before NFKC normalisation (only non-ASCII ones can differ): bring them to the
+      // form lookups use. OR IGNORE: a form another account holds already is left alone.
+      const candidates = database.prepare<[], { id: string; email: string }>("SELECT id, email FROM app_users WHERE email GLOB '*[^ -~]*'").all();
+      const update = database.prepare("UPDATE OR IGNORE app_users SET email = ? WHERE id = ?");
+      for (const row of emailsToRenormalize(candidates)) update.run(row.email, row.id);
     })
     .immediate();
 }

@@ -59,6 +59,7 @@ export function layout(options: LayoutOptions, body: SafeHtml): string {
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>${options.title} · koa-sessionkit</title>
   <link rel="stylesheet" href="/style.css">
+  <link rel="icon" href="/favicon.ico">
 </head>
 <body>
   <header class="site">

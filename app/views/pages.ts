@@ -86,11 +86,11 @@ export function describeDevice(userAgent: string | undefined): string {
 export function sessionsPage(options: { user: ViewUser; sessions: ViewSession[]; csrfToken: string; notice?: string; error?: string }): string {
   const rows = options.sessions.map(
     (entry) => html`<tr>
-        <td><span title="${entry.userAgent ?? ""}">${describeDevice(entry.userAgent)}</span>${entry.current ? html` <strong class="badge">This device</strong>` : ""}</td>
-        <td>${entry.ip ?? "unknown"}</td>
-        <td>${time(entry.lastSeenAt)}</td>
-        <td>${time(entry.createdAt)}</td>
-        <td>${
+        <td data-label="Device"><span title="${entry.userAgent ?? ""}">${describeDevice(entry.userAgent)}</span>${entry.current ? html` <strong class="badge">This device</strong>` : ""}</td>
+        <td data-label="IP address">${entry.ip ?? "unknown"}</td>
+        <td data-label="Last seen">${time(entry.lastSeenAt)}</td>
+        <td data-label="Signed in">${time(entry.createdAt)}</td>
+        <td class="action">${
           entry.current
             ? html`<span class="muted">Current</span>`
             : html`<form method="post" action="/account/sessions/${encodeURIComponent(entry.id)}/revoke" class="inline">
@@ -106,7 +106,7 @@ export function sessionsPage(options: { user: ViewUser; sessions: ViewSession[];
     html`<h1>Where you are signed in</h1>
     ${notice(options.notice)}
     ${errorBox(options.error)}
-    <table>
+    <table class="sessions">
       <caption>${options.sessions.length} active session${options.sessions.length === 1 ? "" : "s"}</caption>
       <thead><tr><th scope="col">Device</th><th scope="col">IP address</th><th scope="col">Last seen</th><th scope="col">Signed in</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
       <tbody>

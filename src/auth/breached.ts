@@ -15,6 +15,7 @@
  */
 import { createHash } from "node:crypto";
 import { MAX_PASSWORD_BYTES, PasswordTooLongError } from "./errors.js";
+import { SessionConfigError } from "../errors.js";
 
 export const PWNED_PASSWORDS_RANGE_URL = "https://api.pwnedpasswords.com/range/";
 
@@ -35,7 +36,7 @@ const LINE = /^([0-9A-F]{35}):(\d+)\s*$/;
  * or undefined when the service could not be asked or answered nonsense.
  */
 export async function breachedPassword(password: string, options: BreachedPasswordOptions = {}): Promise<number | undefined> {
-  if (typeof password !== "string") throw new TypeError("koa-sessionkit: breachedPassword(password) needs the password as a string");
+  if (typeof password !== "string") throw new SessionConfigError("breachedPassword(password) needs the password as a string", "ERR_SESSIONKIT_MISUSE");
   const bytes = Buffer.byteLength(password, "utf8");
   if (bytes > MAX_PASSWORD_BYTES) throw new PasswordTooLongError(bytes);
   const { url = PWNED_PASSWORDS_RANGE_URL, timeout = 3000, fetch: fetchImpl = globalThis.fetch } = options;

@@ -6,9 +6,13 @@
  *    bookmark). Without it, `Origin`, when sent, must be this request's origin (`ctx.protocol` +
  *    `ctx.host`, which honour X-Forwarded-Proto/Host only when `app.proxy` is set) or one of `allowedOrigins`. A
  *    request with neither header (curl, server to server) is not a browser and passes this layer.
- * 2. A session-bound token for form posts (urlencoded, multipart, text/plain: what an HTML form can
- *    send cross-site without a CORS preflight), in the field `_csrf` or the header `x-csrf-token`.
- *    It covers browsers that send neither header.
+ * 2. A session-bound token, in the field `_csrf` or the header `x-csrf-token`, for every request
+ *    with a body that is not JSON. What an HTML form or a no-cors fetch can send cross-site without a
+ *    CORS preflight is urlencoded, multipart or text/plain in any spelling (browsers and body parsers
+ *    compare media types case-insensitively, ignoring parameters and whitespace), so the check is
+ *    "not JSON" on the parsed media type, never a list of form types. JSON (`application/json`,
+ *    `application/*+json`) can't be sent cross-site without a preflight. A request with no body and
+ *    no Content-Type needs no token either. This layer covers browsers that send neither header.
  *
  * Install `csrf()` after `session()` and after your body parser, so `ctx.request.body._csrf` is there.
  * (A multipart body your parser does not read must send the token in the `x-csrf-token` header.)
@@ -27,6 +31,7 @@
  */
 import type { Context, Middleware, Next } from "koa";
 import { randomBytes, timingSafeEqual } from "node:crypto";
+import { SessionConfigError } from "../errors.js";
 
 export interface CsrfOptions {
   /** Other origins allowed to post here, e.g. ["https://admin.example.com"]. */
@@ -34,7 +39,8 @@ export interface CsrfOptions {
 }
 
 const UNSAFE_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"]);
-const FORM_TYPES: ReadonlySet<string> = new Set(["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"]);
+/** JSON media types: sending one cross-site takes a CORS preflight, so no token is needed. */
+const JSON_MEDIA_TYPE = /^application\/(?:[a-z0-9!#$&^_.-]+\+)?json$/;
 const SECRET_FIELD = "csrfSecret";
 const SECRET_BYTES = 32;
 const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
@@ -78,9 +84,9 @@ function normalizeOrigin(value: string): string {
   try {
     url = new URL(value);
   } catch {
-    throw new TypeError(`koa-sessionkit: csrf({ allowedOrigins }) entries must be origins like "https://app.example.com", got ${value}`);
+    throw new SessionConfigError(`csrf({ allowedOrigins }) entries must be origins like "https://app.example.com", got ${value}`);
   }
-  if (url.origin === "null") throw new TypeError(`koa-sessionkit: csrf({ allowedOrigins }) entry ${value} has no origin`);
+  if (url.origin === "null") throw new SessionConfigError(`csrf({ allowedOrigins }) entry ${value} has no origin`);
   return url.origin;
 }
 
@@ -99,6 +105,18 @@ function submittedToken(ctx: Context): unknown {
  */
 function ownOrigin(ctx: Context): string {
   return `${ctx.protocol}://${ctx.host}`.toLowerCase();
+}
+
+/**
+ * Does this request need the token? Its media type is parsed the way browsers and body parsers do:
+ * the part before ";", trimmed, in lower case. Anything but JSON needs it, including a body without
+ * a Content-Type; only a request with neither a body nor a type is exempt.
+ */
+function needsCsrfToken(ctx: Context): boolean {
+  const header = ctx.get("content-type");
+  if (header === "") return ctx.get("transfer-encoding") !== "" || Number(ctx.get("content-length") || 0) > 0;
+  const mediaType = (header.split(";", 1)[0] as string).trim().toLowerCase();
+  return !JSON_MEDIA_TYPE.test(mediaType);
 }
 
 function reject(ctx: Context, error: string): void {
@@ -120,7 +138,7 @@ export function csrf(options: CsrfOptions = {}): Middleware {
     } else if (origin && origin.toLowerCase() !== ownOrigin(ctx) && !originAllowed) {
       return reject(ctx, "Cross-site request blocked");
     }
-    if (FORM_TYPES.has(ctx.request.type) && !verifyCsrfToken(ctx, submittedToken(ctx))) return reject(ctx, "Invalid CSRF token");
+    if (needsCsrfToken(ctx) && !verifyCsrfToken(ctx, submittedToken(ctx))) return reject(ctx, "Invalid CSRF token");
     await next();
   };
 }

@@ -10,7 +10,7 @@
  * import session from "koa-sessionkit";
  * import { auth, csrf, requireAuth, login, logout, loginThrottle } from "koa-sessionkit/auth";
  * const app = new Koa();
- * app.keys = [process.env.SESSION_KEY_1!];
+ * app.keys = (process.env.SESSION_KEYS ?? "").split(",");
  * app.use(session({ store }, app));
  * app.use(auth({ idleTimeout: 30 * 60_000 }));
  * app.use(bodyParser());
@@ -33,6 +33,7 @@ export {
   type ThrottleResult,
   type RedisLike,
   type PgLike,
+  type SqliteLike,
 } from "./throttle.js";
 export { csrf, csrfToken, verifyCsrfToken, type CsrfOptions } from "./csrf.js";
 export { AUDIT_EVENTS, addAuditListener, auditEvent, type AuditEvent, type AuditEventName, type AuditFields, type AuditListener } from "../events.js";

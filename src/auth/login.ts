@@ -18,10 +18,12 @@
  * router.get("/me", (ctx) => { ctx.body = currentUser(ctx); });
  */
 import type { Context } from "koa";
-import { contextSession } from "../session/middleware.js";
+import { sessionControl } from "../session/middleware.js";
+import type { SessionControl } from "../session/types.js";
 import { auditEvent } from "../events.js";
 import { traced } from "../telemetry.js";
 import { authConfigOf } from "./config.js";
+import { SessionConfigError } from "../errors.js";
 
 /** Longest User-Agent kept in the session's metadata. */
 export const MAX_USER_AGENT_LENGTH = 256;
@@ -36,10 +38,8 @@ export interface CurrentUser {
   role?: string;
 }
 
-type Controller = ReturnType<typeof contextSession>;
-
 /** Metadata that says "nobody is logged in" (keys present so updateMeta overwrites old values). */
-function anonymousMeta(now: number): Parameters<Controller["updateMeta"]>[0] {
+function anonymousMeta(now: number): Parameters<SessionControl["updateMeta"]>[0] {
   return { createdAt: now, lastSeenAt: now, userId: undefined, authAt: undefined, absoluteExpiresAt: undefined, ip: undefined, userAgent: undefined };
 }
 
@@ -54,12 +54,12 @@ export function login(ctx: Context, user: LoginUser): Promise<void> {
 async function loginNow(ctx: Context, user: LoginUser): Promise<void> {
   const id = user?.id;
   if (!((typeof id === "string" && id.length > 0) || (typeof id === "number" && Number.isFinite(id)))) {
-    throw new TypeError("koa-sessionkit: login(ctx, user) needs user.id as a non-empty string or a finite number");
+    throw new SessionConfigError("login(ctx, user) needs user.id as a non-empty string or a finite number", "ERR_SESSIONKIT_MISUSE");
   }
   if (user.role !== undefined && typeof user.role !== "string") {
-    throw new TypeError("koa-sessionkit: login(ctx, user) needs user.role to be a string when given");
+    throw new SessionConfigError("login(ctx, user) needs user.role to be a string when given", "ERR_SESSIONKIT_MISUSE");
   }
-  const controller = contextSession(ctx);
+  const controller = sessionControl(ctx);
   const config = authConfigOf(ctx);
   const now = Date.now();
   const userId = String(id);
@@ -85,7 +85,7 @@ export function logout(ctx: Context): Promise<void> {
 }
 
 async function logoutNow(ctx: Context): Promise<void> {
-  const controller = contextSession(ctx);
+  const controller = sessionControl(ctx);
   const userId = currentUser(ctx)?.id;
   const storeKey = controller.storeKey;
   await endSession(controller);
@@ -93,7 +93,7 @@ async function logoutNow(ctx: Context): Promise<void> {
 }
 
 /** Destroy the session behind `controller` and forget who was logged in. */
-export async function endSession(controller: Controller): Promise<void> {
+export async function endSession(controller: SessionControl): Promise<void> {
   // Cookie mode opens the cookie lazily; load it so commit knows there is something to clear.
   controller.get();
   // Should the handler start a new session later in this request, it must not inherit the login.
@@ -109,12 +109,12 @@ export async function endSession(controller: Controller): Promise<void> {
  */
 export function authenticatedAt(ctx: Context): number | undefined {
   if (!currentUser(ctx)) return undefined;
-  const authAt = contextSession(ctx).meta?.authAt;
+  const authAt = sessionControl(ctx).meta?.authAt;
   return typeof authAt === "number" ? authAt : undefined;
 }
 
 export function currentUser(ctx: Context): CurrentUser | null {
-  const controller = contextSession(ctx);
+  const controller = sessionControl(ctx);
   const session = controller.get();
   const meta = controller.meta;
   if (!session || typeof meta?.userId !== "string") return null;

@@ -21,6 +21,7 @@ import type * as Argon2Module from "@node-rs/argon2";
 import { MAX_PASSWORD_BYTES, PasswordTooLongError } from "./errors.js";
 import { Semaphore } from "./semaphore.js";
 import { parseScrypt, SCRYPT_DEFAULTS, scryptHash, scryptVerify } from "./scrypt.js";
+import { SessionConfigError } from "../errors.js";
 
 type Argon2 = Pick<typeof Argon2Module, "hash" | "verify">;
 interface Bcrypt {
@@ -44,7 +45,9 @@ type Loader<T> = () => Promise<T>;
 const defaultArgon2Loader: Loader<Argon2> = async () => {
   const mod = (await import("@node-rs/argon2")) as typeof Argon2Module & { default?: typeof Argon2Module };
   const api = typeof mod.hash === "function" ? mod : mod.default;
-  if (!api || typeof api.hash !== "function") throw new Error("@node-rs/argon2 did not export hash()");
+  if (!api || typeof api.hash !== "function") {
+    throw new SessionConfigError("the installed @node-rs/argon2 does not export hash(); install @node-rs/argon2 2.x", "ERR_SESSIONKIT_MISSING_PEER");
+  }
   return api;
 };
 let argon2Loader: Loader<Argon2> = defaultArgon2Loader;
@@ -99,7 +102,7 @@ function checkLength(password: string): void {
 
 /** Hash a password for storage: an argon2id PHC string (or `$scrypt$…` when argon2 cannot load). */
 export async function hashPassword(password: string): Promise<string> {
-  if (typeof password !== "string") throw new TypeError("koa-sessionkit: hashPassword(password) needs the password as a string");
+  if (typeof password !== "string") throw new SessionConfigError("hashPassword(password) needs the password as a string", "ERR_SESSIONKIT_MISUSE");
   checkLength(password);
   const api = await loadArgon2();
   if (!api) return hashing.run(() => scryptHash(password, SCRYPT_DEFAULTS));

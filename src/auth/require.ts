@@ -16,8 +16,9 @@
  * ctx.redirect(safeNextPath(ctx.query.next));
  */
 import type { Context, Middleware, Next } from "koa";
-import { contextSession } from "../session/middleware.js";
+import { sessionControl } from "../session/middleware.js";
 import { currentUser } from "./login.js";
+import { SessionConfigError } from "../errors.js";
 
 export interface RequireAuthOptions {
   /** Where browsers are sent when not logged in. Default "/login". */
@@ -70,7 +71,7 @@ function unauthenticated(ctx: Context, loginPath: string): void {
 export function requireAuth(options: RequireAuthOptions = {}): Middleware {
   const loginPath = options.loginPath ?? "/login";
   if (typeof loginPath !== "string" || safeNextPath(loginPath) !== loginPath) {
-    throw new TypeError(`koa-sessionkit: requireAuth({ loginPath }) must be a same-origin path such as "/login", got ${String(loginPath)}`);
+    throw new SessionConfigError(`requireAuth({ loginPath }) must be a same-origin path such as "/login", got ${String(loginPath)}`);
   }
   return async function requireAuthMiddleware(ctx: Context, next: Next): Promise<void> {
     if (!currentUser(ctx)) return unauthenticated(ctx, loginPath);
@@ -83,7 +84,7 @@ export function requireAuth(options: RequireAuthOptions = {}): Middleware {
 export function requireRole(role: string | readonly string[]): Middleware {
   const roles = new Set(typeof role === "string" ? [role] : role);
   if (roles.size === 0 || [...roles].some((name) => typeof name !== "string" || name.length === 0)) {
-    throw new TypeError("koa-sessionkit: requireRole(role) needs a non-empty role name or list of names");
+    throw new SessionConfigError("requireRole(role) needs a non-empty role name or list of names");
   }
   return async function requireRoleMiddleware(ctx: Context, next: Next): Promise<void> {
     const user = currentUser(ctx);
@@ -100,11 +101,11 @@ export function requireRole(role: string | readonly string[]): Middleware {
  */
 export function requireRecentAuth(maxAgeMs: number): Middleware {
   if (typeof maxAgeMs !== "number" || !Number.isFinite(maxAgeMs) || maxAgeMs <= 0) {
-    throw new TypeError(`koa-sessionkit: requireRecentAuth(maxAgeMs) needs a positive number of milliseconds, got ${String(maxAgeMs)}`);
+    throw new SessionConfigError(`requireRecentAuth(maxAgeMs) needs a positive number of milliseconds, got ${String(maxAgeMs)}`);
   }
   return async function requireRecentAuthMiddleware(ctx: Context, next: Next): Promise<void> {
     if (!currentUser(ctx)) return deny(ctx, 401, "Not authenticated");
-    const authAt = contextSession(ctx).meta?.authAt;
+    const authAt = sessionControl(ctx).meta?.authAt;
     if (typeof authAt !== "number" || Date.now() - authAt > maxAgeMs) return deny(ctx, 401, "Reauthentication required");
     ctx.set("Cache-Control", "no-store");
     await next();
@@ -113,6 +114,6 @@ export function requireRecentAuth(maxAgeMs: number): Middleware {
 
 /** Record that the logged-in user just re-entered their password (resets requireRecentAuth's clock). */
 export function markReauthenticated(ctx: Context): void {
-  if (!currentUser(ctx)) throw new TypeError("koa-sessionkit: markReauthenticated(ctx) needs a logged-in session; call login() instead");
-  contextSession(ctx).updateMeta({ authAt: Date.now() });
+  if (!currentUser(ctx)) throw new SessionConfigError("markReauthenticated(ctx) needs a logged-in session; call login() instead", "ERR_SESSIONKIT_MISUSE");
+  sessionControl(ctx).updateMeta({ authAt: Date.now() });
 }

@@ -3,13 +3,14 @@
  * uses it so a burst of logins queues instead of filling libuv's thread pool (4 threads by default),
  * which file system and DNS calls of every other request share.
  */
+import { SessionConfigError } from "../errors.js";
 export class Semaphore {
   readonly limit: number;
   #active = 0;
   readonly #waiting: Array<() => void> = [];
 
   constructor(limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`koa-sessionkit: semaphore limit must be a positive integer, got ${String(limit)}`);
+    if (!Number.isInteger(limit) || limit < 1) throw new SessionConfigError(`semaphore limit must be a positive integer, got ${String(limit)}`);
     this.limit = limit;
   }
 

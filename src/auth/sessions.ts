@@ -20,8 +20,9 @@ import { timingSafeEqual } from "node:crypto";
 import { StoreCapabilityError } from "../errors.js";
 import { auditEvent, sessionHandle } from "../events.js";
 import type { SessionListEntry, SessionStore } from "../stores/contract.js";
-import { contextSession } from "../session/middleware.js";
-import { callStore } from "../session/store-call.js";
+import { sessionControl } from "../session/middleware.js";
+import { callStore } from "../stores/call.js";
+import { spendStoreTime } from "../stores/deadline.js";
 import { currentUser, endSession } from "./login.js";
 
 export { sessionHandle };
@@ -44,7 +45,7 @@ const HANDLE_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 type UserIndexedStore = SessionStore & Required<Pick<SessionStore, "listByUser" | "destroyByUser">>;
 
 function indexedStore(ctx: Context, capability: "listByUser" | "destroyByUser"): UserIndexedStore {
-  const controller = contextSession(ctx);
+  const controller = sessionControl(ctx);
   const store = controller.store;
   if (!store) {
     throw new StoreCapabilityError(`${capability} (cookie mode keeps each session only in its browser, so sessions can't be listed or revoked)`, FIX);
@@ -66,13 +67,18 @@ function toInfo(entry: SessionListEntry, currentKey: string | undefined): Sessio
   return info;
 }
 
+/** Store calls here share the request's store-time budget with the session's own (stores/deadline.ts). */
+function listByUser(ctx: Context, store: UserIndexedStore, userId: string, timeoutMs: number): Promise<SessionListEntry[]> {
+  return spendStoreTime(ctx, "listByUser", timeoutMs, (ms) => callStore("listByUser", ms, () => store.listByUser(userId), { ctx, store }));
+}
+
 /** The logged-in user's live sessions, most recently active first; [] when nobody is logged in. */
 export async function listSessions(ctx: Context): Promise<SessionInfo[]> {
   const store = indexedStore(ctx, "listByUser");
   const user = currentUser(ctx);
   if (!user) return [];
-  const controller = contextSession(ctx);
-  const entries = await callStore("listByUser", controller.options.storeTimeout, () => store.listByUser(user.id), { ctx, store });
+  const controller = sessionControl(ctx);
+  const entries = await listByUser(ctx, store, user.id, controller.storeTimeout);
   return entries.map((entry) => toInfo(entry, controller.storeKey));
 }
 
@@ -84,11 +90,11 @@ export async function logoutEverywhere(ctx: Context, options: { exceptCurrent?: 
   const store = indexedStore(ctx, "destroyByUser");
   const user = currentUser(ctx);
   if (!user) return 0;
-  const controller = contextSession(ctx);
+  const controller = sessionControl(ctx);
   const currentKey = controller.storeKey;
   const keepCurrent = options.exceptCurrent === true && currentKey !== undefined;
-  const count = await callStore("destroyByUser", controller.options.storeTimeout, () =>
-    store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {}), { ctx, store });
+  const count = await spendStoreTime(ctx, "destroyByUser", controller.storeTimeout, (ms) =>
+    callStore("destroyByUser", ms, () => store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {}), { ctx, store }));
   if (!keepCurrent) await endSession(controller);
   auditEvent(ctx, "auth.logout_everywhere", {
     userId: user.id,
@@ -107,13 +113,13 @@ export async function revokeSession(ctx: Context, handle: string): Promise<boole
   const user = currentUser(ctx);
   if (!user || typeof handle !== "string" || !HANDLE_PATTERN.test(handle)) return false;
   const wanted = Buffer.from(handle);
-  const controller = contextSession(ctx);
-  const timeout = controller.options.storeTimeout;
-  const entries = await callStore("listByUser", timeout, () => store.listByUser(user.id), { ctx, store });
+  const controller = sessionControl(ctx);
+  const timeout = controller.storeTimeout;
+  const entries = await listByUser(ctx, store, user.id, timeout);
   const entry = entries.find((candidate) => timingSafeEqual(Buffer.from(sessionHandle(candidate.key)), wanted));
   if (!entry) return false;
   if (entry.key === controller.storeKey) await endSession(controller);
-  else await callStore("destroy", timeout, () => store.destroy(entry.key, { ctx }), { ctx, store });
+  else await spendStoreTime(ctx, "destroy", timeout, (ms) => callStore("destroy", ms, () => store.destroy(entry.key, { ctx }), { ctx, store }));
   auditEvent(ctx, "auth.session_revoked", { userId: user.id, storeKey: entry.key });
   return true;
 }

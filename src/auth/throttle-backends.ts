@@ -1,19 +1,23 @@
 /**
- * Where loginThrottle keeps its failure counters, on rate-limiter-flexible: memory (one process),
- * Redis or PostgreSQL (shared by every instance of the app). A counter is a fixed window that starts
+ * Where loginThrottle keeps its failure counters, on rate-limiter-flexible: memory (one process,
+ * forgotten on restart), SQLite (one host, kept across restarts), Redis or PostgreSQL (shared by every
+ * instance of the app). A counter is a fixed window that starts
  * at the first failure; the failure that reaches the limit blocks the key for `blockMs`, which is the
  * lockout (rate-limiter-flexible's own blockDuration would only start one failure later).
  *
- * Internal to throttle.ts. The client types are structural, so neither ioredis nor pg is imported.
+ * Internal to throttle.ts. The client types are structural, so neither ioredis, pg nor better-sqlite3
+ * is imported.
  */
 import {
   RateLimiterMemory,
   RateLimiterPostgres,
   RateLimiterRedis,
   RateLimiterRes,
+  RateLimiterSQLite,
   type RateLimiterAbstract,
   type RateLimiterStoreAbstract,
 } from "rate-limiter-flexible";
+import { SessionConfigError } from "../errors.js";
 
 export interface Counter {
   count: number;
@@ -46,7 +50,17 @@ export interface PgLike {
   query(text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
 }
 
-export type Store = { kind: "memory" } | { kind: "redis"; client: RedisLike } | { kind: "pg"; pool: PgLike; tableName: string };
+/** The slice of a better-sqlite3 Database used here (rate-limiter-flexible drives it). */
+export interface SqliteLike {
+  prepare(source: string): unknown;
+  transaction(fn: (...args: never[]) => unknown): unknown;
+}
+
+export type Store =
+  | { kind: "memory" }
+  | { kind: "redis"; client: RedisLike }
+  | { kind: "pg"; pool: PgLike; tableName: string }
+  | { kind: "sqlite"; database: SqliteLike; tableName: string };
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -54,7 +68,7 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 export class LimiterBackend implements FailureBackend {
   readonly #limiter: RateLimiterAbstract;
   readonly #kind: CounterKind;
-  /** PostgreSQL creates its table asynchronously; every call waits for it. */
+  /** PostgreSQL and SQLite create their table asynchronously; every call waits for it. */
   readonly #ready: Promise<void>;
 
   constructor(store: Store, kind: CounterKind) {
@@ -65,22 +79,31 @@ export class LimiterBackend implements FailureBackend {
       keyPrefix: kind.keyPrefix,
     };
     if (store.kind === "redis") {
-      if (typeof store.client?.eval !== "function") throw new TypeError("koa-sessionkit: loginThrottle({ redis }) needs an ioredis client");
+      if (typeof store.client?.eval !== "function") throw new SessionConfigError("loginThrottle({ redis }) needs an ioredis client");
       this.#limiter = new RateLimiterRedis({ ...base, storeClient: store.client });
       this.#ready = Promise.resolve();
-    } else if (store.kind === "pg") {
-      if (typeof store.pool?.query !== "function") throw new TypeError("koa-sessionkit: loginThrottle({ pg }) needs a pg Pool");
+    } else if (store.kind === "pg" || store.kind === "sqlite") {
+      const option = store.kind === "pg" ? "pg" : "sqlite";
+      const client = store.kind === "pg" ? store.pool : store.database;
+      if (store.kind === "pg" ? typeof store.pool?.query !== "function" : typeof store.database?.prepare !== "function") {
+        throw new SessionConfigError(`loginThrottle({ ${option} }) needs ${store.kind === "pg" ? "a pg Pool" : "a better-sqlite3 Database"}`);
+      }
       if (!TABLE_NAME.test(store.tableName)) {
-        throw new TypeError(`koa-sessionkit: loginThrottle({ tableName }) must be a plain SQL identifier, got ${store.tableName}`);
+        throw new SessionConfigError(`loginThrottle({ tableName }) must be a plain SQL identifier, got ${store.tableName}`);
       }
       let settle: (err?: unknown) => void = () => undefined;
       const ready = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
-      // Expired rows are cleared by the library's own hourly (unref'd) timer.
-      this.#limiter = new RateLimiterPostgres({ ...base, storeClient: store.pool, tableName: store.tableName }, (err?: unknown) => {
+      // Expired rows are cleared by the library's own periodic (unref'd) timer.
+      const tableOptions = { ...base, storeClient: client, tableName: store.tableName, clearExpiredByTimeout: true };
+      const onReady = (err?: unknown) => {
         // Two instances creating the table at the same moment: one of them sees a duplicate.
         const code = (err as { code?: string } | undefined)?.code;
         settle(code === "23505" || code === "42P07" ? undefined : err);
-      });
+      };
+      this.#limiter =
+        store.kind === "pg"
+          ? new RateLimiterPostgres(tableOptions, onReady)
+          : new RateLimiterSQLite({ ...tableOptions, storeType: "better-sqlite3" }, onReady);
       ready.catch(() => undefined); // surfaced on first use instead
       this.#ready = ready;
     } else {

@@ -10,7 +10,13 @@
  *
  * Counters are rate-limiter-flexible limiters: in memory by default (one process); pass `redis` (an
  * ioredis client) or `pg` (a pg Pool; the table is created on first use) to share them between
- * instances. Store keys hold a hash of the email, never the email.
+ * instances, or `sqlite` (a better-sqlite3 database) to keep them across restarts of one process.
+ * Store keys hold a hash of the email, never the email.
+ *
+ * `check` and `fail` draw on the request's store-time budget, shared with the session's own store
+ * calls (stores/deadline.ts): a stalled counter store makes the attempt a 503 within `storeTimeout`,
+ * and the session write after it gets only what is left. `succeed` holds nothing up: the reset runs
+ * in the background with its own short bound.
  *
  * @example
  * import { loginThrottle, tooManyAttempts, verifyPassword, verifyDummy, login } from "koa-sessionkit/auth";
@@ -29,19 +35,30 @@
 import type { Context } from "koa";
 import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
+import { callStore } from "../stores/call.js";
+import { spendStoreTime } from "../stores/deadline.js";
 import { auditEvent } from "../events.js";
 import { ThrottleUnavailableError } from "./errors.js";
-import { LimiterBackend, type Counter, type PgLike, type RedisLike, type Store } from "./throttle-backends.js";
+import { LimiterBackend, type Counter, type PgLike, type RedisLike, type SqliteLike, type Store } from "./throttle-backends.js";
+import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:throttle");
 
-export type { PgLike, RedisLike } from "./throttle-backends.js";
+/** The success bookkeeping's own bound: it runs after the response is decided, so keep it short. */
+const RESET_TIMEOUT_MS = 1000;
+
+export type { PgLike, RedisLike, SqliteLike } from "./throttle-backends.js";
 
 export interface LoginThrottleOptions {
   /** Share counters through Redis (an ioredis client). */
   redis?: RedisLike;
   /** Share counters through PostgreSQL (a pg Pool). */
   pg?: PgLike;
+  /**
+   * Keep counters in SQLite (a better-sqlite3 Database; the table is created on first use): one host,
+   * but a lockout survives a restart, which the in-memory default forgets.
+   */
+  sqlite?: SqliteLike;
   /** Failures in a row that lock one account. Default 10. */
   accountLimit?: number;
   /** Failures from one IP (any accounts) that block it. Default 100. */
@@ -52,8 +69,13 @@ export interface LoginThrottleOptions {
   blockSeconds?: number;
   /** Prefix of Redis keys / PostgreSQL rows. Default "sk:login:". */
   keyPrefix?: string;
-  /** PostgreSQL table. Default "sessionkit_login_limits". */
+  /** PostgreSQL or SQLite table. Default "sessionkit_login_limits". */
   tableName?: string;
+  /**
+   * Longest wait for the counter store, in ms, shared with the session's store calls of the same
+   * request (use the session's `storeTimeout`). Default 3000, the session's default.
+   */
+  storeTimeout?: number;
 }
 
 export type ThrottleResult = { allowed: true } | { allowed: false; retryAfterSeconds: number };
@@ -67,13 +89,16 @@ export interface LoginThrottle {
    * the IP. Pass `{ userId }` when the account exists, so the audit events name it.
    */
   fail(ctx: Context, email: unknown, details?: { userId?: string }): Promise<ThrottleResult>;
-  /** After a successful login: forget the account's failures (the IP's stay). */
+  /**
+   * After a successful login: forget the account's failures (the IP's stay). Resolves at once; the
+   * reset runs in the background, bounded by min(storeTimeout, 1 s), and a failure only logs.
+   */
   succeed(ctx: Context, email: unknown): Promise<void>;
 }
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw new TypeError(`koa-sessionkit: loginThrottle({ ${name} }) must be a positive integer, got ${String(value)}`);
+  if (!Number.isInteger(value) || value < 1) throw new SessionConfigError(`loginThrottle({ ${name} }) must be a positive integer, got ${String(value)}`);
   return value;
 }
 
@@ -88,12 +113,19 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
   const windowMs = positiveInteger("windowSeconds", options.windowSeconds, 900) * 1000;
   const blockMs = positiveInteger("blockSeconds", options.blockSeconds, 900) * 1000;
   const prefix = options.keyPrefix ?? "sk:login:";
-  if (options.redis && options.pg) throw new TypeError("koa-sessionkit: loginThrottle() takes either redis or pg, not both");
+  const storeTimeout = positiveInteger("storeTimeout", options.storeTimeout, 3000);
+  const resetTimeout = Math.min(storeTimeout, RESET_TIMEOUT_MS);
+  if ([options.redis, options.pg, options.sqlite].filter(Boolean).length > 1) {
+    throw new SessionConfigError("loginThrottle() takes one of redis, pg or sqlite, not several");
+  }
+  const tableName = options.tableName ?? "sessionkit_login_limits";
   const store: Store = options.redis
     ? { kind: "redis", client: options.redis }
     : options.pg
-      ? { kind: "pg", pool: options.pg, tableName: options.tableName ?? "sessionkit_login_limits" }
-      : { kind: "memory" };
+      ? { kind: "pg", pool: options.pg, tableName }
+      : options.sqlite
+        ? { kind: "sqlite", database: options.sqlite, tableName }
+        : { kind: "memory" };
   // Two counter kinds with their own limits; rate-limiter-flexible keeps them apart by key prefix.
   const accounts = new LimiterBackend(store, { limit: accountLimit, windowMs, blockMs, keyPrefix: `${prefix}a` });
   const ips = new LimiterBackend(store, { limit: ipLimit, windowMs, blockMs, keyPrefix: `${prefix}ip` });
@@ -108,14 +140,24 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
     return waitMs > 0 ? { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } : { allowed: true };
   }
 
+  /** Counter store failures and timeouts become ThrottleUnavailableError (503): fail closed, never a bare 500. */
+  async function counted<T>(ctx: Context, operation: string, work: () => Promise<T>): Promise<T> {
+    const name = `throttle ${operation}`;
+    try {
+      return await spendStoreTime(ctx, name, storeTimeout, (ms) => callStore(name, ms, work));
+    } catch (error) {
+      throw new ThrottleUnavailableError(operation, error);
+    }
+  }
+
   return {
     check: (ctx, email) =>
-      counted("check", async () => {
+      counted(ctx, "check", async () => {
         const [account, ip] = await Promise.all([accounts.peek(accountKey(email)), ips.peek(ipKey(ctx))]);
         return verdict(account, ip);
       }),
     fail: (ctx, email, details) =>
-      counted("fail", async () => {
+      counted(ctx, "fail", async () => {
         const [account, ip] = await Promise.all([accounts.hit(accountKey(email)), ips.hit(ipKey(ctx))]);
         const userId = details?.userId;
         auditEvent(ctx, "auth.login_failed", { userId, reason: "invalid credentials" });
@@ -125,24 +167,13 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
         return verdict(account, ip);
       }),
     async succeed(_ctx, email) {
-      try {
-        await accounts.reset(accountKey(email));
-      } catch (error) {
-        // The password was right; a counter that could not be reset only makes later lockouts come
-        // sooner, which is no reason to refuse this login.
-        debug("could not reset the failure counter after a successful login: %s", (error as Error).message);
-      }
+      // Not awaited: the password was right, and a counter that could not be reset only makes later
+      // lockouts come sooner, which is no reason to hold up or refuse this login.
+      callStore("throttle reset", resetTimeout, () => accounts.reset(accountKey(email))).catch((error: unknown) =>
+        debug("could not reset the failure counter after a successful login: %s", (error as Error).message),
+      );
     },
   };
-}
-
-/** Counter store failures become ThrottleUnavailableError (503): fail closed, never a bare 500. */
-async function counted<T>(operation: string, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw new ThrottleUnavailableError(operation, error);
-  }
 }
 
 /** Answer 429 with Retry-After and `{"error":"Too many attempts"}`. */

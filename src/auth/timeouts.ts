@@ -17,9 +17,10 @@
 import type { Context, Middleware, Next } from "koa";
 import { debuglog } from "node:util";
 import { addAuditListener, auditEvent, type AuditListener } from "../events.js";
-import { contextSession } from "../session/middleware.js";
+import { sessionControl } from "../session/middleware.js";
 import { attachAuthConfig, type AuthConfig } from "./config.js";
 import { endSession } from "./login.js";
+import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:auth");
 
@@ -37,7 +38,7 @@ export interface AuthOptions {
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`koa-sessionkit: auth({ ${name} }) must be a positive number of milliseconds, got ${String(value)}`);
+    throw new SessionConfigError(`auth({ ${name} }) must be a positive number of milliseconds, got ${String(value)}`);
   }
   return value;
 }
@@ -52,14 +53,14 @@ export function auth(options: AuthOptions = {}): Middleware {
     touchIntervalMs: positive("touchInterval", options.touchInterval, Math.min(60 * 1000, idleTimeoutMs / 10)),
   });
   if (config.touchIntervalMs >= config.idleTimeoutMs) {
-    throw new TypeError(
-      `koa-sessionkit: auth() touchInterval (${config.touchIntervalMs} ms) must be shorter than idleTimeout (${config.idleTimeoutMs} ms), or active users would time out; lower touchInterval or leave it out`,
+    throw new SessionConfigError(
+      `auth() touchInterval (${config.touchIntervalMs} ms) must be shorter than idleTimeout (${config.idleTimeoutMs} ms), or active users would time out; lower touchInterval or leave it out`,
     );
   }
 
   const onEvent = options.onEvent;
   if (onEvent !== undefined && typeof onEvent !== "function") {
-    throw new TypeError(`koa-sessionkit: auth({ onEvent }) must be a function (event) => void, got ${typeof onEvent}`);
+    throw new SessionConfigError(`auth({ onEvent }) must be a function (event) => void, got ${typeof onEvent}`);
   }
   // auth() is not handed the app, so its listener joins the app's list on the first request.
   const joined = new WeakSet<object>();
@@ -70,7 +71,7 @@ export function auth(options: AuthOptions = {}): Middleware {
       joined.add(ctx.app);
     }
     attachAuthConfig(ctx, config);
-    const controller = contextSession(ctx);
+    const controller = sessionControl(ctx);
     // Cookie mode opens the cookie on first access; store mode already loaded it.
     const session = controller.get();
     const meta = controller.meta;

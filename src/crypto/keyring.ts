@@ -16,6 +16,9 @@ export const MIN_KEY_BYTES = 32;
 export type KeyInput = string | Buffer;
 
 const KEY_FIX = 'generate keys with "npx koa-sessionkit keys"';
+/** Keys usually come from the environment: an unset variable is the likely cause of a missing one. */
+const UNSET_HINT = ": probably an unset environment variable, e.g. SESSION_KEYS is not set where the app runs";
+
 
 function keyBytes(key: KeyInput): Buffer {
   return typeof key === "string" ? Buffer.from(key, "utf8") : key;
@@ -28,16 +31,18 @@ export class Keyring {
 
   constructor(keys: readonly KeyInput[]) {
     if (!Array.isArray(keys) || keys.length === 0) {
-      throw new SessionConfigError(`app.keys must be a non-empty array of secret keys; ${KEY_FIX}`);
+      throw new SessionConfigError(`app.keys must be a non-empty array of secret keys (found ${Array.isArray(keys) ? `an empty array${UNSET_HINT}` : typeof keys}); ${KEY_FIX}`);
     }
     const bad = keys.filter((key) => typeof key !== "string" && !Buffer.isBuffer(key));
     if (bad.length > 0) {
-      throw new SessionConfigError(`app.keys must hold strings or Buffers (found ${typeof bad[0]}); ${KEY_FIX}`);
+      const unset = bad.some((key) => key === undefined || key === null);
+      throw new SessionConfigError(`app.keys must hold strings or Buffers (found ${bad[0] === null ? "null" : typeof bad[0]}${unset ? UNSET_HINT : ""}); ${KEY_FIX}`);
     }
     const short = keys.filter((key) => keyBytes(key).length < MIN_KEY_BYTES).length;
     if (short > 0) {
+      const empty = keys.some((key) => keyBytes(key).length === 0);
       throw new SessionConfigError(
-        `app.keys has ${short} key${short === 1 ? "" : "s"} shorter than ${MIN_KEY_BYTES} bytes; ${KEY_FIX}`,
+        `app.keys has ${short} key${short === 1 ? "" : "s"} shorter than ${MIN_KEY_BYTES} bytes${empty ? ` (an empty key${UNSET_HINT})` : ""}; ${KEY_FIX}`,
       );
     }
     this.keys = Object.freeze(keys.map((key) => Buffer.from(keyBytes(key))));
@@ -52,7 +57,7 @@ export class Keyring {
   /** base64url HMAC-SHA256 of `data` under key `index` (default: the signing key). */
   sign(data: string, index = 0): string {
     const key = this.#hmacKeys[index];
-    if (!key) throw new RangeError(`koa-sessionkit: no key at index ${index}`);
+    if (!key) throw new SessionConfigError(`no key at index ${index}`, "ERR_SESSIONKIT_MISUSE");
     return createHmac("sha256", key).update(data).digest("base64url");
   }
 

@@ -3,7 +3,7 @@
  * unlike koa-session's CRC32 it cannot miss a change, and it says which keys changed, so stores with
  * `merge` write only those and parallel requests that touch different keys both survive.
  */
-import type { SessionChanges, StoredSession } from "../stores/contract.js";
+import type { SessionChanges } from "../stores/contract.js";
 import { sameJson, stringifyJson } from "../stores/deep-json.js";
 
 export { sameJson };
@@ -22,13 +22,6 @@ export function diffData(
     if (!Object.prototype.hasOwnProperty.call(after, key)) unset.push(key);
   }
   return { set, unset, reserved };
-}
-
-/** Split a stored session into the user's data and the reserved fields. */
-export function splitStored(stored: StoredSession, isDataKey: (key: string) => boolean): Record<string, unknown> {
-  const data: Record<string, unknown> = {};
-  for (const key of Object.keys(stored)) if (isDataKey(key)) data[key] = stored[key];
-  return data;
 }
 
 /** `loaded` came from JSON; `current` may hold anything a handler put there (Dates, undefined…). */

@@ -1,6 +1,7 @@
 /**
- * The per-request controller behind `ctx.session`: load (load.ts: verify cookie → hash id → one
- * store read), hand the model to the handler, then commit exactly what is needed:
+ * The per-request controller behind `ctx.session`: it keeps this request's session state, adopts what
+ * the load phase found (load.ts), hands the model to the handler, and at commit decides what the save
+ * phase must do; the transport (transport.ts: a store, or a sealed cookie) does it.
  *
  *   untouched        → no store write, no Set-Cookie
  *   changed          → merge (only changed keys) or set, then the cookie
@@ -9,63 +10,86 @@
  */
 import type { Context } from "koa";
 import { debuglog } from "node:util";
-import { generateId, logTag, storeKeyFor } from "../crypto/ids.js";
-import type { Sealer } from "../crypto/seal.js";
-import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
-import { withRawJson, rawJsonOf, isPlainRecord } from "./codec.js";
+import { logTag } from "../crypto/ids.js";
+import { SessionConfigError } from "../errors.js";
+import type { MaxAge, SessionMeta, SessionStore } from "../stores/contract.js";
 import { stringifyJson } from "../stores/deep-json.js";
-import { Snapshot } from "./snapshot.js";
-import { customId } from "./incoming.js";
-import { emit, loadFromCookie, loadFromStore, type Loaded } from "./load.js";
-import { writeToStore, type SaveReason } from "./persist.js";
-import { clearCompanionSignature, clearCookie, COOKIE_LIMIT_BYTES, cookieBytes, writeCookie, writeSealedCookie } from "./cookies.js";
+import { isPlainRecord, rawJsonOf, withRawJson } from "../stores/json.js";
+import type { Identity, Loaded } from "./load.js";
 import { ONE_DAY_MS, sessionOptionsView, type ResolvedOptions, type SessionOptionsView } from "./options.js";
-import { Session, type SessionController } from "./session.js";
-import { callStore } from "./store-call.js";
 import type { Runtime } from "./runtime.js";
+import { cookieExpires, storedObject, type SaveReason } from "./save.js";
+import { Session, type SessionController } from "./session.js";
+import { Snapshot } from "./snapshot.js";
+import type { Transport } from "./transport.js";
+import type { SessionControl } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
-/** The store entry outlives the cookie by 10 s so a cookie never points at a row that just vanished. */
-const STORE_GRACE_MS = 10_000;
 
-export class ContextSession implements SessionController {
+/** Work a commit still owes: set during the request, reset in one place (#settle) once saved. */
+interface Pending {
+  /** Save even when the data is unchanged (save(), a new maxAge, a legacy or re-sealed session). */
+  force: boolean;
+  /** Refresh lastSeenAt in the store (auth's idle timeout). */
+  touch: boolean;
+  /** Send the id again, signed with the first key. */
+  reissue: boolean;
+  metaChanged: boolean;
+  /** The client sent a cookie we don't use: expire it. */
+  clearCookie: boolean;
+  /** A koa-session session accepted on this request, to retire after it is saved in our format. */
+  legacy: { storeKey: string | undefined } | undefined;
+}
+
+/** Nothing owed (a literal, not a spread of a frozen template: this runs once per request). */
+function settled(): Pending {
+  return { force: false, touch: false, reissue: false, metaChanged: false, clearCookie: false, legacy: undefined };
+}
+
+export class ContextSession implements SessionController, SessionControl {
   readonly ctx: Context;
   readonly options: ResolvedOptions;
-  readonly store: SessionStore | undefined;
-  readonly #runtime: Runtime;
+  readonly #transport: Transport;
 
   #session: Session | null | undefined;
-  #id: string | undefined;
-  #storeKey: string | undefined;
+  /** Store mode: the id this session lives under, once it has one. */
+  #identity: Identity | undefined;
   #isNew = true;
   #meta: SessionMeta | undefined;
   #expire: number | undefined;
-  readonly #snapshot = new Snapshot();
-  #force = false;
-  #touch = false;
-  #reissue = false;
-  #staleCookie = false;
-  /** Set while a koa-session session accepted on this request waits to be re-issued. */
-  #legacy: { storeKey: string | undefined } | undefined;
   #maxAge: MaxAge | undefined;
+  readonly #snapshot = new Snapshot();
+  #pending: Pending = settled();
   #sessionOptions: SessionOptionsView | undefined;
-  #metaChanged = false;
-  /** The id the client sent and its verified signature under the first key, reused when re-sent. */
-  #signedId: { id: string; signature: string } | undefined;
+  #entered = false;
 
   constructor(ctx: Context, runtime: Runtime) {
     this.ctx = ctx;
-    this.#runtime = runtime;
     this.options = runtime.options;
     this.#maxAge = runtime.options.maxAge;
-    this.store = runtime.options.ContextStore ? new runtime.options.ContextStore(ctx) : runtime.store;
+    this.#transport = runtime.transportFor(ctx);
   }
 
   get isNew(): boolean {
     return this.#isNew;
   }
+  get store(): SessionStore | undefined {
+    return this.#transport.store;
+  }
   get storeKey(): string | undefined {
-    return this.#storeKey;
+    return this.#identity?.storeKey;
+  }
+  get storeTimeout(): number {
+    return this.options.storeTimeout;
+  }
+  /**
+   * `ctx.session.externalKey`: in store mode a session has its id from the start, as in koa-session
+   * (ours is made on first read here; a custom genid already ran when the session was created).
+   */
+  get externalKey(): string | undefined {
+    const transport = this.#transport;
+    if (this.#identity === undefined && transport.kind === "store" && this.#session) this.#identity = transport.newIdentity(this.ctx, false);
+    return this.#identity?.storeKey;
   }
   get maxAge(): MaxAge | undefined {
     return this.#maxAge;
@@ -81,22 +105,29 @@ export class ContextSession implements SessionController {
   get sessionOptions(): SessionOptionsView {
     return (this.#sessionOptions ??= sessionOptionsView(this.options, () => this.#maxAge, (value) => (this.#maxAge = value)));
   }
+  /**
+   * Claim this request for one middleware run; false when an outer session() (the same app's, installed
+   * twice) already runs it, so the inner one neither loads again nor commits twice.
+   */
+  enter(): boolean {
+    if (this.#entered) return false;
+    this.#entered = true;
+    return true;
+  }
   requireSave(): void {
-    this.#force = true;
+    this.#pending.force = true;
   }
 
-  /** Library metadata (auth reads it); a copy, change it with updateMeta. */
   get meta(): Readonly<SessionMeta> | undefined {
     return this.#meta;
   }
   /** Change metadata; it is saved with the session at commit. */
   updateMeta(patch: Partial<SessionMeta>): void {
-    this.#metaChanged = true;
+    this.#pending.metaChanged = true;
     this.#meta = { ...(this.#meta ?? { createdAt: Date.now() }), ...patch };
   }
-  /** Persist lastSeenAt (and extend the entry) without rewriting data: store.touch when available. */
   requestTouch(): void {
-    this.#touch = true;
+    this.#pending.touch = true;
   }
   /** Absolute expiry of this session in ms, if any. */
   get expiresAt(): number | undefined {
@@ -107,11 +138,20 @@ export class ContextSession implements SessionController {
 
   /** Store mode: read the session before the handler runs (load.ts). */
   async load(): Promise<void> {
-    this.#take(await loadFromStore(this.ctx, this.#runtime, this.store as SessionStore, this.#maxAge));
+    const transport = this.#transport;
+    if (transport.kind !== "store") return;
+    // Whatever a middleware before this one put in ctx.session is dropped, as koa-session drops it:
+    // the session is what the request's cookie names, or a new one.
+    this.#session = undefined;
+    this.#take(await transport.load(this.ctx, this.#maxAge));
+    // koa-session creates the id with the session, so a custom genid runs (and can record the id,
+    // e.g. in ctx.state) before the handler.
+    if (this.#session === undefined && this.options.genid) this.#identity = transport.newIdentity(this.ctx);
   }
 
+  /** Adopt what the load phase found, kept whole in one place. */
   #take(loaded: Loaded): void {
-    this.#staleCookie = loaded.stale;
+    this.#pending.clearCookie = loaded.stale;
     const stored = loaded.stored;
     if (!stored) return;
     if (typeof stored._maxAge === "number") this.#maxAge = stored._maxAge;
@@ -121,25 +161,23 @@ export class ContextSession implements SessionController {
     this.#isNew = false;
     const session = new Session(this, stored);
     this.#session = session;
-    this.#id = loaded.id;
-    this.#storeKey = loaded.storeKey;
-    this.#signedId = loaded.signedId;
+    this.#identity = loaded.identity;
     if (loaded.legacy) {
       // Accepted once: a new id, a hashed store key and a SHA-256 signature (or a seal) at commit.
-      this.#legacy = loaded.legacy;
-      if (this.options.mode === "store") {
-        this.#force = true;
+      this.#pending.legacy = loaded.legacy;
+      if (this.#transport.kind === "store") {
+        this.#pending.force = true;
         return;
       }
       // Cookie mode: remembered as loaded, so the commit can tell a read from a change when the
-      // sealed cookie turns out too large for a browser (#save keeps the koa-session cookie then).
+      // sealed cookie turns out too large for a browser (the transport keeps the koa-session cookie then).
     }
     this.#snapshot.remember(rawJsonOf(stored), session);
-    // A sealed cookie has no id to re-sign, so re-sealing under key[0] is a save (which restarts
-    // maxAge as a renew would); an id cookie is only re-signed.
     if (loaded.reissue) {
-      if (this.options.mode === "cookie") this.#force = true;
-      else this.#reissue = true;
+      // A sealed cookie has no id to re-sign, so re-sealing under key[0] is a save (which restarts
+      // maxAge as a renew would); an id cookie is only re-signed.
+      if (this.#transport.reissueBySaving) this.#pending.force = true;
+      else this.#pending.reissue = true;
     }
   }
 
@@ -147,7 +185,8 @@ export class ContextSession implements SessionController {
 
   get(): Session | null {
     if (this.#session === undefined) {
-      if (this.options.mode === "cookie") this.#take(loadFromCookie(this.ctx, this.#runtime));
+      const transport = this.#transport;
+      if (transport.kind === "cookie") this.#take(transport.load(this.ctx));
       if (this.#session === undefined) this.#session = new Session(this);
     }
     return this.#session;
@@ -158,19 +197,22 @@ export class ContextSession implements SessionController {
       this.#session = null;
       return;
     }
-    if (typeof value === "object" && !Array.isArray(value)) {
-      if (this.#session === undefined && this.options.mode === "cookie") this.get();
-      this.#session = new Session(this, value as Record<string, unknown>);
-      // Replacing the whole session also ends any login on it: apps that "log out" with
-      // `ctx.session = {}` must not stay authenticated through the metadata.
-      if (this.#meta?.userId !== undefined) {
-        const { userId: _userId, authAt: _authAt, absoluteExpiresAt: _absolute, ...rest } = this.#meta;
-        this.#meta = rest;
-        this.#metaChanged = true;
-      }
-      return;
+    if (typeof value !== "object" || Array.isArray(value)) {
+      throw new SessionConfigError(`ctx.session can only be set to null or an object, got ${typeof value}`, "ERR_SESSIONKIT_MISUSE");
     }
-    throw new TypeError("koa-sessionkit: ctx.session can only be set to null or an object");
+    if (this.#session === undefined && this.#transport.kind === "cookie") this.get();
+    const session = new Session(this, value as Record<string, unknown>);
+    this.#session = session;
+    // koa-session assigns every key, so `ctx.session = { maxAge }` goes through the maxAge setter:
+    // the new lifetime is validated and the session saved with it.
+    if (Object.prototype.hasOwnProperty.call(value, "maxAge")) session.maxAge = (value as { maxAge?: MaxAge }).maxAge;
+    // Replacing the whole session also ends any login on it: apps that "log out" with
+    // `ctx.session = {}` must not stay authenticated through the metadata.
+    if (this.#meta?.userId !== undefined) {
+      const { userId: _userId, authAt: _authAt, absoluteExpiresAt: _absolute, ...rest } = this.#meta;
+      this.#meta = rest;
+      this.#pending.metaChanged = true;
+    }
   }
 
   // ---------------------------------------------------------------- commit
@@ -178,7 +220,7 @@ export class ContextSession implements SessionController {
   async commit(options: { save?: boolean; regenerate?: boolean } = {}): Promise<void> {
     const session = this.#session;
     if (session === undefined) {
-      if (this.#staleCookie) this.#clear();
+      if (this.#pending.clearCookie) this.#clear(false);
       return;
     }
     if (session === null) {
@@ -186,11 +228,12 @@ export class ContextSession implements SessionController {
       return;
     }
     if (options.regenerate && !(await this.#regenerate())) return;
-    const reason: SaveReason = options.save || options.regenerate || this.#force ? "force" : this.#reason(session);
+    const reason: SaveReason = options.save || options.regenerate || this.#pending.force ? "force" : this.#reason(session);
     debug("commit: %s", reason || "nothing to save");
-    if (!reason && !this.#legacy) {
-      if (this.#reissue && this.#id !== undefined) this.#writeIdCookie(this.#id, this.#expire);
-      else if (this.#staleCookie) this.#clear();
+    if (!reason && !this.#pending.legacy) {
+      const identity = this.#identity;
+      if (this.#pending.reissue && identity && this.#transport.kind === "store") this.#transport.reissue(this.ctx, identity, cookieExpires(this.#expire, this.#maxAge));
+      else if (this.#pending.clearCookie) this.#clear(false);
       return;
     }
     this.options.beforeSave?.(this.ctx, session);
@@ -200,7 +243,7 @@ export class ContextSession implements SessionController {
   #reason(session: Session): SaveReason {
     // A session loaded with only primitive values (the usual { userId, role }) is compared value by
     // value: no JSON at all on a read-only request, and no re-parse on a write.
-    if (this.#snapshot.json !== undefined && this.#snapshot.hasPrimitives && !this.#metaChanged) {
+    if (this.#snapshot.json !== undefined && this.#snapshot.hasPrimitives && !this.#pending.metaChanged) {
       return this.#snapshot.samePrimitives(session) ? this.#refreshReason() : "changed";
     }
     const data = session.toJSON();
@@ -208,9 +251,9 @@ export class ContextSession implements SessionController {
       // New and empty: never stored, no cookie (and a stale cookie is cleared by the caller).
       return Object.keys(data).length > 0 ? "changed" : "";
     }
-    const json = this.#serialize(data, this.#expire);
+    const json = stringifyJson(storedObject(data, this.#expire, this.#maxAge, this.#meta));
     if (json !== this.#snapshot.json) {
-      if (this.#snapshot.differs(data, this.#storedObject({}, this.#expire))) return "changed";
+      if (this.#snapshot.differs(data, storedObject({}, this.#expire, this.#maxAge, this.#meta))) return "changed";
       // Same content in another spelling (a store that reorders keys, jsonb): compare fast next time.
       this.#snapshot.json = json;
     }
@@ -220,154 +263,92 @@ export class ContextSession implements SessionController {
   /** Unchanged data: refresh only when rolling, renew or a touch asks for it. */
   #refreshReason(): SaveReason {
     if (this.options.rolling) return "rolling";
-    const maxAge = this.#maxAge;
+    const maxAge = this.#maxAge ?? ONE_DAY_MS;
     if (this.options.renew && typeof maxAge === "number" && this.#expire !== undefined && this.#expire - Date.now() < maxAge / 2) {
       return "renew";
     }
-    return this.#touch ? "touch" : "";
-  }
-
-  /** Reserved fields first, so comparing with the loaded text needs one serialize, not two. */
-  #storedObject(data: Record<string, unknown>, expire: number | undefined): StoredSession {
-    const maxAge = this.#maxAge;
-    const stored: StoredSession = {};
-    if (expire !== undefined) stored._expire = expire;
-    if (maxAge === "session") stored._session = true;
-    else if (typeof maxAge === "number") stored._maxAge = maxAge;
-    if (this.#meta) stored._sk = this.#meta;
-    return Object.assign(stored, data);
-  }
-
-  #serialize(data: Record<string, unknown>, expire: number | undefined): string {
-    return stringifyJson(this.#storedObject(data, expire));
+    return this.#pending.touch ? "touch" : "";
   }
 
   async #save(session: Session, reason: SaveReason): Promise<void> {
     const now = Date.now();
+    // Without a maxAge the session still ends after one day, as in koa-session.
     const maxAge = this.#maxAge ?? ONE_DAY_MS;
     const expire = typeof maxAge === "number" ? now + maxAge : undefined;
     this.#meta = { ...(this.#meta ?? { createdAt: now }), lastSeenAt: now };
     const data = session.toJSON();
-    const stored = this.#storedObject(data, expire);
+    const stored = storedObject(data, expire, this.#maxAge, this.#meta);
     const json = stringifyJson(stored);
-    const cookieExpires = expire === undefined ? undefined : new Date(expire);
-
-    if (this.options.mode === "cookie") {
-      const payload = this.options.encode ? this.options.encode(stored) : json;
-      const token = (this.#runtime.sealer as Sealer).seal(payload, this.options.key, now, expire ?? now + ONE_DAY_MS);
-      const lifetime = { expires: cookieExpires };
-      if (this.#legacy && reason !== "changed" && reason !== "force" && cookieBytes(this.ctx, this.options, token, lifetime) > COOKIE_LIMIT_BYTES) {
-        // A koa-session cookie near 4 KB re-seals larger than a browser keeps. The handler changed
-        // nothing, so the browser's koa-session cookie still holds exactly this session: keep it
-        // (no Set-Cookie) rather than fail a read; a change that is too large fails as any would.
-        debug("koa-session cookie kept: re-sealed it would pass %d bytes", COOKIE_LIMIT_BYTES);
-        emit(this.ctx, "legacy-kept", { key: undefined, value: stored, ctx: this.ctx });
-        return;
-      }
-      writeSealedCookie(this.ctx, this.options, token, lifetime);
-    } else {
-      const written = await this.#writeStore(stored, json, data, reason, maxAge);
-      if (!written) return;
-    }
-    if (this.#legacy) await this.#retireLegacy();
-    this.#snapshot.remember(json, session);
-    this.#expire = expire;
-    this.#metaChanged = false;
-    this.#force = false;
-    this.#touch = false;
-    this.#reissue = false;
-  }
-
-  /** Resolves false when the session turned out to be destroyed meanwhile (destroy wins). */
-  async #writeStore(stored: StoredSession, json: string, data: Record<string, unknown>, reason: SaveReason, maxAge: MaxAge): Promise<boolean> {
-    const store = this.store as SessionStore;
-    const timeout = this.options.storeTimeout;
-    if (this.#id === undefined) {
-      this.#id = this.options.genid ? customId(this.ctx, this.options) : generateId();
-      this.#storeKey = storeKeyFor(this.#id, this.options.prefix);
-      this.#snapshot.forget();
-    }
-    const key = this.#storeKey as string;
-    const written = await writeToStore({
-      store,
-      key,
+    const transport = this.#transport;
+    const input = {
+      reason,
       stored: withRawJson(stored, json),
+      json,
       data,
       previousJson: this.#snapshot.json,
       previousData: this.#snapshot.data(),
-      reason,
-      ttl: typeof maxAge === "number" ? maxAge + STORE_GRACE_MS : maxAge,
-      timeout,
-      setOptions: { changed: reason === "changed", rolling: this.options.rolling, ctx: this.ctx },
-    });
-    if (!written) {
-      debug("session %s was destroyed by another request; not written back", logTag(key));
-      this.#session = null;
-      this.#id = this.#storeKey = undefined;
-      this.#clear();
-      return false;
+      maxAge,
+      now,
+      expire,
+      cookieExpires: cookieExpires(expire, this.#maxAge),
+      reissue: this.#pending.reissue,
+      legacyUnchanged: this.#pending.legacy !== undefined && reason !== "changed" && reason !== "force",
+    };
+    if (transport.kind === "store") {
+      const identity = await transport.save(this.ctx, input, this.#identity);
+      if (!identity) {
+        debug("session %s was destroyed by another request; not written back", logTag(this.#identity?.storeKey ?? ""));
+        this.#session = null;
+        this.#identity = undefined;
+        this.#clear(false);
+        return;
+      }
+      this.#identity = identity;
+    } else if (!(await transport.save(this.ctx, input))) {
+      return; // a koa-session cookie kept as it is (see CookieTransport.save)
     }
-    // Plain "touch" only refreshes server-side bookkeeping; the browser's cookie is unchanged.
-    if (reason !== "touch" || this.#reissue) this.#writeIdCookie(this.#id as string, stored._expire);
-    return true;
+    if (this.#pending.legacy) await transport.retire(this.ctx, this.#pending.legacy.storeKey);
+    this.#snapshot.remember(json, session);
+    this.#expire = expire;
+    this.#settle();
   }
 
-  /** The koa-session session now lives in our format: its store entry and its `.sig` cookie go. */
-  async #retireLegacy(): Promise<void> {
-    const storeKey = this.#legacy?.storeKey;
-    this.#legacy = undefined;
-    const store = this.store;
-    if (storeKey !== undefined && store) {
-      await callStore("destroy", this.options.storeTimeout, () => store.destroy(storeKey, { ctx: this.ctx }), { ctx: this.ctx, store });
-    }
-    // With signed cookies the new `.sig` replaced it already; otherwise (cookie mode) it would linger.
-    if (!this.options.signed && !this.options.externalKey) clearCompanionSignature(this.ctx, this.options);
-  }
-
-  #writeIdCookie(id: string, expire: number | undefined): void {
-    if (this.options.externalKey) {
-      this.options.externalKey.set(this.ctx, id);
-      return;
-    }
-    const signature = this.#signedId?.id === id ? this.#signedId.signature : undefined;
-    writeCookie(this.ctx, this.options, id, { expires: expire === undefined ? undefined : new Date(expire) }, signature);
+  /** The one place pending work is reset: everything owed has been written. */
+  #settle(): void {
+    this.#pending = settled();
   }
 
   /** Resolves false when the old entry was already gone: a concurrent logout won, nothing is written. */
   async #regenerate(): Promise<boolean> {
-    const oldKey = this.#storeKey;
+    const old = this.#identity;
     const existed = this.#snapshot.json !== undefined;
-    this.#id = this.#storeKey = undefined;
+    this.#identity = undefined;
     this.#snapshot.forget();
     const now = Date.now();
     this.#meta = { ...(this.#meta ?? {}), createdAt: now, lastSeenAt: now };
-    if (oldKey === undefined || !this.store) return true;
-    const store = this.store;
-    const removed = await callStore("destroy", this.options.storeTimeout, () => store.destroy(oldKey, { ctx: this.ctx }), { ctx: this.ctx, store });
-    if (existed && removed === false) {
-      debug("session %s was destroyed by another request; regenerate() does not revive it", logTag(oldKey));
+    // An id that was never stored (a new session's) has nothing to destroy.
+    if (!existed) return true;
+    const removed = await this.#transport.destroy(this.ctx, old);
+    if (removed === false) {
+      debug("session %s was destroyed by another request; regenerate() does not revive it", logTag(old?.storeKey ?? ""));
       this.#session = null;
-      this.#clear();
+      this.#clear(false);
       return false;
     }
     return true;
   }
 
   async #destroy(): Promise<void> {
-    const key = this.#storeKey;
-    this.#id = this.#storeKey = undefined;
+    const old = this.#identity;
+    this.#identity = undefined;
     this.#snapshot.forget();
-    if (key !== undefined && this.store) {
-      const store = this.store;
-      await callStore("destroy", this.options.storeTimeout, () => store.destroy(key, { ctx: this.ctx }), { ctx: this.ctx, store });
-    }
-    if (this.options.externalKey) this.options.externalKey.set(this.ctx, "");
-    else this.#clear();
+    await this.#transport.destroy(this.ctx, old);
+    this.#clear(true);
   }
 
-  #clear(): void {
-    if (this.options.externalKey) return;
-    clearCookie(this.ctx, this.options);
-    this.#staleCookie = false;
+  /** Expire the client's cookie (or, for an externalKey session that was destroyed, its key). */
+  #clear(destroyed: boolean): void {
+    this.#transport.clear(this.ctx, destroyed);
+    this.#pending.clearCookie = false;
   }
 }

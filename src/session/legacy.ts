@@ -17,10 +17,10 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { debuglog } from "node:util";
 import { logTag } from "../crypto/ids.js";
 import type { SessionStore, StoredSession } from "../stores/contract.js";
-import { isPlainRecord, safeParse } from "./codec.js";
+import { isPlainRecord, safeParse } from "../stores/json.js";
 import type { LegacyReader, LegacySession } from "./runtime.js";
 import type { ResolvedOptions } from "./options.js";
-import { callStore } from "./store-call.js";
+import { callStore } from "../stores/call.js";
 
 const debug = debuglog("koa-sessionkit:legacy");
 
@@ -98,8 +98,8 @@ export function createLegacyReader(options: ResolvedOptions): LegacyReader {
       return stored;
     },
 
-    async read(ctx: Context, store: SessionStore | undefined): Promise<LegacySession | undefined> {
-      if (!store || options.externalKey) return undefined;
+    async read(ctx: Context, store: SessionStore): Promise<LegacySession | undefined> {
+      if (options.externalKey) return undefined;
       const rawKey = signedValue(ctx, options, keys);
       if (rawKey === undefined || !EXTERNAL_KEY.test(rawKey)) return undefined;
       // koa-session kept the entry under the raw id (no hash); the controller destroys it after re-issuing.

@@ -1,5 +1,7 @@
 /**
- * Loading: what the request brings, decided before the handler reads `ctx.session`.
+ * Phase 1 of a request, the read: what the request brings, decided before the handler reads
+ * `ctx.session`. Reading the cookie (format check, HMAC-SHA256 verify), fetching or opening the
+ * session and rejecting stale or invalid data all happen here.
  *
  *   store mode:  verified id cookie → store key (cached sha256) → one store read
  *   cookie mode: sealed cookie → opened (cached) → expiry checked on every request
@@ -10,28 +12,36 @@
  */
 import type { Context } from "koa";
 import { debuglog } from "node:util";
-import { logTag, storeKeyFor } from "../crypto/ids.js";
+import { ID_PATTERN, logTag, storeKeyFor } from "../crypto/ids.js";
 import { auditEvent } from "../events.js";
-import type { Sealer } from "../crypto/seal.js";
+import type { Opened, Sealer } from "../crypto/seal.js";
+import type { VerifiedCache } from "../crypto/verified-cache.js";
 import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
-import { normalizeStored } from "./codec.js";
-import { openSealedCookie, readSessionId, rejectReason } from "./incoming.js";
-import type { Runtime } from "./runtime.js";
-import { callStore } from "./store-call.js";
+import { isPlainRecord, normalizeStored, safeParse } from "../stores/json.js";
+import { readCookie } from "./cookies.js";
+import type { ResolvedOptions } from "./options.js";
+import type { SharedState } from "./runtime.js";
+import { callStore } from "../stores/call.js";
+import { spendStoreTime } from "../stores/deadline.js";
 import type { SessionEvent } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
 
+/** Which id a store-mode session lives under, and the signature the client sent for it. */
+export interface Identity {
+  id: string;
+  storeKey: string;
+  /** The id's verified signature under the first key, re-sent as is instead of signing again. */
+  signature?: string | undefined;
+}
+
 export interface Loaded {
   /** The accepted session; undefined when the request carries none we can use. */
   stored?: StoredSession | undefined;
-  /** Store mode: the session id and its store key. */
-  id?: string | undefined;
-  storeKey?: string | undefined;
+  /** Store mode: the session's id and store key. */
+  identity?: Identity | undefined;
   /** An older key verified the cookie: re-sign (store mode) or re-seal (cookie mode) under the first. */
   reissue: boolean;
-  /** The signature the client sent, when the first key made it: re-sent as is. */
-  signedId?: { id: string; signature: string } | undefined;
   /** The client sent a session cookie that is not used: clear it so it stops costing a verification. */
   stale: boolean;
   /** Accepted once from koa-session: save it in koa-sessionkit's format, then forget the legacy entry. */
@@ -41,7 +51,7 @@ export interface Loaded {
 const NOTHING: Loaded = Object.freeze({ reissue: false, stale: false });
 
 /** Store mode. At most one store read for our cookie, plus one for a koa-session cookie when `legacy` is on. */
-export async function loadFromStore(ctx: Context, runtime: Runtime, store: SessionStore, maxAge: MaxAge | undefined): Promise<Loaded> {
+export async function loadFromStore(ctx: Context, runtime: SharedState, store: SessionStore, maxAge: MaxAge | undefined): Promise<Loaded> {
   const { options } = runtime;
   const incoming = readSessionId(ctx, options, runtime.verified);
   const id = incoming.id;
@@ -52,15 +62,15 @@ export async function loadFromStore(ctx: Context, runtime: Runtime, store: Sessi
       runtime.storeKeys.set(id, storeKey);
     }
     const stored = normalizeStored(
-      await callStore("get", options.storeTimeout, () => store.get(storeKey, maxAge, { rolling: options.rolling, ctx }), { ctx, store }),
+      await spendStoreTime(ctx, "get", options.storeTimeout, (ms) =>
+        callStore("get", ms, () => store.get(storeKey, maxAge, { rolling: options.rolling, ctx }), { ctx, store }),
+      ),
     );
     if (accept(ctx, runtime, stored, storeKey)) {
       return {
         stored: stored as StoredSession,
-        id,
-        storeKey,
+        identity: { id, storeKey, signature: incoming.signature },
         reissue: incoming.keyIndex > 0,
-        signedId: incoming.signature === undefined ? undefined : { id, signature: incoming.signature },
         stale: false,
       };
     }
@@ -80,9 +90,9 @@ export async function loadFromStore(ctx: Context, runtime: Runtime, store: Sessi
 }
 
 /** Cookie mode: open the sealed cookie (called lazily, on first access to ctx.session). */
-export function loadFromCookie(ctx: Context, runtime: Runtime): Loaded {
+export function loadFromCookie(ctx: Context, runtime: SharedState, sealer: Sealer): Loaded {
   const { options } = runtime;
-  const sealed = openSealedCookie(ctx, options, runtime.sealer as Sealer, runtime.opened);
+  const sealed = openSealedCookie(ctx, options, sealer, runtime.opened);
   if (sealed.kind === "none") return NOTHING;
   if (sealed.kind === "unopened") {
     const legacy = runtime.legacy?.readCookie(ctx);
@@ -105,7 +115,7 @@ function adoptLegacy(stored: StoredSession, storeKey: string | undefined): Loade
 }
 
 /** Accepted unless missing, expired or refused by the app's `valid`; each refusal is a koa-session event. */
-function accept(ctx: Context, runtime: Runtime, stored: StoredSession | null, key: string | undefined): boolean {
+function accept(ctx: Context, runtime: SharedState, stored: StoredSession | null, key: string | undefined): boolean {
   const reason = rejectReason(ctx, runtime.options, stored);
   if (reason) emit(ctx, reason, { key, value: stored, ctx });
   if (reason === "expired") {
@@ -115,8 +125,90 @@ function accept(ctx: Context, runtime: Runtime, stored: StoredSession | null, ke
   return reason === null;
 }
 
+/** Why a loaded session can't be used, as the koa-session event name; null when it is fine. */
+export function rejectReason(ctx: Context, options: ResolvedOptions, stored: StoredSession | null): "missed" | "expired" | "invalid" | null {
+  if (!stored) return "missed";
+  const now = Date.now();
+  const absolute = stored._sk?.absoluteExpiresAt;
+  if ((typeof stored._expire === "number" && stored._expire < now) || (typeof absolute === "number" && absolute <= now)) {
+    return "expired";
+  }
+  if (options.valid && !options.valid(ctx, stored)) return "invalid";
+  return null;
+}
+
 export function emit(ctx: Context, event: "missed" | "expired" | "invalid" | "legacy-kept", data: SessionEvent): void {
   debug("session %s", event);
   // After the response path has moved on, as koa-session does: a listener can't delay the request.
   setImmediate(() => ctx.app.emit(`session:${event}`, data));
+}
+
+// ---------------------------------------------------------------- reading what the client sent
+
+/**
+ * What a custom genid may return: 1 to 256 characters a cookie value may hold unquoted (RFC 6265's
+ * cookie-octet: printable ASCII but `"` `,` `;` `\`), since the id is written into Set-Cookie as is.
+ */
+export const CUSTOM_ID = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{1,256}$/;
+export function idLooksValid(id: string, options: ResolvedOptions): boolean {
+  return options.genid ? CUSTOM_ID.test(id) : ID_PATTERN.test(id);
+}
+
+export interface IncomingId {
+  id: string | undefined;
+  /** > 0 when an older key verified the signature: re-sign with the first key. */
+  keyIndex: number;
+  /** The client sent a session cookie we won't use: clear it so it stops costing a verification. */
+  stale: boolean;
+  /** The signature the client sent, when the first key made it. */
+  signature?: string | undefined;
+}
+
+export function readSessionId(ctx: Context, options: ResolvedOptions, cache?: VerifiedCache<number>): IncomingId {
+  if (options.externalKey) {
+    const value = options.externalKey.get(ctx);
+    const id = typeof value === "string" && idLooksValid(value, options) ? value : undefined;
+    return { id, keyIndex: 0, stale: false };
+  }
+  const cookie = readCookie(ctx, options, cache);
+  if (!cookie) return { id: undefined, keyIndex: 0, stale: rawCookie(ctx, options.key) !== undefined };
+  if (!idLooksValid(cookie.value, options)) return { id: undefined, keyIndex: 0, stale: true };
+  return { id: cookie.value, keyIndex: cookie.keyIndex, stale: false, signature: cookie.keyIndex === 0 ? cookie.signature : undefined };
+}
+
+export function rawCookie(ctx: Context, name: string): string | undefined {
+  try {
+    return ctx.cookies.get(name, { signed: false }) || undefined;
+  } catch {
+    return undefined; // a malformed Cookie header
+  }
+}
+
+export type SealedCookie =
+  | { kind: "none" }
+  | { kind: "unopened"; token: string }
+  | { kind: "expired" }
+  | { kind: "opened"; stored: StoredSession | null; keyIndex: number };
+
+/** Open cookie mode's sealed token: its lifetime is enforced here, whatever the browser kept. */
+export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer: Sealer, cache?: VerifiedCache<Opened>): SealedCookie {
+  const token = rawCookie(ctx, options.key);
+  if (!token) return { kind: "none" };
+  // A returning browser sends the same sealed text each time: decrypt it once. The expiry inside
+  // is still checked on every request below.
+  let opened = cache?.get(token) ?? null;
+  if (!opened) {
+    opened = sealer.open(token, options.key);
+    if (opened) cache?.set(token, opened);
+  }
+  if (!opened) return { kind: "unopened", token };
+  if (opened.expiresAt !== undefined && opened.expiresAt <= Date.now()) return { kind: "expired" };
+  let stored: StoredSession | null = null;
+  try {
+    const decoded = options.decode ? options.decode(opened.payload) : safeParse(opened.payload);
+    stored = isPlainRecord(decoded) ? normalizeStored(decoded) : null;
+  } catch {
+    stored = null;
+  }
+  return { kind: "opened", stored, keyIndex: opened.keyIndex };
 }

@@ -7,7 +7,7 @@
  * const app = new Koa();
  * app.keys = [process.env.SESSION_KEY_1!, process.env.SESSION_KEY_2!];
  * app.use(session({ maxAge: 86_400_000 }, app));
- * app.use((ctx) => { ctx.session!.views = ((ctx.session!.views as number) ?? 0) + 1; ctx.body = ctx.session!.views; });
+ * app.use((ctx) => { ctx.session.views = (ctx.session.views ?? 0) + 1; ctx.body = ctx.session.views; });
  */
 import type Koa from "koa";
 import type { Context, Middleware, Next } from "koa";
@@ -18,10 +18,12 @@ import { Sealer } from "../crypto/seal.js";
 import { VerifiedCache } from "../crypto/verified-cache.js";
 import { MemoryStore } from "../stores/memory.js";
 import { ContextSession } from "./context-session.js";
-import type { LegacyReader, Runtime } from "./runtime.js";
+import type { Runtime, SharedState } from "./runtime.js";
+import { CookieTransport, StoreTransport, type Transport } from "./transport.js";
+import type { SessionControl } from "./types.js";
 import { createLegacyReader } from "./legacy.js";
-import { resolveOptions } from "./options.js";
-import { isStoreUnavailable } from "./store-call.js";
+import { resolveOptions, type ResolvedOptions } from "./options.js";
+import { isStoreUnavailable } from "../stores/call.js";
 import type { SessionOptions } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
@@ -47,37 +49,46 @@ export function contextSession(ctx: Context): ContextSession {
   let controller = carrier[CONTEXT_SESSION];
   if (!controller) {
     const runtime = carrier[RUNTIME];
-    if (!runtime) throw new TypeError("koa-sessionkit: session() middleware is not installed on this app");
+    if (!runtime) {
+      throw new SessionConfigError(
+        "ctx.session was used on an app without the session() middleware; add app.use(session(opts, app)) before the code that uses it",
+        "ERR_SESSIONKIT_NOT_INSTALLED",
+      );
+    }
     controller = new ContextSession(ctx, runtime);
     carrier[CONTEXT_SESSION] = controller;
   }
   return controller;
 }
 
+/** What auth needs of this request's session (a narrow view of the controller). */
+export function sessionControl(ctx: Context): SessionControl {
+  return contextSession(ctx);
+}
+
 export function session(app: Koa, options?: SessionOptions): Middleware;
 export function session(options: SessionOptions | undefined, app: Koa): Middleware;
 export function session(first: Koa | SessionOptions | undefined, second?: Koa | SessionOptions): Middleware {
   const [app, input] = isApp(first) ? [first, (second ?? {}) as SessionOptions] : [second, (first ?? {}) as SessionOptions];
-  if (!isApp(app)) throw new SessionConfigError("session(options, app) needs the Koa app as an argument, e.g. app.use(session({}, app))");
+  if (!isApp(app)) {
+    // koa-session's own words first ("app instance required: `session(opts, app)`"), then the fix.
+    throw new SessionConfigError(
+      "app instance required: `session(opts, app)`; pass your Koa app, e.g. app.use(session({ maxAge: 86_400_000 }, app))",
+      "ERR_SESSIONKIT_MISSING_APP",
+    );
+  }
 
   const options = resolveOptions(input, app.keys);
-  const legacy: LegacyReader | undefined = options.legacy ? createLegacyReader(options) : undefined;
-  const runtime: Runtime = {
-    options,
-    verified: new VerifiedCache(VERIFIED_CACHE_ENTRIES),
-    storeKeys: new VerifiedCache(VERIFIED_CACHE_ENTRIES),
-    // Sealed cookies run to 4 kB each, so fewer of them.
-    opened: new VerifiedCache(OPENED_CACHE_ENTRIES),
-    store: options.mode === "store" && !options.ContextStore ? (options.store ?? new MemoryStore()) : undefined,
-    sealer: options.mode === "cookie" ? new Sealer(options.keyring as NonNullable<typeof options.keyring>) : undefined,
-    legacy,
-  };
-  defineContext(app, runtime);
+  const runtime = createRuntime(options);
+  // Installed twice on one app (koa-session allows it): as in koa-session, the first installation's
+  // options serve every request, and the second middleware, reached inside the first, steps aside.
+  if (!defineContext(app, runtime)) debug("session() installed twice on one app; the first installation's options apply");
   if (input.onEvent !== undefined) addAuditListener(app, input.onEvent);
 
   return async function sessionMiddleware(ctx: Context, next: Next): Promise<void> {
     const controller = contextSession(ctx);
-    if (options.mode === "store") {
+    if (!controller.enter()) return next();
+    if (controller.store) {
       try {
         await controller.load();
       } catch (err) {
@@ -92,7 +103,7 @@ export function session(first: Koa | SessionOptions | undefined, second?: Koa | 
       handlerFailed = true;
       throw err;
     } finally {
-      if (options.autoCommit) await commitAfter(ctx, controller, handlerFailed);
+      if (controller.options.autoCommit) await commitAfter(ctx, controller, handlerFailed);
     }
   };
 }
@@ -121,11 +132,37 @@ function respondUnavailable(ctx: Context, err: StoreUnavailableError): void {
   ctx.body = { error: "Service temporarily unavailable" };
 }
 
-function defineContext(app: Koa, runtime: Runtime): void {
-  const context = app.context as unknown as Carrier & object;
-  if (Object.prototype.hasOwnProperty.call(context, RUNTIME)) {
-    throw new SessionConfigError("session() was installed twice on the same app; install it once (use one cookie key per app)");
+/** What every request of this middleware shares, and the transport chosen once for all of them. */
+function createRuntime(options: ResolvedOptions): Runtime {
+  const shared: SharedState = {
+    options,
+    verified: new VerifiedCache(VERIFIED_CACHE_ENTRIES),
+    storeKeys: new VerifiedCache(VERIFIED_CACHE_ENTRIES),
+    // Sealed cookies run to 4 kB each, so fewer of them.
+    opened: new VerifiedCache(OPENED_CACHE_ENTRIES),
+    legacy: options.legacy ? createLegacyReader(options) : undefined,
+  };
+  return { ...shared, transportFor: chooseTransport(shared) };
+}
+
+function chooseTransport(shared: SharedState): (ctx: Context) => Transport {
+  const { options } = shared;
+  if (options.mode === "cookie") {
+    if (!options.keyring) throw new SessionConfigError("cookie mode needs keys to seal with; set app.keys");
+    const transport = new CookieTransport(shared, new Sealer(options.keyring));
+    return () => transport;
   }
+  const ContextStore = options.ContextStore;
+  // A store made per request (koa-session's ContextStore): the one case a transport is per request.
+  if (ContextStore) return (ctx) => new StoreTransport(shared, new ContextStore(ctx));
+  const transport = new StoreTransport(shared, options.store ?? new MemoryStore());
+  return () => transport;
+}
+
+/** Install ctx.session on the app; false when an earlier session() on this app already did. */
+function defineContext(app: Koa, runtime: Runtime): boolean {
+  const context = app.context as unknown as Carrier & object;
+  if (Object.prototype.hasOwnProperty.call(context, RUNTIME)) return false;
   Object.defineProperty(context, RUNTIME, { value: runtime, configurable: true });
   Object.defineProperties(context, {
     session: {
@@ -144,4 +181,5 @@ function defineContext(app: Koa, runtime: Runtime): void {
       configurable: true,
     },
   });
+  return true;
 }

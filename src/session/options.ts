@@ -14,7 +14,8 @@ const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export interface ResolvedOptions
   extends Required<Pick<SessionOptions, "key" | "autoCommit" | "overwrite" | "httpOnly" | "signed" | "rolling" | "renew" | "path" | "mode" | "prefix" | "storeTimeout">> {
-  maxAge: MaxAge;
+  /** Undefined when the option was not given (see resolveOptions). */
+  maxAge: MaxAge | undefined;
   secure: boolean | undefined;
   sameSite: SameSite;
   domain: string | undefined;
@@ -64,6 +65,14 @@ function isStore(value: unknown): value is SessionStore {
   );
 }
 
+function parseSameSite(value: unknown): SameSite {
+  const normalized = typeof value === "string" ? value.toLowerCase() : (value ?? "lax");
+  if (normalized === true || normalized === false || normalized === "strict" || normalized === "lax" || normalized === "none") {
+    return normalized;
+  }
+  fail(`option "sameSite" must be "strict", "lax", "none" or a boolean, got ${JSON.stringify(value)}`);
+}
+
 export function resolveOptions(input: SessionOptions, appKeys: unknown): ResolvedOptions {
   if (typeof input !== "object" || input === null) fail("options must be an object");
   const key = input.key ?? "koa.sess";
@@ -71,9 +80,12 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
     fail(`option "key" must be a valid cookie name (letters, digits and !#$%&'*+-.^_\`|~), got ${JSON.stringify(key)}`);
   }
 
-  const maxAge = input.maxAge ?? ONE_DAY_MS;
-  if (maxAge !== "session" && (typeof maxAge !== "number" || !Number.isFinite(maxAge) || maxAge <= 0)) {
-    fail(`option "maxAge" must be a positive number of milliseconds or "session", got ${JSON.stringify(input.maxAge)}`);
+  // Left undefined when not given: koa-session then sends a browser-session cookie while the session
+  // itself (and its store entry) ends after ONE_DAY_MS; the controller does the same.
+  // `maxage` is koa-session's old spelling, which it still accepts.
+  const maxAge = input.maxAge ?? (input as { maxage?: MaxAge }).maxage;
+  if (maxAge !== undefined && maxAge !== "session" && (typeof maxAge !== "number" || !Number.isFinite(maxAge) || maxAge <= 0)) {
+    fail(`option "maxAge" must be a positive number of milliseconds or "session", got ${JSON.stringify(maxAge)}`);
   }
 
   for (const name of ["autoCommit", "overwrite", "httpOnly", "signed", "rolling", "renew", "secure"] as const) {
@@ -98,11 +110,7 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
     }
   }
 
-  let sameSite: SameSite = input.sameSite ?? "lax";
-  if (typeof sameSite === "string") sameSite = sameSite.toLowerCase() as SameSite;
-  if (![true, false, "strict", "lax", "none"].includes(sameSite)) {
-    fail(`option "sameSite" must be "strict", "lax", "none" or a boolean, got ${JSON.stringify(input.sameSite)}`);
-  }
+  const sameSite = parseSameSite(input.sameSite);
   const path = input.path ?? "/";
   // Set-Cookie lines are formatted by hand, so nothing that could end or split an attribute gets in.
   if (typeof path !== "string" || !/^\/[\x20-\x3a\x3c-\x7e]*$/.test(path)) {

@@ -3,10 +3,11 @@
  * (the koa-session legacy reader).
  */
 import type { Context } from "koa";
-import type { Opened, Sealer } from "../crypto/seal.js";
+import type { Opened } from "../crypto/seal.js";
 import type { VerifiedCache } from "../crypto/verified-cache.js";
 import type { SessionStore, StoredSession } from "../stores/contract.js";
 import type { ResolvedOptions } from "./options.js";
+import type { Transport } from "./transport.js";
 
 /** A koa-session 7 session found on this request (see legacy.ts). */
 export interface LegacySession {
@@ -17,13 +18,13 @@ export interface LegacySession {
 
 export interface LegacyReader {
   /** Store mode: the koa-session session this request carries (Keygrip-signed id → entry under the raw id). */
-  read(ctx: Context, store: SessionStore | undefined): Promise<LegacySession | undefined>;
+  read(ctx: Context, store: SessionStore): Promise<LegacySession | undefined>;
   /** Cookie mode: the koa-session cookie-mode session (Keygrip-signed base64 JSON) this request carries. */
   readCookie(ctx: Context): StoredSession | undefined;
 }
 
-/** Shared by every request of one `session()` middleware. */
-export interface Runtime {
+/** Shared by every request of one `session()` middleware: options and caches. */
+export interface SharedState {
   options: ResolvedOptions;
   /** Cookie text → index of the key that verified it (store mode). */
   verified: VerifiedCache<number>;
@@ -31,8 +32,11 @@ export interface Runtime {
   storeKeys: VerifiedCache<string>;
   /** Cookie mode: sealed text → what it opened to. */
   opened: VerifiedCache<Opened>;
-  store: SessionStore | undefined;
-  sealer: Sealer | undefined;
   legacy: LegacyReader | undefined;
+}
+
+export interface Runtime extends SharedState {
+  /** How this request's session travels (chosen once in session(); per request only for ContextStore). */
+  transportFor(ctx: Context): Transport;
 }
 

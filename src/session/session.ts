@@ -6,19 +6,23 @@
  * the handler's object.
  */
 import { inspect } from "node:util";
-import type { MaxAge } from "../stores/contract.js";
-import { isDangerousKey } from "./codec.js";
+import type { MaxAge, StoredSession } from "../stores/contract.js";
+import { isDangerousKey } from "../stores/json.js";
+import { SessionConfigError } from "../errors.js";
 
 /** The slice of the per-request controller that the model needs. */
 export interface SessionController {
   readonly isNew: boolean;
-  readonly storeKey: string | undefined;
+  readonly externalKey: string | undefined;
   maxAge: MaxAge | undefined;
   requireSave(): void;
   commit(options?: { save?: boolean; regenerate?: boolean }): Promise<void>;
 }
 
-export const RESERVED_FIELDS: ReadonlySet<string> = new Set(["_expire", "_maxAge", "_session", "_sk"]);
+/** The library's own fields of a stored session, beside the user's data. */
+export type ReservedFields = Pick<StoredSession, "_expire" | "_maxAge" | "_session" | "_sk">;
+export const RESERVED_NAMES = ["_expire", "_maxAge", "_session", "_sk"] as const;
+export const RESERVED_FIELDS: ReadonlySet<string> = new Set(RESERVED_NAMES);
 const API_NAMES: ReadonlySet<string> = new Set([
   "isNew", "populated", "length", "maxAge", "externalKey", "save", "regenerate", "manuallyCommit", "toJSON", "commit",
 ]);
@@ -26,6 +30,17 @@ const API_NAMES: ReadonlySet<string> = new Set([
 /** True for a top-level key that belongs to the user's data. */
 export function isDataKey(key: string): boolean {
   return !RESERVED_FIELDS.has(key) && !API_NAMES.has(key) && !isDangerousKey(key);
+}
+
+/**
+ * A stored session split into the user's data and the reserved fields. Every reserved name is a key
+ * of `reserved`, undefined when absent, so a merge that applies it also removes a dropped `_maxAge`.
+ */
+export function splitReserved(stored: StoredSession): { data: Record<string, unknown>; reserved: ReservedFields } {
+  const data: Record<string, unknown> = {};
+  for (const key of Object.keys(stored)) if (isDataKey(key)) data[key] = stored[key];
+  const reserved: ReservedFields = { _expire: stored._expire, _maxAge: stored._maxAge, _session: stored._session, _sk: stored._sk };
+  return { data, reserved };
 }
 
 export class Session {
@@ -59,14 +74,14 @@ export class Session {
 
   set maxAge(value: MaxAge | undefined) {
     if (value !== "session" && value !== undefined && (typeof value !== "number" || !(value > 0))) {
-      throw new TypeError(`koa-sessionkit: session.maxAge must be a positive number of ms or "session", got ${String(value)}`);
+      throw new SessionConfigError(`session.maxAge must be a positive number of ms or "session", got ${String(value)}`, "ERR_SESSIONKIT_MISUSE");
     }
     this.#controller.maxAge = value;
     this.#controller.requireSave();
   }
 
   get externalKey(): string | undefined {
-    return this.#controller.storeKey;
+    return this.#controller.externalKey;
   }
 
   /** Save now, even if nothing changed. */

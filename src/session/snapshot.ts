@@ -4,10 +4,9 @@
  * `{ userId, role }`), those keys and values. With the primitives, "unchanged?" is a value-by-value
  * comparison (no JSON on a read-only request) and a write needs no re-parse to find what changed.
  */
-import type { StoredSession } from "../stores/contract.js";
-import { parseStored } from "./codec.js";
-import { diffData, sameJson, splitStored } from "./changes.js";
-import { isDataKey } from "./session.js";
+import { parseStored } from "../stores/json.js";
+import { diffData, sameJson } from "./changes.js";
+import { RESERVED_NAMES, splitReserved, type ReservedFields } from "./session.js";
 
 type Data = Record<string, unknown>;
 
@@ -64,15 +63,12 @@ export class Snapshot {
    * The exact check behind a text mismatch: per-key data and the reserved fields, compared as values.
    * Runs only when a store handed back text spelled differently from ours, or something changed.
    */
-  differs(data: Data, reserved: StoredSession): boolean {
+  differs(data: Data, reserved: ReservedFields): boolean {
     const saved = parseStored(this.json);
     if (!saved) return true;
-    const changes = diffData(splitStored(saved, isDataKey), data, {});
+    const before = splitReserved(saved);
+    const changes = diffData(before.data, data, before.reserved);
     if (Object.keys(changes.set).length > 0 || changes.unset.length > 0) return true;
-    const savedReserved: StoredSession = {};
-    for (const key of ["_expire", "_session", "_maxAge", "_sk"] as const) {
-      if (saved[key] !== undefined) savedReserved[key] = saved[key] as never;
-    }
-    return !sameJson(reserved, savedReserved);
+    return !RESERVED_NAMES.every((name) => sameJson(reserved[name], before.reserved[name]));
   }
 }

@@ -10,7 +10,7 @@
 import type { Context } from "koa";
 import type { Keyring, KeyInput } from "../crypto/keyring.js";
 import type { AuditListener } from "../events.js";
-import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
+import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface SessionData {}
@@ -27,7 +27,10 @@ export interface ExternalKeyAccessor {
 export interface SessionOptions {
   /** Cookie name. Default "koa.sess". */
   key?: string;
-  /** Lifetime in ms, or "session" for a browser-session cookie. Default one day. */
+  /**
+   * Lifetime in ms, or "session" for a browser-session cookie. Not set: as in koa-session, the cookie
+   * is a browser-session cookie (no Expires) and the session itself ends after one day.
+   */
   maxAge?: MaxAge;
   /** Commit at the end of every request. Default true. */
   autoCommit?: boolean;
@@ -43,8 +46,11 @@ export interface SessionOptions {
   renew?: boolean;
   /** Default: true when the request is HTTPS (honouring app.proxy). An explicit true always marks it Secure. */
   secure?: boolean;
-  /** Default "lax". */
-  sameSite?: SameSite;
+  /**
+   * Default "lax". Any casing is accepted, and `string` is in the type because koa-session typed it
+   * so; anything but strict/lax/none/true/false is refused at start-up. `null` means the default.
+   */
+  sameSite?: SameSite | (string & Record<never, never>) | null;
   /** Default "/". */
   path?: string;
   domain?: string;
@@ -67,7 +73,7 @@ export interface SessionOptions {
   /** Reject a loaded session: return false and the request gets a fresh one (emits session:invalid). */
   valid?: (ctx: Context, session: StoredSession) => boolean;
   /** Called just before a session is saved. */
-  beforeSave?: (ctx: Context, session: SessionModel) => void;
+  beforeSave?: (ctx: Context, session: KoaSession) => void;
   /** Store calls that take longer fail with StoreUnavailableError (503). Default 3000 ms. */
   storeTimeout?: number;
   /** Accept, once, sessions written by koa-session 7 and re-issue them in koa-sessionkit's format. */
@@ -100,10 +106,36 @@ export interface SessionModel {
   toJSON(): Record<string, unknown>;
 }
 
-export type KoaSession = SessionModel & SessionData & Record<string, unknown>;
+/**
+ * `ctx.session`: the API above, your `SessionData` fields as declared, and any other field as `any`.
+ * The `any` is deliberate: koa-session declares no type for `ctx.session`, so Koa's `any` is what
+ * koa-session apps were written against (`ctx.session.views++`); narrower, they would not compile.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type KoaSession = SessionModel & SessionData & Record<string, any>;
+
+/** koa-session's name for the options argument, so `import type { CreateSessionOptions }` keeps compiling. */
+export type CreateSessionOptions = SessionOptions;
 
 export interface SessionEvent {
   key: string | undefined;
   value: StoredSession | null | undefined;
   ctx: Context;
+}
+
+/** What `koa-sessionkit/auth` needs from a request's session, and nothing more. */
+export interface SessionControl {
+  get(): KoaSession | null;
+  set(value: unknown): void;
+  /** Library metadata (`_sk`); change it with updateMeta. */
+  readonly meta: Readonly<SessionMeta> | undefined;
+  updateMeta(patch: Partial<SessionMeta>): void;
+  /** Persist lastSeenAt (and extend the entry) without rewriting data. */
+  requestTouch(): void;
+  commit(options?: { save?: boolean; regenerate?: boolean }): Promise<void>;
+  /** This request's store; undefined in cookie mode. */
+  readonly store: SessionStore | undefined;
+  /** The store key of this session, once it has one. */
+  readonly storeKey: string | undefined;
+  readonly storeTimeout: number;
 }

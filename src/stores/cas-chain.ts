@@ -19,7 +19,7 @@
  */
 import type { StoredSession } from "./contract.js";
 import { SessionkitError } from "../errors.js";
-import { parseStored } from "../session/codec.js";
+import { parseStored } from "./json.js";
 import { stringifyJson } from "./deep-json.js";
 
 /** 1 written; 0 the entry is gone; otherwise the text the entry holds now. */

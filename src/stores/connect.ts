@@ -28,7 +28,7 @@
  */
 import { SessionConfigError } from "../errors.js";
 // The one place this file reaches into the session layer: the JSON codec every store shares.
-import { parseStored, serializeStored } from "../session/codec.js";
+import { parseStored, serializeStored } from "./json.js";
 import { ttlMs, type MaxAge, type SessionListEntry, type SessionStore, type StoredSession } from "./contract.js";
 
 type Callback<T = unknown> = (error?: unknown, value?: T) => void;

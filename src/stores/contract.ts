@@ -93,8 +93,12 @@ export interface SessionListEntry {
 type MaybePromise<T> = T | Promise<T>;
 
 export interface SessionStore {
-  /** Required. Resolve the stored session, or null/undefined when missing or expired. */
-  get(key: string, maxAge: MaxAge | undefined, options: StoreGetOptions): MaybePromise<StoredSession | null | undefined>;
+  /**
+   * Required. Resolve the stored session (a `StoredSession`), or null/undefined when missing or
+   * expired. Typed `unknown` because koa-session's stores are: the middleware checks and cleans
+   * whatever comes back (anything that is not a plain object is "no session").
+   */
+  get(key: string, maxAge: MaxAge | undefined, options: StoreGetOptions): unknown;
   /** Required. Save the whole session; `maxAge` is the entry's lifetime in ms (or "session"). */
   set(key: string, session: StoredSession, maxAge: MaxAge | undefined, options: StoreSetOptions): MaybePromise<unknown>;
   /**

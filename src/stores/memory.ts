@@ -12,9 +12,10 @@
  * app.use(session({ store: new MemoryStore({ max: 50_000 }) }, app));
  */
 import { debuglog } from "node:util";
-import { parseStored, serializeStored } from "../session/codec.js";
+import { parseStored, serializeStored } from "./json.js";
 import { stringifyJson } from "./deep-json.js";
 import { applyChanges, applyTouch } from "./apply.js";
+import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
 import {
   ttlMs,
   type MaxAge,
@@ -23,6 +24,7 @@ import {
   type SessionStore,
   type StoredSession,
 } from "./contract.js";
+import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:memory");
 
@@ -54,7 +56,7 @@ export class MemoryStore implements SessionStore {
   constructor(options: MemoryStoreOptions = {}) {
     const max = options.max ?? 10_000;
     if (!Number.isInteger(max) || max < 1) {
-      throw new TypeError(`koa-sessionkit: MemoryStore max must be a positive integer, got ${String(options.max)}`);
+      throw new SessionConfigError(`MemoryStore max must be a positive integer, got ${String(options.max)}`);
     }
     this.max = max;
     this.#refreshAfter = Math.max(1, max >> 1);
@@ -133,21 +135,13 @@ export class MemoryStore implements SessionStore {
       const entry = this.#live(key);
       const stored = entry && parseStored(entry.json);
       if (!entry || !stored) continue;
-      const meta = stored._sk;
-      list.push({
-        key,
-        createdAt: meta?.createdAt ?? 0,
-        lastSeenAt: meta?.lastSeenAt ?? meta?.createdAt ?? 0,
-        expiresAt: entry.expiresAt,
-        ...(meta?.ip === undefined ? {} : { ip: meta.ip }),
-        ...(meta?.userAgent === undefined ? {} : { userAgent: meta.userAgent }),
-      });
+      list.push(entryFromMeta(key, stored._sk, entry.expiresAt));
     }
-    return list.sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+    return newestFirst(list);
   }
 
   async destroyByUser(userId: string, options: { except?: string | string[] } = {}): Promise<number> {
-    const except = new Set(typeof options.except === "string" ? [options.except] : (options.except ?? []));
+    const except = new Set(exceptKeys(options.except));
     let count = 0;
     for (const key of [...(this.#byUser.get(userId) ?? [])]) {
       if (except.has(key)) continue;

@@ -3,6 +3,7 @@
  * store constructors are synchronous, and the core package never pulls a database client in.
  */
 import { createRequire } from "node:module";
+import { SessionConfigError } from "../errors.js";
 
 export function loadPeer<T>(packageName: string, storeName: string): T {
   // Resolved from this package's own location, in both builds: the ESM bundle's `require` is a stub
@@ -11,6 +12,6 @@ export function loadPeer<T>(packageName: string, storeName: string): T {
   try {
     return load(packageName) as T;
   } catch (error) {
-    throw new Error(`koa-sessionkit: ${storeName} needs the ${packageName} package; run npm install ${packageName}`, { cause: error });
+    throw new SessionConfigError(`${storeName} needs the ${packageName} package; run npm install ${packageName}`, "ERR_SESSIONKIT_MISSING_PEER", { cause: error });
   }
 }

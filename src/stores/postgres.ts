@@ -14,7 +14,7 @@
 import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
 import type { Pool, PoolConfig, QueryConfig, QueryResultRow } from "pg";
-import { parseStored, serializeStored } from "../session/codec.js";
+import { parseStored, serializeStored } from "./json.js";
 import { isDangerousKey, stringifyJson } from "./deep-json.js";
 import { applyTouch } from "./apply.js";
 import {
@@ -22,11 +22,12 @@ import {
   type MaxAge,
   type SessionChanges,
   type SessionListEntry,
-  type SessionMeta,
   type SessionStore,
   type StoredSession,
 } from "./contract.js";
 import { loadPeer } from "./peer.js";
+import { entryFromRow, exceptKeys, metaColumns, sqlIdentifier, startPruneTimer } from "./shared.js";
+import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:postgres");
 
@@ -44,17 +45,6 @@ export interface PostgresStoreOptions {
   createTable?: boolean;
   /** How often expired rows are deleted. Default 10 minutes; false disables pruning. */
   pruneIntervalMs?: number | false;
-}
-
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-
-function identifier(kind: string, name: string): string {
-  if (typeof name !== "string" || !IDENTIFIER.test(name)) {
-    throw new TypeError(
-      `koa-sessionkit: PostgresStore ${kind} ${JSON.stringify(name)} is not a plain SQL identifier; use letters, digits and underscores (at most 63, not starting with a digit)`,
-    );
-  }
-  return `"${name}"`;
 }
 
 /**
@@ -78,18 +68,6 @@ CREATE INDEX IF NOT EXISTS "${indexPrefix}_user_id" ON ${table} (user_id) WHERE 
 
 function loadPg(): typeof import("pg") {
   return loadPeer<typeof import("pg")>("pg", "PostgresStore");
-}
-
-/** The metadata columns, taken from `_sk`, so listByUser never has to parse session data. */
-function columns(session: StoredSession, now: number): [string | null, number, number, string | null, string | null] {
-  const meta: SessionMeta | undefined = session._sk;
-  return [
-    meta?.userId ?? null,
-    meta?.createdAt ?? now,
-    meta?.lastSeenAt ?? meta?.createdAt ?? now,
-    meta?.ip ?? null,
-    meta?.userAgent ?? null,
-  ];
 }
 
 type Statement = "get" | "set" | "destroy" | "merge" | "touch" | "list" | "destroyUser" | "prune";
@@ -116,8 +94,8 @@ export class PostgresStore implements SessionStore {
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: PostgresStoreOptions = {}) {
-    const table = identifier("table", options.table ?? "koa_sessions");
-    this.table = options.schema === undefined ? table : `${identifier("schema", options.schema)}.${table}`;
+    const table = sqlIdentifier("PostgresStore", "table", options.table ?? "koa_sessions");
+    this.table = options.schema === undefined ? table : `${sqlIdentifier("PostgresStore", "schema", options.schema)}.${table}`;
     this.#indexPrefix = `${options.schema ?? ""}${options.schema ? "_" : ""}${options.table ?? "koa_sessions"}`.slice(0, 40);
     this.#createTable = options.createTable ?? true;
     if (options.pool) {
@@ -140,7 +118,7 @@ export class PostgresStore implements SessionStore {
       // An idle client whose server went away emits "error" on the pool; unheard, it would crash the process.
       this.pool.on("error", (error) => debug("idle client error: %s", error.message));
     } else {
-      throw new TypeError('koa-sessionkit: PostgresStore needs { pool } or { connectionString: "postgres://..." }');
+      throw new SessionConfigError('PostgresStore needs { pool } or { connectionString: "postgres://..." }');
     }
     // Prepared statement names are per connection and shared by every store on a pool: tie them to the table.
     this.#names = `sk_${createHash("sha1").update(this.table).digest("hex").slice(0, 12)}_`;
@@ -165,14 +143,7 @@ export class PostgresStore implements SessionStore {
       destroyUser: `DELETE FROM ${t} WHERE user_id = $1 AND NOT (key = ANY($2::text[]))`,
       prune: `DELETE FROM ${t} WHERE expires_at <= $1`,
     };
-    const interval = options.pruneIntervalMs ?? 10 * 60 * 1000;
-    if (interval !== false) {
-      if (!Number.isFinite(interval) || interval <= 0) {
-        throw new TypeError("koa-sessionkit: PostgresStore pruneIntervalMs must be a positive number of ms, or false");
-      }
-      // unref: pruning alone never keeps the process alive.
-      this.#timer = setInterval(() => void this.prune(), interval).unref();
-    }
+    this.#timer = startPruneTimer("PostgresStore", options.pruneIntervalMs, () => this.prune());
   }
 
   async get(key: string): Promise<StoredSession | null> {
@@ -182,7 +153,7 @@ export class PostgresStore implements SessionStore {
 
   async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
     const now = Date.now();
-    await this.#query("set", [key, serializeStored(session), now + ttlMs(maxAge), ...columns(session, now)]);
+    await this.#query("set", [key, serializeStored(session), now + ttlMs(maxAge), ...metaColumns(session, now)]);
   }
 
   /** Resolves whether a row was removed: false tells the middleware another request won. */
@@ -212,7 +183,7 @@ export class PostgresStore implements SessionStore {
       else patch[name] = value;
     }
     const merged: StoredSession = { _sk: changes.reserved._sk };
-    const values = [key, now, unset, stringifyJson(patch), now + ttlMs(maxAge), ...columns(merged, now)];
+    const values = [key, now, unset, stringifyJson(patch), now + ttlMs(maxAge), ...metaColumns(merged, now)];
     return this.#jsonbOr("merge", values, key, maxAge, (stored) => {
       for (const name of unset) delete stored[name];
       Object.assign(stored, patch);
@@ -221,18 +192,11 @@ export class PostgresStore implements SessionStore {
 
   async listByUser(userId: string): Promise<SessionListEntry[]> {
     const { rows } = await this.#query<SessionRow>("list", [userId, Date.now()]);
-    return rows.map((row) => ({
-      key: row.key,
-      createdAt: Number(row.created_at),
-      lastSeenAt: Number(row.last_seen_at),
-      expiresAt: Number(row.expires_at),
-      ...(row.ip === null ? {} : { ip: row.ip }),
-      ...(row.user_agent === null ? {} : { userAgent: row.user_agent }),
-    }));
+    return rows.map(entryFromRow);
   }
 
   async destroyByUser(userId: string, options: { except?: string | string[] } = {}): Promise<number> {
-    const except = typeof options.except === "string" ? [options.except] : (options.except ?? []);
+    const except = exceptKeys(options.except);
     const result = await this.#query("destroyUser", [userId, except]);
     return result.rowCount ?? 0;
   }
@@ -291,7 +255,7 @@ export class PostgresStore implements SessionStore {
       const stored = parseStored(rows[0]?.data);
       if (stored) {
         change(stored);
-        await client.query(this.#sql.set, [key, stringifyJson(stored), now + ttlMs(maxAge), ...columns(stored, now)]);
+        await client.query(this.#sql.set, [key, stringifyJson(stored), now + ttlMs(maxAge), ...metaColumns(stored, now)]);
       }
       await client.query("COMMIT");
       return stored !== null;

@@ -21,9 +21,10 @@
 import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
 import type { Cluster, Redis, RedisOptions } from "ioredis";
-import { parseStored, serializeStored } from "../session/codec.js";
+import { parseStored, serializeStored } from "./json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import { CasChain, type CasMerge } from "./cas-chain.js";
+import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
 import {
   ttlMs,
   type MaxAge,
@@ -33,6 +34,7 @@ import {
   type StoredSession,
 } from "./contract.js";
 import { loadPeer } from "./peer.js";
+import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:redis");
 
@@ -115,10 +117,10 @@ function checkSentinels(options: RedisOptions): void {
   const { sentinels, name } = options;
   const valid = (entry: unknown) => typeof (entry as { port?: unknown } | null)?.port === "number" || typeof (entry as { host?: unknown } | null)?.host === "string";
   if (!Array.isArray(sentinels) || sentinels.length === 0 || !sentinels.every(valid)) {
-    throw new TypeError('koa-sessionkit: RedisStore sentinels must be a non-empty array of { host, port }, e.g. [{ host: "10.0.0.5", port: 26379 }]');
+    throw new SessionConfigError('RedisStore sentinels must be a non-empty array of { host, port }, e.g. [{ host: "10.0.0.5", port: 26379 }]');
   }
   if (typeof name !== "string" || name === "") {
-    throw new TypeError('koa-sessionkit: RedisStore with sentinels needs name, the master group the sentinels monitor (e.g. name: "mymaster")');
+    throw new SessionConfigError('RedisStore with sentinels needs name, the master group the sentinels monitor (e.g. name: "mymaster")');
   }
 }
 
@@ -136,11 +138,11 @@ export class RedisStore implements SessionStore {
 
   constructor(options: RedisStoreOptions = {}) {
     const { client, url, keyPrefix = "sess:", ...redisOptions } = options;
-    if (typeof keyPrefix !== "string") throw new TypeError("koa-sessionkit: RedisStore keyPrefix must be a string");
+    if (typeof keyPrefix !== "string") throw new SessionConfigError("RedisStore keyPrefix must be a string");
     this.keyPrefix = keyPrefix;
     const sentinel = redisOptions.sentinels !== undefined && redisOptions.sentinels !== null;
     if ([client !== undefined, url !== undefined, sentinel].filter(Boolean).length > 1) {
-      throw new TypeError("koa-sessionkit: RedisStore takes one of client, url or sentinels; drop the others");
+      throw new SessionConfigError("RedisStore takes one of client, url or sentinels; drop the others");
     }
     if (client) {
       this.client = client;
@@ -149,8 +151,8 @@ export class RedisStore implements SessionStore {
     }
     if (sentinel) checkSentinels(redisOptions);
     else if (typeof url !== "string") {
-      throw new TypeError(
-        'koa-sessionkit: RedisStore needs { client }, { url: "redis://host:6379" } or { sentinels: [{ host, port }], name: "mymaster" }',
+      throw new SessionConfigError(
+        'RedisStore needs { client }, { url: "redis://host:6379" } or { sentinels: [{ host, port }], name: "mymaster" }',
       );
     }
     const ioredis = loadIoredis();
@@ -218,21 +220,14 @@ export class RedisStore implements SessionStore {
         dead.push(key);
         return;
       }
-      list.push({
-        key,
-        createdAt: meta.createdAt ?? 0,
-        lastSeenAt: meta.lastSeenAt ?? meta.createdAt ?? 0,
-        expiresAt: expiries[i] ?? now,
-        ...(meta.ip === undefined ? {} : { ip: meta.ip }),
-        ...(meta.userAgent === undefined ? {} : { userAgent: meta.userAgent }),
-      });
+      list.push(entryFromMeta(key, meta, expiries[i] ?? now));
     });
     if (dead.length > 0) await this.client.zrem(indexKey, ...dead);
-    return list.sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+    return newestFirst(list);
   }
 
   async destroyByUser(userId: string, options: { except?: string | string[] } = {}): Promise<number> {
-    const except = new Set(typeof options.except === "string" ? [options.except] : (options.except ?? []));
+    const except = new Set(exceptKeys(options.except));
     const indexKey = this.#userKey(userId);
     const victims = (await this.listByUser(userId)).map((entry) => entry.key).filter((key) => !except.has(key));
     if (victims.length === 0) return 0;

@@ -12,7 +12,7 @@
  */
 import { debuglog } from "node:util";
 import type BetterSqlite3 from "better-sqlite3";
-import { parseStored, serializeStored } from "../session/codec.js";
+import { parseStored, serializeStored } from "./json.js";
 import { stringifyJson } from "./deep-json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import {
@@ -24,6 +24,8 @@ import {
   type StoredSession,
 } from "./contract.js";
 import { loadPeer } from "./peer.js";
+import { entryFromRow, exceptKeys, metaColumns, sqlIdentifier, startPruneTimer, type MetaColumns, type MetaRow } from "./shared.js";
+import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:sqlite");
 
@@ -39,8 +41,6 @@ export interface SqliteStoreOptions {
   /** How often expired rows are deleted. Default 10 minutes; false disables pruning. */
   pruneIntervalMs?: number | false;
 }
-
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /** The table and indexes, for users who run their own migrations (then pass createTable: false). */
 export function SQLITE_SCHEMA_SQL(table = "koa_sessions"): string {
@@ -62,23 +62,7 @@ function loadBetterSqlite3(): typeof BetterSqlite3 {
   return loadPeer<typeof BetterSqlite3>("better-sqlite3", "SqliteStore");
 }
 
-interface MetaRow {
-  key: string;
-  expires_at: number;
-  created_at: number;
-  last_seen_at: number;
-  ip: string | null;
-  user_agent: string | null;
-}
-
-type Row = [string, string, number, string | null, number, number, string | null, string | null];
-
-/** key, data, expires_at and the metadata columns taken from `_sk`, so listing never parses data. */
-function row(key: string, json: string, session: StoredSession, expiresAt: number, now: number): Row {
-  const meta = session._sk;
-  const createdAt = meta?.createdAt ?? now;
-  return [key, json, expiresAt, meta?.userId ?? null, createdAt, meta?.lastSeenAt ?? createdAt, meta?.ip ?? null, meta?.userAgent ?? null];
-}
+type Row = [key: string, data: string, expiresAt: number, ...columns: MetaColumns];
 
 export class SqliteStore implements SessionStore {
   readonly database: BetterSqlite3.Database;
@@ -95,11 +79,7 @@ export class SqliteStore implements SessionStore {
 
   constructor(options: SqliteStoreOptions = {}) {
     const table = options.table ?? "koa_sessions";
-    if (typeof table !== "string" || !IDENTIFIER.test(table)) {
-      throw new TypeError(
-        `koa-sessionkit: SqliteStore table ${JSON.stringify(table)} is not a plain SQL identifier; use letters, digits and underscores (at most 63, not starting with a digit)`,
-      );
-    }
+    const t = sqlIdentifier("SqliteStore", "table", table);
     if (options.database) {
       this.database = options.database;
       this.#ownsDatabase = false;
@@ -111,10 +91,9 @@ export class SqliteStore implements SessionStore {
       this.database.pragma("journal_mode = WAL");
       this.database.pragma("synchronous = NORMAL");
     } else {
-      throw new TypeError('koa-sessionkit: SqliteStore needs { path: "sessions.db" } or { database }');
+      throw new SessionConfigError('SqliteStore needs { path: "sessions.db" } or { database }');
     }
     if (options.createTable ?? true) this.database.exec(SQLITE_SCHEMA_SQL(table));
-    const t = `"${table}"`;
     const db = this.database;
     this.#get = db.prepare(`SELECT data FROM ${t} WHERE key = ? AND expires_at > ?`);
     this.#put = db.prepare(
@@ -132,18 +111,11 @@ export class SqliteStore implements SessionStore {
       const stored = parseStored(this.#get.get(key, now)?.data);
       if (!stored) return false;
       change(stored);
-      this.#put.run(...row(key, stringifyJson(stored), stored, now + ttlMs(maxAge), now));
+      this.#put.run(key, stringifyJson(stored), now + ttlMs(maxAge), ...metaColumns(stored, now));
       return true;
     });
 
-    const interval = options.pruneIntervalMs ?? 10 * 60 * 1000;
-    if (interval !== false) {
-      if (!Number.isFinite(interval) || interval <= 0) {
-        throw new TypeError("koa-sessionkit: SqliteStore pruneIntervalMs must be a positive number of ms, or false");
-      }
-      // unref: pruning alone never keeps the process alive.
-      this.#timer = setInterval(() => this.prune(), interval).unref();
-    }
+    this.#timer = startPruneTimer("SqliteStore", options.pruneIntervalMs, () => this.prune());
   }
 
   async get(key: string): Promise<StoredSession | null> {
@@ -152,7 +124,7 @@ export class SqliteStore implements SessionStore {
 
   async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
     const now = Date.now();
-    this.#put.run(...row(key, serializeStored(session), session, now + ttlMs(maxAge), now));
+    this.#put.run(key, serializeStored(session), now + ttlMs(maxAge), ...metaColumns(session, now));
   }
 
   /** Resolves whether a row was removed: false tells the middleware another request won. */
@@ -169,18 +141,11 @@ export class SqliteStore implements SessionStore {
   }
 
   async listByUser(userId: string): Promise<SessionListEntry[]> {
-    return this.#list.all(userId, Date.now()).map((entry) => ({
-      key: entry.key,
-      createdAt: entry.created_at,
-      lastSeenAt: entry.last_seen_at,
-      expiresAt: entry.expires_at,
-      ...(entry.ip === null ? {} : { ip: entry.ip }),
-      ...(entry.user_agent === null ? {} : { userAgent: entry.user_agent }),
-    }));
+    return this.#list.all(userId, Date.now()).map(entryFromRow);
   }
 
   async destroyByUser(userId: string, options: { except?: string | string[] } = {}): Promise<number> {
-    const except = new Set(typeof options.except === "string" ? [options.except] : (options.except ?? []));
+    const except = new Set(exceptKeys(options.except));
     const destroyAll = this.database.transaction(() => {
       let count = 0;
       for (const { key } of this.#userKeys.all(userId, Date.now())) {

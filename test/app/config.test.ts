@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { ConfigError, loadConfig, parseConfig } from "../../app/config.js";
-import { loginJson, setCookies, startTestApp, TEST_KEY } from "./helpers.js";
+import { loginJson, setCookies, startTestApp, TEST_KEY, type TestApp } from "./helpers.js";
 
 describe("app config", () => {
   it("has safe defaults", () => {
     const config = parseConfig({});
-    expect(config).toMatchObject({ port: 3000, host: "127.0.0.1", sessionStore: "sqlite", logLevel: "info", secureCookies: false, trustProxy: false });
+    expect(config).toMatchObject({ port: 3000, host: "127.0.0.1", sessionStore: "sqlite", logLevel: "info", secureCookies: undefined, trustProxy: false });
     expect(config.dataDir).toBe(path.resolve("data"));
     expect(parseConfig({ NODE_ENV: "production", SESSION_KEYS: TEST_KEY }).secureCookies).toBe(true);
   });
@@ -121,6 +121,29 @@ describe("app config", () => {
     } finally {
       await t.close();
       vi.useRealTimers();
+    }
+  });
+
+  it("unset SECURE_COOKIES: Secure exactly on HTTPS, which X-Forwarded-Proto proves only with TRUST_PROXY", async () => {
+    const secureFlag = async (t: TestApp, proto?: string) => {
+      const req = t.http().get("/login");
+      const res = await (proto ? req.set("X-Forwarded-Proto", proto) : req);
+      const cookie = setCookies(res).find((c) => c.name === "sessionkit.sid");
+      expect(cookie?.value).toBeTruthy();
+      return cookie?.attrs.secure === true;
+    };
+    const proxied = await startTestApp({ TRUST_PROXY: "1" });
+    const direct = await startTestApp({});
+    const forcedOff = await startTestApp({ TRUST_PROXY: "1", SECURE_COOKIES: "false" });
+    try {
+      expect(await secureFlag(proxied, "https")).toBe(true);
+      expect(await secureFlag(proxied, "http")).toBe(false);
+      expect(await secureFlag(proxied)).toBe(false);
+      // Without TRUST_PROXY the header is anyone's to send: not proof of HTTPS.
+      expect(await secureFlag(direct, "https")).toBe(false);
+      expect(await secureFlag(forcedOff, "https")).toBe(false);
+    } finally {
+      await Promise.all([proxied.close(), direct.close(), forcedOff.close()]);
     }
   });
 

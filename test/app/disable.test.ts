@@ -156,11 +156,14 @@ describe("admin disable/enable: access, input, CSRF, throttling (memory)", () =>
       expect(unknown.status).toBe(404);
       expect(unknown.body).toEqual({ error: "No such user" });
     }
-    for (const body of [{}, { email: 42 }, { email: ["a@b.c"] }, { mail: "a@b.c" }, [], { email: "" }, { email: "not an email" }]) {
+    for (const body of [{}, { email: 42 }, { email: ["a@b.c"] }, { mail: "a@b.c" }, { email: "" }, { email: "not an email" }]) {
       const res = await adminPost(agent, "disable", body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body.error, JSON.stringify(body)).toMatch(/^email is (missing or not a string|not an email address); send a JSON body such as \{"email":"user@example\.com"\}$/);
     }
+    const list = await adminPost(agent, "disable", []);
+    expect(list.status).toBe(400);
+    expect(list.body.error).toMatch(/^JSON body must be an object .*; got an array$/);
     const malformed = await agent.post("/admin/users/disable").set("Content-Type", "application/json").send('{"email": ');
     expect(malformed.status).toBe(400);
     expect(malformed.body).toEqual({ error: "Malformed JSON" });

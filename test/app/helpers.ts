@@ -9,6 +9,7 @@ import request, { type Response } from "supertest";
 import { createApp, type AppHandle } from "../../app/app.js";
 import { parseConfig, type AppConfig } from "../../app/config.js";
 import { hashPassword } from "../../src/auth/index.js";
+import { parseSetCookies, type ParsedCookie } from "../helpers/set-cookie.js";
 
 export const TEST_KEY = "test-key-0123456789abcdef0123456789abcdef";
 export const COOKIE = "sessionkit.sid";
@@ -70,35 +71,15 @@ async function deletePostgresUsers(connectionString: string, ids: string[]): Pro
   }
 }
 
-export interface ParsedCookie {
-  name: string;
-  value: string;
-  attrs: Record<string, string | true>;
-}
-
-export function setCookies(res: Response): ParsedCookie[] {
-  const header = res.headers["set-cookie"] as unknown;
-  const lines = Array.isArray(header) ? (header as string[]) : typeof header === "string" ? [header] : [];
-  return lines.map((line) => {
-    const [pair = "", ...rest] = line.split(";");
-    const eq = pair.indexOf("=");
-    const attrs: Record<string, string | true> = {};
-    for (const part of rest) {
-      const i = part.indexOf("=");
-      if (i === -1) attrs[part.trim().toLowerCase()] = true;
-      else attrs[part.slice(0, i).trim().toLowerCase()] = part.slice(i + 1).trim();
-    }
-    return { name: pair.slice(0, eq).trim(), value: pair.slice(eq + 1).trim(), attrs };
-  });
-}
+export { parseSetCookies as setCookies, type ParsedCookie } from "../helpers/set-cookie.js";
 
 export function sessionCookie(res: Response): ParsedCookie | undefined {
-  return setCookies(res).find((c) => c.name === COOKIE);
+  return parseSetCookies(res).find((c) => c.name === COOKIE);
 }
 
 /** A Cookie request header replaying what a response set. */
 export function cookieHeader(res: Response): string {
-  return setCookies(res)
+  return parseSetCookies(res)
     .filter((c) => c.value !== "")
     .map((c) => `${c.name}=${c.value}`)
     .join("; ");

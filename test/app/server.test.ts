@@ -171,6 +171,11 @@ describe("reference app process", () => {
     const common = await run("app/cli/user-add.ts", ["--email", "x@example.com", "--password", "qwerty123456"], env);
     expect(common.code).toBe(2);
     expect(common.stderr).toMatch(/commonly used passwords/);
+    for (const role of ["superuser", "Admin", ""]) {
+      const unknown = await run("app/cli/user-add.ts", ["--email", "x@example.com", "--password", "long enough, really", "--role", role], env);
+      expect(unknown.code, role).toBe(2);
+      expect(unknown.stderr).toContain(`unknown role ${JSON.stringify(role)}; --role must be one of user, admin`);
+    }
     const badConfig = await run("app/cli/user-add.ts", ["--email", "x@example.com", "--password", "long enough, really"], { ...env, SESSION_STORE: "nope" });
     expect(badConfig.code).toBe(1);
 

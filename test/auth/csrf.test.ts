@@ -102,6 +102,54 @@ describe("csrf: form token", () => {
   });
 
   it("JSON bodies need no token (they can't be sent cross-site without CORS)", async () => {
-    expect((await request(csrfApp()).post("/api").send({ a: 1 })).status).toBe(200);
+    const server = csrfApp();
+    expect((await request(server).post("/api").send({ a: 1 })).status).toBe(200);
+    for (const type of ["Application/JSON", " application/json ; charset=UTF-8", "application/merge-patch+json"]) {
+      expect((await request(server).post("/api").set("Content-Type", type).send('{"a":1}')).status, type).toBe(200);
+    }
+    // No body and no Content-Type (a bare POST from curl) is no form post either.
+    expect((await request(server).post("/api")).status).toBe(200);
+  });
+
+  /**
+   * A browser compares media types case-insensitively and ignores parameters and whitespace, so each
+   * of these goes cross-site without a preflight; the body parser reads the form ones as forms.
+   */
+  const SIMPLE_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain"];
+  const spellings = (type: string): string[] => {
+    const [essence = "", ...parameters] = type.split(";");
+    const params = parameters.length ? `;${parameters.join(";")}` : "";
+    const mixed = essence.replace(/(^|[/-])([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase());
+    return [
+      mixed + params,
+      essence.toUpperCase() + params,
+      `${essence}; charset=UTF-8${params}`,
+      ` ${mixed} ;charset=utf-8${params}`,
+      `\t${essence.toUpperCase()}\t; foo="bar"${params}`,
+    ];
+  };
+
+  it.each(SIMPLE_TYPES)("%s in any spelling needs the token, with parameters and whitespace", async (type) => {
+    const server = csrfApp();
+    const page = await request(server).get("/form");
+    const cookie = cookieHeader(page);
+    const token = page.body.token as string;
+    for (const spelling of spellings(type)) {
+      const body = type.startsWith("multipart") ? "--x--\r\n" : "a=1";
+      const refused = await request(server).post("/logout").set("Cookie", cookie).set("Content-Type", spelling).send(body);
+      expect(refused.status, spelling).toBe(403);
+      expect(refused.body).toEqual({ error: "Invalid CSRF token" });
+      const allowed = await request(server).post("/logout").set("Cookie", cookie).set("Content-Type", spelling).set("x-csrf-token", token).send(body);
+      expect(allowed.status, spelling).toBe(200);
+    }
+  });
+
+  it("any other body type, or a body without a type, needs the token too", async () => {
+    const server = csrfApp();
+    for (const type of ["application/xml", "text/html", "application/octet-stream", "application/json, text/plain", "text/plain+json"]) {
+      expect((await request(server).post("/api").set("Content-Type", type).send("x")).status, type).toBe(403);
+    }
+    const untyped = await request(server).post("/api").set("Content-Type", "").send(Buffer.from("x"));
+    expect(untyped.status).toBe(403);
   });
 });

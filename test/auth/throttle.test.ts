@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { bodyParser } from "@koa/bodyparser";
+import Database from "better-sqlite3";
 import { Redis } from "ioredis";
 import Koa, { type Context } from "koa";
 import pg from "pg";
@@ -152,5 +156,25 @@ describe.skipIf(!postgresUp)("loginThrottle (PostgreSQL): shared by two app inst
     pool = new pg.Pool({ connectionString: DATABASE_URL });
     const servers = [loginApp(loginThrottle({ pg: pool, tableName: table })), loginApp(loginThrottle({ pg: pool, tableName: table }))];
     await lockoutScenario(servers);
+  });
+});
+
+describe("loginThrottle (SQLite): one database file, kept across restarts", () => {
+  it("creates its table, shares the lockout between two throttles on the file, and a new one still sees it", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "sk-throttle-"));
+    const file = path.join(dir, "limits.db");
+    const databases = [new Database(file), new Database(file)];
+    try {
+      const servers = databases.map((sqlite) => loginApp(loginThrottle({ sqlite, tableName: "sk_login_limits" })));
+      await lockoutScenario(servers);
+      // A "restart": a fresh connection and throttle on the same file.
+      databases.push(new Database(file));
+      const restarted = loginApp(loginThrottle({ sqlite: databases[2] as Database.Database, tableName: "sk_login_limits" }));
+      expect((await attempt(restarted, "alice@example.com", "right password")).status).toBe(429);
+      expect(() => loginThrottle({ sqlite: databases[0] as Database.Database, pg: {} as pg.Pool })).toThrow(/one of redis, pg or sqlite/);
+    } finally {
+      for (const database of databases) database.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -295,4 +295,50 @@ describe.skipIf(!haveChromium)("reference app in Chromium", { timeout: 45_000 },
       await screenshot(page, "6-next-redirect");
     }
   });
+
+  it("7. every page fits a 390 px phone without sideways scrolling; the icon is served", async () => {
+    const user = await app.addUser("a-rather-long-mailbox-name-for-a-phone-screen");
+    // Five more devices (long user agents), so the sessions page lists six.
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${app.url}/login`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "User-Agent": `${UA_WINDOWS_CHROME} device-${i}` },
+        body: JSON.stringify({ email: user.email, password: user.password }),
+      });
+      expect(res.status).toBe(200);
+    }
+    const context = await browser.newContext({ baseURL: app.url, viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    contexts.push(context);
+    const page = await context.newPage();
+    const icons: number[] = [];
+    page.on("response", (response) => {
+      if (new URL(response.url()).pathname === "/favicon.ico") icons.push(response.status());
+    });
+    const overflow = async (label: string) => {
+      await screenshot(page, `7-phone-${label}`);
+      const width = await page.evaluate<number>("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)");
+      expect(width, `${label} is ${width}px wide`).toBeLessThanOrEqual(390);
+    };
+    await page.goto("/login");
+    await overflow("login");
+    await page.getByLabel("Email").fill(user.email);
+    await page.getByLabel("Password", { exact: true }).fill("wrong password");
+    await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Log in" }).click()]);
+    await overflow("login-error");
+    await loginThroughForm(page, user.email, user.password);
+    await overflow("dashboard");
+    await page.goto("/account/sessions");
+    await expect(page.locator("caption").innerText()).resolves.toBe("6 active sessions");
+    await overflow("sessions");
+    await page.goto("/account/password");
+    await overflow("password");
+    await page.goto("/no-such-page");
+    await overflow("not-found");
+
+    const icon = await page.request.get("/favicon.ico");
+    expect(icon.status()).toBe(200);
+    expect(icon.headers()["content-type"]).toBe("image/x-icon");
+    expect((await icon.body()).subarray(0, 4)).toEqual(Buffer.from([0, 0, 1, 0]));
+    expect(icons.every((status) => status === 200)).toBe(true);
+  });
 });

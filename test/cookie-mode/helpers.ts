@@ -7,6 +7,7 @@ import type { Context } from "koa";
 import type { Response } from "supertest";
 import session from "../../src/index.js";
 import type { SessionOptions } from "../../src/index.js";
+import { parseSetCookies } from "../helpers/set-cookie.js";
 
 export const KEY_A = "key-A-".padEnd(40, "a");
 export const KEY_B = "key-B-".padEnd(40, "b");
@@ -71,18 +72,10 @@ export interface SetCookie {
 
 /** Set-Cookie headers by cookie name (the last one wins, as in a browser). */
 export function setCookies(res: Response): Map<string, SetCookie> {
-  const header = res.headers["set-cookie"] as unknown;
-  const lines = Array.isArray(header) ? (header as string[]) : typeof header === "string" ? [header] : [];
   const cookies = new Map<string, SetCookie>();
-  for (const line of lines) {
-    const [pair = "", ...rest] = line.split(";");
-    const eq = pair.indexOf("=");
-    const attributes: Record<string, string> = {};
-    for (const part of rest) {
-      const [name = "", ...value] = part.trim().split("=");
-      attributes[name.toLowerCase()] = value.join("=");
-    }
-    cookies.set(pair.slice(0, eq).trim(), { value: pair.slice(eq + 1), attributes });
+  for (const { name, value, attrs } of parseSetCookies(res)) {
+    const attributes = Object.fromEntries(Object.entries(attrs).map(([key, attr]) => [key, attr === true ? "" : attr]));
+    cookies.set(name, { value, attributes });
   }
   return cookies;
 }

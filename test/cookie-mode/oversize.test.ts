@@ -8,11 +8,8 @@ import request from "supertest";
 import { describe, expect, it } from "vitest";
 import session, { SessionTooLargeError } from "../../src/index.js";
 import { cookieApp, cookieHeader, cookieValue, KEY_A, setCookies } from "./helpers.js";
+import { setCookieLines } from "../helpers/set-cookie.js";
 
-function setCookieLines(res: request.Response): string[] {
-  const header = res.headers["set-cookie"] as unknown;
-  return Array.isArray(header) ? (header as string[]) : [];
-}
 
 describe("cookie mode: oversized sessions", () => {
   it("raises SessionTooLargeError at commit, sends no Set-Cookie and answers 500 without a stack", async () => {

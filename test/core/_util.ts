@@ -3,6 +3,7 @@ import { createHash, createHmac } from "node:crypto";
 import Koa from "koa";
 import request, { type Response } from "supertest";
 import session, { type SessionOptions } from "../../src/index.js";
+import { parseSetCookies, type ParsedCookie } from "../helpers/set-cookie.js";
 
 export const KEY1 = "k1-0123456789abcdef0123456789abcdef-signing";
 export const KEY2 = "k2-fedcba9876543210fedcba9876543210-previous";
@@ -16,34 +17,10 @@ export function sha256(value: string): string {
   return createHash("sha256").update(value).digest("base64url");
 }
 
-export interface ParsedCookie {
-  name: string;
-  value: string;
-  raw: string;
-  /** Lower-cased attribute names; `true` for flags. */
-  attrs: Record<string, string | true>;
-}
-
-export function setCookies(res: Response): string[] {
-  const header = res.headers["set-cookie"] as unknown;
-  if (Array.isArray(header)) return header as string[];
-  return typeof header === "string" ? [header] : [];
-}
-
-export function parseSetCookie(line: string): ParsedCookie {
-  const [pair = "", ...rest] = line.split(";");
-  const eq = pair.indexOf("=");
-  const attrs: Record<string, string | true> = {};
-  for (const part of rest) {
-    const i = part.indexOf("=");
-    if (i === -1) attrs[part.trim().toLowerCase()] = true;
-    else attrs[part.slice(0, i).trim().toLowerCase()] = part.slice(i + 1).trim();
-  }
-  return { name: pair.slice(0, eq).trim(), value: pair.slice(eq + 1).trim(), raw: line, attrs };
-}
+export { parseSetCookie, setCookieLines as setCookies, type ParsedCookie } from "../helpers/set-cookie.js";
 
 export function cookies(res: Response): ParsedCookie[] {
-  return setCookies(res).map(parseSetCookie);
+  return parseSetCookies(res);
 }
 
 export function cookie(res: Response, name = "koa.sess"): ParsedCookie | undefined {

@@ -11,13 +11,20 @@ function proxied(options: Parameters<typeof makeApp>[0] = {}): Koa {
 }
 
 describe("cookie attributes", () => {
-  it("defaults: HttpOnly, SameSite=Lax, Path=/, Expires one day out, no Domain", async () => {
+  it("defaults: HttpOnly, SameSite=Lax, Path=/, a browser-session cookie (no Expires), no Domain", async () => {
     const r = await request(makeApp({}, viewCounter).callback()).get("/");
     for (const c of [cookie(r), cookie(r, "koa.sess.sig")]) {
       expect(c?.attrs.httponly).toBe(true);
       expect(c?.attrs.samesite).toBe("lax");
       expect(c?.attrs.path).toBe("/");
       expect(c?.attrs.domain).toBeUndefined();
+      expect(c?.attrs.expires).toBeUndefined();
+    }
+  });
+
+  it("maxAge: Expires that far out", async () => {
+    const r = await request(makeApp({ maxAge: 86_400_000 }, viewCounter).callback()).get("/");
+    for (const c of [cookie(r), cookie(r, "koa.sess.sig")]) {
       expect(Math.abs(Date.parse(String(c?.attrs.expires)) - (Date.now() + 86_400_000))).toBeLessThan(2000);
     }
   });

@@ -90,7 +90,8 @@ export class CountingStore implements SessionStore {
 
   /** What the inner store holds now under a key, without counting the read. */
   async peek(key: string): Promise<StoredSession | null | undefined> {
-    return this.inner.get(key, undefined, {});
+    // A store's get is typed unknown (koa-session stores return anything); ours return StoredSession.
+    return (await this.inner.get(key, undefined, {})) as StoredSession | null | undefined;
   }
 
   /** Every key seen and the JSON text the inner store returns for it (live entries only). */

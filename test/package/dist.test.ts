@@ -69,6 +69,28 @@ describe.skipIf(!built)("the built package", () => {
     expect(JSON.parse(stdout.trim())).toEqual(expected);
   });
 
+  it("reports real class names and stable codes from both builds (not the _class2 of a transform)", async () => {
+    const probe = (load: string) => `
+${load}
+const names = [core.SessionkitError, core.SessionConfigError, core.StoreUnavailableError, core.MemoryStore, core.Session, auth.PasswordTooLongError, auth.ThrottleUnavailableError].map((c) => c.name);
+let thrown;
+try { core.session({}); } catch (err) { thrown = [err.name, err.constructor.name, err.code, String(err.stack).split("\\n")[0].split(":")[0]]; }
+console.log(JSON.stringify({ names, thrown }));
+`;
+    const want = {
+      names: ["SessionkitError", "SessionConfigError", "StoreUnavailableError", "MemoryStore", "Session", "PasswordTooLongError", "ThrottleUnavailableError"],
+      thrown: ["SessionConfigError", "SessionConfigError", "ERR_SESSIONKIT_MISSING_APP", "SessionConfigError"],
+    };
+    const fromCjs = await run(process.execPath, ["-e", probe('const core = require("koa-sessionkit"); const auth = require("koa-sessionkit/auth");')]);
+    expect(JSON.parse(fromCjs.stdout.trim())).toEqual(want);
+    const fromEsm = await run(process.execPath, [
+      "--input-type=module",
+      "-e",
+      probe('const core = await import("koa-sessionkit"); const auth = await import("koa-sessionkit/auth");'),
+    ]);
+    expect(JSON.parse(fromEsm.stdout.trim())).toEqual(want);
+  });
+
   it("serves a login round trip from the CommonJS build (session + auth from two subpaths)", async () => {
     const { stdout } = await run(process.execPath, ["-e", cjsRoundTrip]);
     expect(JSON.parse(stdout.trim())).toEqual({ before: "none", login: "ok", after: "u1", cookie: true });

@@ -22,8 +22,8 @@ import Koa, { type Context } from "koa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import session, { Keyring, MemoryStore, RAW_JSON, Session, storeKeyFor, type SessionStore, type StoredSession } from "../../src/index.js";
 import { Sealer } from "../../src/crypto/seal.js";
-import { isDangerousKey, parseStored, safeParse } from "../../src/session/codec.js";
-import { readSessionId } from "../../src/session/incoming.js";
+import { isDangerousKey, parseStored, safeParse } from "../../src/stores/json.js";
+import { readSessionId } from "../../src/session/load.js";
 import { resolveOptions } from "../../src/session/options.js";
 
 const KEY1 = "fuzz-key-1-0123456789abcdef0123456789abcdef";

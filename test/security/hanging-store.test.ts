@@ -4,89 +4,16 @@
  * that fails late (after the timeout already answered) must not become an unhandled rejection, and
  * nothing may leave timers behind once the server is closed.
  */
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import Koa from "koa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import session, { MemoryStore, type SessionStore, type StoredSession, type MaxAge, type SessionChanges } from "../../src/index.js";
+import session from "../../src/index.js";
+import { cookieOf, send, listen, StallingStore, type Reply } from "../helpers/stalling-store.js";
 
 const KEYS = ["hang-key-1-0123456789abcdef0123456789abcdef"];
 const STORE_TIMEOUT = 200;
 /** Scheduling slack on a busy 2-core machine; the point is "bounded", not "instant". */
 const SLACK = 300;
 
-type Operation = "get" | "set" | "destroy" | "merge" | "touch";
-type Behaviour = "ok" | "hang" | "late-reject";
-
-/** A MemoryStore whose operations can be switched to never resolve, or to reject after 400 ms. */
-class ControllableStore implements SessionStore {
-  readonly inner = new MemoryStore();
-  readonly behaviour = new Map<Operation, Behaviour>();
-  readonly calls: Operation[] = [];
-
-  #run<T>(operation: Operation, run: () => T | Promise<T>): T | Promise<T> {
-    this.calls.push(operation);
-    const behaviour = this.behaviour.get(operation) ?? "ok";
-    if (behaviour === "hang") return new Promise<T>(() => undefined);
-    if (behaviour === "late-reject") {
-      return new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`late ${operation} failure`)), STORE_TIMEOUT * 2));
-    }
-    return run();
-  }
-
-  get(key: string): StoredSession | null | Promise<StoredSession | null> {
-    return this.#run("get", () => this.inner.get(key));
-  }
-  set(key: string, stored: StoredSession, maxAge: MaxAge | undefined): unknown {
-    return this.#run("set", () => this.inner.set(key, stored, maxAge));
-  }
-  destroy(key: string): unknown {
-    return this.#run("destroy", () => this.inner.destroy(key));
-  }
-  merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
-    return Promise.resolve(this.#run("merge", () => this.inner.merge(key, changes, maxAge)));
-  }
-  touch(key: string, stored: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
-    return Promise.resolve(this.#run("touch", () => this.inner.touch(key, stored, maxAge)));
-  }
-}
-
-interface Reply {
-  status: number;
-  ms: number;
-  body: string;
-  setCookie: string[];
-  retryAfter: string | undefined;
-  cacheControl: string | undefined;
-}
-
-function send(port: number, path: string, cookie?: string): Promise<Reply> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      // agent: false: one connection per request, closed after it, so no keep-alive socket lingers.
-      { host: "127.0.0.1", port, path, agent: false, headers: cookie ? { cookie } : {} },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on("data", (chunk: Buffer) => chunks.push(chunk));
-        response.on("end", () =>
-          resolve({
-            status: response.statusCode ?? 0,
-            ms: performance.now() - started,
-            body: Buffer.concat(chunks).toString("utf8"),
-            setCookie: response.headers["set-cookie"] ?? [],
-            retryAfter: response.headers["retry-after"] as string | undefined,
-            cacheControl: response.headers["cache-control"],
-          }),
-        );
-      },
-    );
-    request.on("error", reject);
-    request.end();
-  });
-}
-
-const cookieOf = (reply: Reply) => reply.setCookie.map((line) => line.split(";")[0]).join("; ");
 const timeouts = () => process.getActiveResourcesInfo().filter((name) => name === "Timeout").length;
 
 const unhandled: unknown[] = [];
@@ -95,7 +22,7 @@ let baselineTimeouts = 0;
 
 interface Server {
   port: number;
-  store: ControllableStore;
+  store: StallingStore;
   handlerRuns: string[];
   errors: unknown[];
   close(): Promise<void>;
@@ -104,7 +31,7 @@ interface Server {
 const servers: Server[] = [];
 
 async function start(options: { rolling?: boolean } = {}): Promise<Server> {
-  const store = new ControllableStore();
+  const store = new StallingStore();
   const app = new Koa();
   app.keys = KEYS;
   const errors: unknown[] = [];
@@ -121,19 +48,7 @@ async function start(options: { rolling?: boolean } = {}): Promise<Server> {
     else if (ctx.path === "/write") current.count = ((current.count as number | undefined) ?? 0) + 1;
     ctx.body = { ok: true };
   });
-  const server = http.createServer(app.callback());
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const handle: Server = {
-    port: (server.address() as AddressInfo).port,
-    store,
-    handlerRuns,
-    errors,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const handle: Server = { ...(await listen(app.callback())), store, handlerRuns, errors };
   servers.push(handle);
   return handle;
 }
@@ -223,7 +138,7 @@ describe("a store that never answers", () => {
   it("a store failing late (after the timeout answered) is not an unhandled rejection", async () => {
     const server = await start();
     const cookie = await loggedIn(server);
-    for (const operation of ["get", "set", "merge", "destroy"] as const) server.store.behaviour.set(operation, "late-reject");
+    for (const operation of ["get", "set", "merge", "destroy"] as const) server.store.behaviour.set(operation, { lateRejectMs: STORE_TIMEOUT * 2 });
     expectBounded503(await send(server.port, "/write", cookie));
     server.store.behaviour.set("get", "ok");
     expectBounded503(await send(server.port, "/write", cookie));

@@ -134,13 +134,17 @@ export function runStoreContract(
 
     if (options.core) return;
     const without = new Set(options.without);
+    // A store without a method gets the absence test above instead of a skipped one: the run counts
+    // only tests that ran.
+    const itIfHas = (method: "touch" | "merge" | "listByUser" | "destroyByUser"): typeof it | ((...args: unknown[]) => void) =>
+      without.has(method) ? () => undefined : it;
     for (const method of without) {
       it(`has no ${method} (documented fallback instead)`, () => {
         expect((store as unknown as Record<string, unknown>)[method]).toBeUndefined();
       });
     }
 
-    it.runIf(!without.has("touch"))("touch extends the entry's life without changing its data", async () => {
+    itIfHas("touch")("touch extends the entry's life without changing its data", async () => {
       const touch = need(store.touch, "touch").bind(store);
       const key = storeKeyOf(uid());
       const created = Date.now();
@@ -157,7 +161,7 @@ export function runStoreContract(
       await store.destroy(key, {});
     });
 
-    it.runIf(!without.has("merge"))("merge applies set/unset and reserved fields, and never recreates a destroyed entry", async () => {
+    itIfHas("merge")("merge applies set/unset and reserved fields, and never recreates a destroyed entry", async () => {
       const merge = need(store.merge, "merge").bind(store);
       const key = storeKeyOf(uid());
       const now = Date.now();
@@ -174,7 +178,7 @@ export function runStoreContract(
       expect((await store.get(key, 120_000, {})) ?? null).toBeNull();
     });
 
-    it.runIf(!without.has("merge"))("keeps all 50 of 50 parallel merges that each set their own key", async () => {
+    itIfHas("merge")("keeps all 50 of 50 parallel merges that each set their own key", async () => {
       const merge = need(store.merge, "merge").bind(store);
       const key = storeKeyOf(uid());
       const now = Date.now();
@@ -189,7 +193,7 @@ export function runStoreContract(
       await store.destroy(key, {});
     });
 
-    it.runIf(!without.has("listByUser"))("listByUser lists only the user's live sessions with metadata, newest activity first", async () => {
+    itIfHas("listByUser")("listByUser lists only the user's live sessions with metadata, newest activity first", async () => {
       const listByUser = need(store.listByUser, "listByUser").bind(store);
       const user = `user-${uid()}`;
       const other = `user-${uid()}`;
@@ -215,7 +219,7 @@ export function runStoreContract(
       for (const key of [older, newer, foreign, anonymous]) await store.destroy(key!, {});
     });
 
-    it.runIf(!without.has("destroyByUser"))("destroyByUser destroys the user's sessions except the listed ones", async () => {
+    itIfHas("destroyByUser")("destroyByUser destroys the user's sessions except the listed ones", async () => {
       const destroyByUser = need(store.destroyByUser, "destroyByUser").bind(store);
       const user = `user-${uid()}`;
       const other = `user-${uid()}`;

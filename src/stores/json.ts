@@ -1,5 +1,16 @@
 /**
- * Safe JSON for session data.
+ * Safe JSON for session data, shared by the middleware and every store, and exported for people who
+ * write their own store: `parseStored(text)` on the way out of the database, `serializeStored(session)`
+ * on the way in. Together they keep one request to one parse and one serialize (the text travels
+ * under the RAW_JSON symbol) and drop prototype-polluting keys.
+ *
+ * @example
+ * import { parseStored, serializeStored, type SessionStore } from "koa-sessionkit";
+ * class FileStore implements SessionStore {
+ *   async get(key: string) { return parseStored(await readFile(path(key), "utf8").catch(() => null)); }
+ *   async set(key: string, session: StoredSession) { await writeFile(path(key), serializeStored(session)); }
+ *   async destroy(key: string) { await rm(path(key), { force: true }); }
+ * }
  *
  * JSON.parse itself never touches a prototype, but a parsed object with an own `__proto__` key turns
  * dangerous the moment code copies it with assignment (koa-session's `for…in` + `Reflect.set` does).
@@ -7,8 +18,8 @@
  * the text could contain such a key, so ordinary sessions parse at full speed. Values of any depth
  * (stores/deep-json.ts): no recursion that a deeply nested value could overflow.
  */
-import { RAW_JSON, type StoredSession } from "../stores/contract.js";
-import { isDangerousKey, parseJson, stringifyJson } from "../stores/deep-json.js";
+import { RAW_JSON, type StoredSession } from "./contract.js";
+import { isDangerousKey, parseJson, stringifyJson } from "./deep-json.js";
 
 export { isDangerousKey };
 

@@ -1,0 +1,122 @@
+/**
+ * Phase 2 of a request, the write: how a commit reaches the store, the cheapest operation that is
+ * still correct, and the ids of new sessions.
+ *
+ *   refresh of unchanged data (rolling, renew, touch) → touch: no data rewrite
+ *   changed data on an existing entry                 → merge: only the changed keys; never recreates
+ *   anything else (new entry, forced save, no merge)  → set: the whole session
+ *
+ * The controller (context-session.ts) decides *whether* to save and builds the SaveInput; the
+ * transport (transport.ts) calls these and sends the cookie.
+ */
+import type { Context } from "koa";
+import { SessionConfigError } from "../errors.js";
+import { callStore } from "../stores/call.js";
+import { spendStoreTime } from "../stores/deadline.js";
+import type { MaxAge, SessionMeta, SessionStore, StoredSession, StoreSetOptions } from "../stores/contract.js";
+import { parseStored, serializeStored } from "../stores/json.js";
+import { diffData } from "./changes.js";
+import { CUSTOM_ID } from "./load.js";
+import type { ResolvedOptions } from "./options.js";
+import { splitReserved } from "./session.js";
+
+export type SaveReason = "" | "force" | "changed" | "rolling" | "renew" | "touch";
+
+/** What is written: reserved fields first, so comparing with the loaded text needs one serialize. */
+export function storedObject(data: Record<string, unknown>, expire: number | undefined, maxAge: MaxAge | undefined, meta: SessionMeta | undefined): StoredSession {
+  const stored: StoredSession = {};
+  if (expire !== undefined) stored._expire = expire;
+  // No _maxAge when none was set, so a reloaded session keeps its browser-session cookie.
+  if (maxAge === "session") stored._session = true;
+  else if (typeof maxAge === "number") stored._maxAge = maxAge;
+  if (meta) stored._sk = meta;
+  return Object.assign(stored, data);
+}
+
+/** No maxAge set (option, this session, or a loaded _maxAge): a browser-session cookie, as koa-session sends. */
+export function cookieExpires(expire: number | undefined, maxAge: MaxAge | undefined): Date | undefined {
+  return expire === undefined || maxAge === undefined ? undefined : new Date(expire);
+}
+
+/** One save, as the controller built it. */
+export interface SaveInput {
+  reason: SaveReason;
+  /** Reserved fields first, the serialized text attached (RAW_JSON). */
+  stored: StoredSession;
+  json: string;
+  data: Record<string, unknown>;
+  /** The session's JSON as loaded or last saved; undefined for an entry not yet in the store. */
+  previousJson: string | undefined;
+  /** The data as loaded, when the controller still has it; otherwise it is parsed from previousJson. */
+  previousData: Record<string, unknown> | undefined;
+  /** The session's lifetime (one day when none was set). */
+  maxAge: MaxAge;
+  now: number;
+  expire: number | undefined;
+  /** Undefined for a browser-session cookie. */
+  cookieExpires: Date | undefined;
+  /** An older key verified the cookie: send it again, signed with the first. */
+  reissue: boolean;
+  /** A koa-session session accepted on this request that the handler did not change. */
+  legacyUnchanged: boolean;
+}
+
+export interface StoreCall {
+  ttl: MaxAge;
+  timeout: number;
+  setOptions: StoreSetOptions;
+}
+
+/** Resolves false when the entry turned out to be destroyed by another request (destroy wins). */
+export async function writeToStore(store: SessionStore, key: string, input: SaveInput, call: StoreCall): Promise<boolean> {
+  const { stored, previousJson, reason } = input;
+  const { ttl, timeout, setOptions } = call;
+  const exists = previousJson !== undefined;
+  // Who is calling, for the store.error audit event and telemetry (stores/call.ts).
+  const scope = { ctx: setOptions.ctx, store };
+  if (exists && (reason === "rolling" || reason === "renew" || reason === "touch") && store.touch) {
+    await spendStoreTime(setOptions.ctx, "touch", timeout, (ms) => callStore("touch", ms, () => store.touch?.(key, stored, ttl, setOptions), scope));
+    return true;
+  }
+  // A forced save (save(), a new maxAge) of an existing entry merges too, so it can't revive a
+  // session that a concurrent logout destroyed.
+  if (exists && (reason === "changed" || reason === "force") && store.merge) {
+    const before = input.previousData ?? splitReserved(parseStored(previousJson) ?? {}).data;
+    const changes = diffData(before, input.data, splitReserved(stored).reserved);
+    changes.base = previousJson;
+    changes.result = serializeStored(stored);
+    const merged = await spendStoreTime(setOptions.ctx, "merge", timeout, (ms) => callStore("merge", ms, () => store.merge?.(key, changes, ttl, setOptions), scope));
+    return merged !== false;
+  }
+  await spendStoreTime(setOptions.ctx, "set", timeout, (ms) => callStore("set", ms, () => store.set(key, stored, ttl, setOptions), scope));
+  return true;
+}
+
+/** Below 22 characters an id can't carry 128 random bits (22 base64 characters hold 132). */
+const WEAK_ID_CHARS = 22;
+/** genid functions already warned about, so each warns once per process. */
+const warnedGenids = new WeakSet<object>();
+
+/**
+ * A new id from the user's genid. The app chose its generator, so any non-empty cookie-safe string is
+ * used (koa-session used whatever genid returned); a short one is a weak id, which is warned about
+ * once. Anything that can't be a cookie value is a programmer error.
+ */
+export function customId(ctx: Context, options: ResolvedOptions): string {
+  const genid = options.genid;
+  const id: unknown = genid?.(ctx);
+  if (typeof id !== "string" || !CUSTOM_ID.test(id)) {
+    throw new SessionConfigError(
+      `genid must return a string of 1 to 256 cookie-safe characters (printable ASCII without spaces, '"', ',', ';' or '\\'), got ${typeof id === "string" ? `${id.length} characters` : typeof id}; fix genid, or remove it to use 256-bit ids`,
+      "ERR_SESSIONKIT_GENID",
+    );
+  }
+  if (id.length < WEAK_ID_CHARS && genid && !warnedGenids.has(genid)) {
+    warnedGenids.add(genid);
+    process.emitWarning(
+      `koa-sessionkit: genid returned a ${id.length}-character session id; ids shorter than ${WEAK_ID_CHARS} characters can't hold 128 random bits and may be guessed. Return at least 22 characters from a CSPRNG (crypto.randomBytes(16).toString("base64url")), or remove genid to use 256-bit ids.`,
+      { code: "SESSIONKIT_WEAK_GENID" },
+    );
+  }
+  return id;
+}

@@ -1,0 +1,77 @@
+/**
+ * One store-time budget per request. Every store call a request makes (session load and commit,
+ * the login throttle's counters, the per-user session index) draws on it, so a stalled store costs
+ * a request at most `storeTimeout` in total, not one timeout per call: a login that reads the
+ * throttle, destroys the old session and writes the new one answers 503 within one storeTimeout.
+ *
+ * Only time spent waiting on a store counts (overlapping calls count once): password hashing or an
+ * app's own work between two store calls does not use the budget up.
+ *
+ * Once a call failed or timed out, every later call of the same request fails at once without
+ * reaching the store: a write that failed is never retried (a commit after a failed handler would
+ * otherwise write the session again, and wait again).
+ *
+ * The budget lives on the request's context under a Symbol.for key, so every bundle of the package
+ * (and koa-sessionkit/auth) shares it.
+ *
+ * @example
+ * const stored = await spendStoreTime(ctx, "get", options.storeTimeout, (ms) => callStore("get", ms, () => store.get(key)));
+ */
+import { StoreUnavailableError } from "../errors.js";
+
+const BUDGET = Symbol.for("koa-sessionkit.storeBudget");
+
+type Carrier = { [BUDGET]?: StoreBudget };
+
+export class StoreBudget {
+  #spentMs = 0;
+  /** Calls in flight, and when the first of them started: overlapping waits count once. */
+  #active = 0;
+  #since = 0;
+  #failure: StoreUnavailableError | undefined;
+
+  /** ms left of `limitMs` once this request's store time so far is taken off. */
+  remainingMs(limitMs: number): number {
+    const running = this.#active > 0 ? performance.now() - this.#since : 0;
+    return limitMs - this.#spentMs - running;
+  }
+
+  /** The failure that ended this request's store access, if one did. */
+  get failure(): StoreUnavailableError | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * Run one store call with what is left of `limitMs`. Rejects at once, without calling, when the
+   * budget is used up or an earlier call of this request failed.
+   */
+  async spend<T>(operation: string, limitMs: number, call: (remainingMs: number) => Promise<T>): Promise<T> {
+    if (this.#failure) throw new StoreUnavailableError(operation, this.#failure);
+    const remaining = this.remainingMs(limitMs);
+    if (remaining <= 0) throw this.#fail(new StoreUnavailableError(operation, undefined, true));
+    if (this.#active++ === 0) this.#since = performance.now();
+    try {
+      return await call(remaining);
+    } catch (error) {
+      throw this.#fail(error);
+    } finally {
+      if (--this.#active === 0) this.#spentMs += performance.now() - this.#since;
+    }
+  }
+
+  #fail(error: unknown): unknown {
+    this.#failure ??= error instanceof StoreUnavailableError ? error : new StoreUnavailableError("store call", error);
+    return error;
+  }
+}
+
+/** This request's budget, created on its first store call. */
+export function storeBudget(ctx: object): StoreBudget {
+  const carrier = ctx as Carrier;
+  return (carrier[BUDGET] ??= new StoreBudget());
+}
+
+/** `storeBudget(ctx).spend(...)`; without a context (a store used outside a request) just the call. */
+export function spendStoreTime<T>(ctx: object | undefined, operation: string, limitMs: number, call: (remainingMs: number) => Promise<T>): Promise<T> {
+  return ctx ? storeBudget(ctx).spend(operation, limitMs, call) : call(limitMs);
+}
