@@ -2,7 +2,8 @@
  * `npm run docs` is the CI gate on the API reference (issue 16, item 5): it must cover every public
  * subpath and fail on an undocumented export or a broken {@link}. The gate is checked for real: TypeDoc
  * runs with this project's typedoc.json settings on a tiny temporary module, once with a missing doc
- * comment, once with a broken link, once fully documented, so a weakened typedoc.json fails here.
+ * comment, once with a broken link, once with a guide linking to a missing file, once fully
+ * documented, so a weakened typedoc.json fails here.
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -27,15 +28,20 @@ const dir = mkdtempSync(join(tmpdir(), "sk-api-docs-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** TypeDoc with the project's validation settings on one temporary module; never writes HTML. */
-function typedoc(source: string): Promise<{ code: number; output: string }> {
+function typedoc(source: string, guide?: string): Promise<{ code: number; output: string }> {
   const name = `m${Math.random().toString(36).slice(2)}`;
   writeFileSync(join(dir, `${name}.ts`), source);
   writeFileSync(
     join(dir, `${name}.tsconfig.json`),
     JSON.stringify({ compilerOptions: { strict: true, target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", types: [] }, files: [`${name}.ts`] }),
   );
-  const { entryPoints: _entryPoints, out: _out, tsconfig: _tsconfig, intentionallyNotExported: _notExported, $schema: _schema, ...settings } = config;
+  // Only the checking settings: paths (entry points, guides, readme) belong to the real project.
+  const { entryPoints: _e, out: _o, tsconfig: _t, intentionallyNotExported: _n, readme: _r, projectDocuments: _d, $schema: _s, ...settings } = config;
   const options = { ...settings, entryPoints: [`${name}.ts`], tsconfig: `${name}.tsconfig.json`, emit: "none", skipErrorChecking: true };
+  if (guide !== undefined) {
+    writeFileSync(join(dir, `${name}.guide.md`), guide);
+    Object.assign(options, { projectDocuments: [`${name}.guide.md`] });
+  }
   writeFileSync(join(dir, `${name}.typedoc.json`), JSON.stringify(options));
   return new Promise((done) => {
     execFile(process.execPath, [typedocBin, "--options", `${name}.typedoc.json`], { cwd: dir, timeout: 30_000 }, (error, stdout, stderr) => {
@@ -81,9 +87,16 @@ describe("API reference (npm run docs)", () => {
     expect(result.output).toMatch(/Failed to resolve link to "NoSuchThing"/);
   });
 
-  it("passes a fully documented module (so the failures above are the checks, not the setup)", async () => {
+  it("fails on a guide (projectDocuments) linking to a file that does not exist", async () => {
+    const result = await typedoc("/** Documented. */\nexport const ok = 1;\n", "# Guide\n\nSee [the stores guide](no-such-guide.md).\n");
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(/no-such-guide\.md is not a file/);
+  });
+
+  it("passes a fully documented module and a guide with good links (so the failures above are the checks, not the setup)", async () => {
     const result = await typedoc(
       "/**\n * A module.\n * @module fixture\n */\n/** Documented; see {@link Options}. */\nexport function documented(options: Options): number {\n  return options.a ?? 1;\n}\n/** Options. */\nexport interface Options {\n  /** Documented. */\n  a?: number;\n}\n",
+      "# Guide\n\nSee [the options](#guide) and {@link documented}.\n",
     );
     expect(result.output).not.toMatch(/warning|error/i);
     expect(result.code).toBe(0);
