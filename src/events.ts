@@ -69,16 +69,26 @@ export type AuditListener = (event: AuditEvent) => unknown;
 
 /** What a caller may say about an event; time, name and ip are filled in. */
 export interface AuditFields {
+  /** The user the event is about, when known. */
   userId?: string | undefined;
   /** The session's store key; turned into its handle here and never emitted as is. */
   storeKey?: string | undefined;
+  /** A short human reason ("wrong password", "idle timeout"); never a secret. */
   reason?: string | undefined;
 }
 
 const LISTENERS = Symbol.for("koa-sessionkit.auditListeners");
 type Carrier = { [LISTENERS]?: Set<AuditListener> };
 
-/** Add a listener to `app`'s audit stream. Adding the same function twice keeps one. */
+/**
+ * Add a listener to `app`'s audit stream. Adding the same function twice keeps one. The same list
+ * that `session({ onEvent })` and `auth({ onEvent })` add to.
+ *
+ * @example
+ * addAuditListener(app, (e) => {
+ *   if (e.event === "auth.lockout") alerts.notify(`account ${e.userId} locked out from ${e.ip}`);
+ * });
+ */
 export function addAuditListener(app: Koa, listener: AuditListener): void {
   if (typeof listener !== "function") {
     throw new SessionConfigError(`onEvent must be a function (event) => void, got ${typeof listener}`);
@@ -100,7 +110,11 @@ export function sessionHandle(storeKey: string): string {
 
 /**
  * Emit an audit event for this request. Costs nothing when the app has no listener. Never throws,
- * whatever the listeners do.
+ * whatever the listeners do. For events only the app can see, such as a password change.
+ *
+ * @example
+ * await users.setPassword(user.id, await hashPassword(newPassword));
+ * auditEvent(ctx, "auth.password_changed", { userId: user.id });
  */
 export function auditEvent(ctx: Context, event: AuditEventName, fields: AuditFields = {}): void {
   const listeners = (ctx.app as unknown as Carrier | undefined)?.[LISTENERS];

@@ -7,6 +7,8 @@
  * import session from "koa-sessionkit"; // was: import session from "koa-session"
  * app.keys = (process.env.SESSION_KEYS ?? "").split(","); // what `npx koa-sessionkit keys` prints
  * app.use(session({ key: "koa.sess", maxAge: 86_400_000, sameSite: "lax" }, app));
+ *
+ * @module koa-sessionkit
  */
 import { session } from "./session/middleware.js";
 import type { KoaSession, SessionOptions as Options } from "./session/types.js";
@@ -38,6 +40,7 @@ export { parseStored, serializeStored, safeParse, isDangerousKey } from "./store
 export {
   SessionkitError,
   SessionConfigError,
+  type SessionConfigErrorCode,
   StoreUnavailableError,
   SessionTooLargeError,
   StoreCapabilityError,

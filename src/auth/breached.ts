@@ -17,8 +17,10 @@ import { createHash } from "node:crypto";
 import { MAX_PASSWORD_BYTES, PasswordTooLongError } from "./errors.js";
 import { SessionConfigError } from "../errors.js";
 
+/** The public Pwned Passwords range endpoint, the default of {@link BreachedPasswordOptions.url}. */
 export const PWNED_PASSWORDS_RANGE_URL = "https://api.pwnedpasswords.com/range/";
 
+/** Options of {@link breachedPassword}. */
 export interface BreachedPasswordOptions {
   /** Range endpoint; the 5-character prefix is appended. Default the public Pwned Passwords API. */
   url?: string;

@@ -33,6 +33,7 @@ import type { Context, Middleware, Next } from "koa";
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { SessionConfigError } from "../errors.js";
 
+/** Options of {@link csrf}. */
 export interface CsrfOptions {
   /** Other origins allowed to post here, e.g. ["https://admin.example.com"]. */
   allowedOrigins?: readonly string[];
@@ -125,6 +126,19 @@ function reject(ctx: Context, error: string): void {
   ctx.body = { error };
 }
 
+/**
+ * CSRF protection for POST, PUT, PATCH and DELETE: refuses cross-site requests by their fetch
+ * metadata or Origin, and requires the session's token (see {@link csrfToken}) on every non-JSON
+ * body. Refusals are 403 JSON. Install after `session()` and your body parser.
+ *
+ * @throws SessionConfigError when an allowedOrigins entry is not an origin.
+ *
+ * @example
+ * app.use(bodyParser());
+ * app.use(csrf({ allowedOrigins: ["https://admin.example.com"] }));
+ * // in a page: <input type="hidden" name="_csrf" value="${csrfToken(ctx)}">
+ * // from a script: fetch(url, { method: "POST", headers: { "x-csrf-token": token }, body })
+ */
 export function csrf(options: CsrfOptions = {}): Middleware {
   const allowed = new Set((options.allowedOrigins ?? []).map(normalizeOrigin));
 

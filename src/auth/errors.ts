@@ -9,9 +9,16 @@ export { SessionkitError, StoreCapabilityError } from "../errors.js";
 /** Longest password accepted, in UTF-8 bytes. Bounds the work one request can ask for. */
 export const MAX_PASSWORD_BYTES = 1024;
 
-/** A password over 1024 bytes: refused before any hashing (400, so Koa answers Bad Request). */
+/**
+ * A password over 1024 bytes: refused before any hashing (400, so Koa answers Bad Request).
+ * Code `ERR_SESSIONKIT_PASSWORD_TOO_LONG`.
+ */
 export class PasswordTooLongError extends SessionkitError {
+  /** The limit, {@link MAX_PASSWORD_BYTES}. */
   readonly limit = MAX_PASSWORD_BYTES;
+  /**
+   * Thrown by hashPassword, verifyPassword and breachedPassword before any work.
+   * @param bytes - the refused password's length in UTF-8 bytes (the password itself is never kept). */
   constructor(bytes: number) {
     super(
       "ERR_SESSIONKIT_PASSWORD_TOO_LONG",
@@ -24,12 +31,17 @@ export class PasswordTooLongError extends SessionkitError {
 /**
  * The login throttle's shared counters (Redis or PostgreSQL) could not be read or written. Logins
  * fail closed with 503 + Retry-After: an attacker who can knock the counter store over must not get
- * unlimited guesses.
+ * unlimited guesses. Code `ERR_SESSIONKIT_THROTTLE_UNAVAILABLE`.
  */
 export class ThrottleUnavailableError extends SessionkitError {
+  /** The counter operation that failed. */
   readonly operation: string;
   /** Koa's default error handler copies these onto the response. */
   readonly headers: Record<string, string> = { "Retry-After": "5", "Cache-Control": "no-store" };
+  /**
+   * Thrown by loginThrottle's check and record calls.
+   * @param cause - what the counter store threw (kept as `err.cause`).
+   */
   constructor(operation: string, cause: unknown) {
     super(
       "ERR_SESSIONKIT_THROTTLE_UNAVAILABLE",

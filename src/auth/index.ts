@@ -16,6 +16,8 @@
  * app.use(bodyParser());
  * app.use(csrf());
  * router.get("/account", requireAuth(), (ctx) => { ctx.body = currentUser(ctx); });
+ *
+ * @module koa-sessionkit/auth
  */
 export { hashPassword, verifyPassword, verifyDummy, needsRehash, ARGON2_PARAMS, BCRYPT_MAX_BYTES } from "./password.js";
 export { breachedPassword, PWNED_PASSWORDS_RANGE_URL, type BreachedPasswordOptions } from "./breached.js";

@@ -28,13 +28,19 @@ import { SessionConfigError } from "../errors.js";
 /** Longest User-Agent kept in the session's metadata. */
 export const MAX_USER_AGENT_LENGTH = 256;
 
+/** Who logs in: what {@link login} records in the session. */
 export interface LoginUser {
+  /** The user's id (a number is stored as its string); the stores index sessions by it. */
   id: string | number;
+  /** Optional role, kept as the session's `role` field and checked by requireRole. */
   role?: string;
 }
 
+/** The logged-in user, as {@link currentUser} returns it. */
 export interface CurrentUser {
+  /** The id given to login(), as a string. */
   id: string;
+  /** The role given to login(), if any. */
   role?: string;
 }
 
@@ -46,6 +52,14 @@ function anonymousMeta(now: number): Parameters<SessionControl["updateMeta"]>[0]
 /**
  * Log `user` in: the session becomes `{ userId, role }` (anonymous data is dropped, including any
  * CSRF secret) under a new id; metadata records when and from where. Saved before it resolves.
+ * Call it after the password checked out; it emits `auth.login`.
+ *
+ * @throws SessionConfigError (`ERR_SESSIONKIT_MISUSE`) for a missing id or a non-string role.
+ *
+ * @example
+ * if (user && (await verifyPassword(user.passwordHash, password))) {
+ *   await login(ctx, { id: user.id, role: user.role });
+ * }
  */
 export function login(ctx: Context, user: LoginUser): Promise<void> {
   return traced("login", () => loginNow(ctx, user));
@@ -79,7 +93,13 @@ async function loginNow(ctx: Context, user: LoginUser): Promise<void> {
   auditEvent(ctx, "auth.login", { userId, storeKey: controller.storeKey });
 }
 
-/** End this session now: the store entry is destroyed and the cookie expired. `ctx.session` is null after. */
+/**
+ * End this session now: the store entry is destroyed and the cookie expired. `ctx.session` is null
+ * after. Emits `auth.logout`.
+ *
+ * @example
+ * router.post("/logout", async (ctx) => { await logout(ctx); ctx.status = 204; });
+ */
 export function logout(ctx: Context): Promise<void> {
   return traced("logout", () => logoutNow(ctx));
 }
@@ -102,7 +122,6 @@ export async function endSession(controller: SessionControl): Promise<void> {
   await controller.commit();
 }
 
-/** The logged-in user of this request, or null. */
 /**
  * When the current user logged in (ms since epoch), or undefined when nobody is. Compare it with a
  * per-user "sessions valid after" time to revoke sessions a store can't reach (cookie mode).
@@ -113,6 +132,12 @@ export function authenticatedAt(ctx: Context): number | undefined {
   return typeof authAt === "number" ? authAt : undefined;
 }
 
+/**
+ * The logged-in user of this request, or null (nobody logged in, or past the absolute timeout).
+ *
+ * @example
+ * router.get("/me", (ctx) => { ctx.body = currentUser(ctx) ?? { anonymous: true }; });
+ */
 export function currentUser(ctx: Context): CurrentUser | null {
   const controller = sessionControl(ctx);
   const session = controller.get();

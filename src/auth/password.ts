@@ -29,7 +29,14 @@ interface Bcrypt {
 }
 
 /** The argon2id policy; hashes with less memory or fewer passes need a rehash. */
-export const ARGON2_PARAMS = Object.freeze({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
+export const ARGON2_PARAMS: Readonly<{
+  /** Memory per hash in KiB (19 MiB, OWASP's argon2id minimum). */
+  memoryCost: number;
+  /** Passes over the memory. */
+  timeCost: number;
+  /** Lanes (threads) per hash. */
+  parallelism: number;
+}> = Object.freeze({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
 /** bcrypt ignores bytes past 72; longer passwords never verify against a bcrypt hash. */
 export const BCRYPT_MAX_BYTES = 72;
 const MAX_HASH_LENGTH = 512;
@@ -100,7 +107,12 @@ function checkLength(password: string): void {
   if (bytes > MAX_PASSWORD_BYTES) throw new PasswordTooLongError(bytes);
 }
 
-/** Hash a password for storage: an argon2id PHC string (or `$scrypt$…` when argon2 cannot load). */
+/**
+ * Hash a password for storage: an argon2id PHC string (or `$scrypt$…` when argon2 cannot load).
+ *
+ * @example
+ * await users.create({ email, passwordHash: await hashPassword(password) });
+ */
 export async function hashPassword(password: string): Promise<string> {
   if (typeof password !== "string") throw new SessionConfigError("hashPassword(password) needs the password as a string", "ERR_SESSIONKIT_MISUSE");
   checkLength(password);
@@ -114,6 +126,12 @@ const BCRYPT_PATTERN = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 /**
  * Check a password against a stored argon2, scrypt or bcrypt hash. A malformed or unknown hash (or a
  * non-string password) resolves false; only a password over 1024 bytes throws (PasswordTooLongError).
+ *
+ * @example
+ * if (await verifyPassword(user.passwordHash, password)) {
+ *   if (needsRehash(user.passwordHash)) await users.setHash(user.id, await hashPassword(password));
+ *   await login(ctx, { id: user.id });
+ * }
  */
 export async function verifyPassword(hash: string, password: string): Promise<boolean> {
   if (typeof password !== "string") return false;

@@ -20,6 +20,7 @@ import { sessionControl } from "../session/middleware.js";
 import { currentUser } from "./login.js";
 import { SessionConfigError } from "../errors.js";
 
+/** Options of {@link requireAuth}. */
 export interface RequireAuthOptions {
   /** Where browsers are sent when not logged in. Default "/login". */
   loginPath?: string;
@@ -67,7 +68,13 @@ function unauthenticated(ctx: Context, loginPath: string): void {
   deny(ctx, 401, "Not authenticated");
 }
 
-/** Let only logged-in users through. */
+/**
+ * Let only logged-in users through: others get 401 JSON, or a 302 to `loginPath?next=…` when a
+ * browser navigates. Authenticated responses get `Cache-Control: no-store`.
+ *
+ * @example
+ * router.get("/account", requireAuth({ loginPath: "/signin" }), (ctx) => { ctx.body = currentUser(ctx); });
+ */
 export function requireAuth(options: RequireAuthOptions = {}): Middleware {
   const loginPath = options.loginPath ?? "/login";
   if (typeof loginPath !== "string" || safeNextPath(loginPath) !== loginPath) {

@@ -27,15 +27,21 @@ import { currentUser, endSession } from "./login.js";
 
 export { sessionHandle };
 
+/** One of the user's sessions, as {@link listSessions} returns it: safe to show and to send to the browser. */
 export interface SessionInfo {
   /** Opaque handle for revokeSession; not a session id. */
   id: string;
   /** True for the session making this request. */
   current: boolean;
+  /** When the session was first saved (ms since epoch). */
   createdAt: number;
+  /** Last time the session was written or touched (ms since epoch). */
   lastSeenAt: number;
+  /** When the session expires (ms since epoch). */
   expiresAt: number;
+  /** The client IP at login, when recorded. */
   ip?: string;
+  /** The User-Agent at login, when recorded. */
   userAgent?: string;
 }
 
@@ -72,7 +78,16 @@ function listByUser(ctx: Context, store: UserIndexedStore, userId: string, timeo
   return spendStoreTime(ctx, "listByUser", timeoutMs, (ms) => callStore("listByUser", ms, () => store.listByUser(userId), { ctx, store }));
 }
 
-/** The logged-in user's live sessions, most recently active first; [] when nobody is logged in. */
+/**
+ * The logged-in user's live sessions, most recently active first; [] when nobody is logged in.
+ *
+ * @throws StoreCapabilityError when the store can't list a user's sessions (cookie mode, koa-session stores).
+ *
+ * @example
+ * router.get("/account/sessions", requireAuth(), async (ctx) => {
+ *   ctx.body = (await listSessions(ctx)).map((s) => ({ id: s.id, current: s.current, ip: s.ip, lastSeenAt: s.lastSeenAt }));
+ * });
+ */
 export async function listSessions(ctx: Context): Promise<SessionInfo[]> {
   const store = indexedStore(ctx, "listByUser");
   const user = currentUser(ctx);

@@ -42,17 +42,24 @@ export interface FailureBackend {
 
 /** The slice of an ioredis client used here (rate-limiter-flexible drives it). */
 export interface RedisLike {
+  /** Run a Lua script (ioredis's `eval`). */
   eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
 }
 
 /** The slice of a pg Pool used here (rate-limiter-flexible drives it). */
 export interface PgLike {
-  query(text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
+  /** Run one parameterized query (pg's `Pool.query`). */
+  query(text: string, values?: unknown[]): Promise<{
+    /** The result rows. */
+    rows: Array<Record<string, unknown>>;
+  }>;
 }
 
 /** The slice of a better-sqlite3 Database used here (rate-limiter-flexible drives it). */
 export interface SqliteLike {
+  /** Prepare a statement (better-sqlite3's `prepare`). */
   prepare(source: string): unknown;
+  /** Wrap a function in a transaction (better-sqlite3's `transaction`). */
   transaction(fn: (...args: never[]) => unknown): unknown;
 }
 

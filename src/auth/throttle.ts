@@ -49,6 +49,7 @@ const RESET_TIMEOUT_MS = 1000;
 
 export type { PgLike, RedisLike, SqliteLike } from "./throttle-backends.js";
 
+/** Options of {@link loginThrottle}: at most one of redis, pg or sqlite (none: in memory). */
 export interface LoginThrottleOptions {
   /** Share counters through Redis (an ioredis client). */
   redis?: RedisLike;
@@ -78,8 +79,20 @@ export interface LoginThrottleOptions {
   storeTimeout?: number;
 }
 
-export type ThrottleResult = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+/** The throttle's answer: go ahead, or wait `retryAfterSeconds` (answer with {@link tooManyAttempts}). */
+export type ThrottleResult =
+  | {
+      /** The attempt may go ahead. */
+      allowed: true;
+    }
+  | {
+      /** The account or the IP is locked out. */
+      allowed: false;
+      /** Whole seconds until the lockout ends (at least 1), for Retry-After. */
+      retryAfterSeconds: number;
+    };
 
+/** What {@link loginThrottle} returns: call check before the password check, then fail or succeed. */
 export interface LoginThrottle {
   /** Before checking the password: may this attempt go ahead? Rejects with ThrottleUnavailableError (503) when the counters can't be read. */
   check(ctx: Context, email: unknown): Promise<ThrottleResult>;
@@ -107,6 +120,27 @@ export function normalizeEmail(email: unknown): string {
   return (typeof email === "string" ? email : "").normalize("NFKC").trim().toLowerCase();
 }
 
+/**
+ * Make a login throttle: per-account lockouts after `accountLimit` failures and per-IP blocks after
+ * `ipLimit`, counted in memory or in Redis, PostgreSQL or SQLite. Make one at start-up and share it.
+ * Accounts are keyed by the normalized email whether or not the account exists, so responses never
+ * reveal which emails are registered.
+ *
+ * @throws SessionConfigError for a non-positive limit or more than one of redis/pg/sqlite.
+ *
+ * @example
+ * const throttle = loginThrottle({ redis });
+ * router.post("/login", async (ctx) => {
+ *   const { email, password } = ctx.request.body;
+ *   const gate = await throttle.check(ctx, email);
+ *   if (!gate.allowed) return tooManyAttempts(ctx, gate.retryAfterSeconds);
+ *   const user = await users.findByEmail(email);
+ *   const ok = user ? await verifyPassword(user.passwordHash, password) : await verifyDummy(password);
+ *   if (!ok || !user) { await throttle.fail(ctx, email, { userId: user?.id }); ctx.status = 401; return; }
+ *   await throttle.succeed(ctx, email);
+ *   await login(ctx, { id: user.id });
+ * });
+ */
 export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle {
   const accountLimit = positiveInteger("accountLimit", options.accountLimit, 10);
   const ipLimit = positiveInteger("ipLimit", options.ipLimit, 100);

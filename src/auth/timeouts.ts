@@ -24,6 +24,7 @@ import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:auth");
 
+/** Options of {@link auth}. */
 export interface AuthOptions {
   /** ms without a request before a logged-in session ends. Default 30 minutes. */
   idleTimeout?: number;
@@ -43,6 +44,18 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return value;
 }
 
+/**
+ * The auth middleware: enforces idle and absolute timeouts of logged-in sessions and keeps their
+ * lastSeenAt current. Install it after `session()` and before your routes; the other auth helpers
+ * read its timeouts from the request.
+ *
+ * @throws SessionConfigError for a non-positive timeout, a touchInterval not shorter than
+ * idleTimeout, or an onEvent that is not a function.
+ *
+ * @example
+ * app.use(session({ store }, app));
+ * app.use(auth({ idleTimeout: 30 * 60_000, absoluteTimeout: 12 * 3_600_000, onEvent: (e) => log.info(e) }));
+ */
 export function auth(options: AuthOptions = {}): Middleware {
   const idleTimeoutMs = positive("idleTimeout", options.idleTimeout, 30 * 60 * 1000);
   const config: AuthConfig = Object.freeze({

@@ -15,6 +15,7 @@ let offset = POOL_BYTES;
 
 export const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
+/** A new session id: 32 random bytes (256 bits) as 43 base64url characters. The middleware's default genid. */
 export function generateId(): string {
   if (offset + ID_BYTES > POOL_BYTES) {
     randomFillSync(pool);

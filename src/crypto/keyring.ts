@@ -11,8 +11,10 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
 import { SessionConfigError } from "../errors.js";
 
+/** The shortest key accepted, in bytes (UTF-8 for strings): HMAC-SHA256 wants 256 bits of secret. */
 export const MIN_KEY_BYTES = 32;
 
+/** One secret key: a string (its UTF-8 bytes count) or a Buffer. */
 export type KeyInput = string | Buffer;
 
 const KEY_FIX = 'generate keys with "npx koa-sessionkit keys"';
@@ -24,11 +26,24 @@ function keyBytes(key: KeyInput): Buffer {
   return typeof key === "string" ? Buffer.from(key, "utf8") : key;
 }
 
+/**
+ * HMAC-SHA256 signing keys: the first signs, all verify. The session middleware builds one from
+ * `app.keys` (or `options.keys`); build one yourself with {@link keyring} to share it or to assign it
+ * to `app.keys`, so Koa's own signed cookies use SHA-256 too.
+ *
+ * @example
+ * // Rotation: put the new key first and keep the old one until its cookies have expired.
+ * app.keys = keyring([process.env.SESSION_KEY_NEW!, process.env.SESSION_KEY_OLD!]);
+ */
 export class Keyring {
   /** Raw key material, first (signing) key first. Used to derive other keys (HKDF). */
   readonly keys: readonly Buffer[];
   readonly #hmacKeys: readonly KeyObject[];
 
+  /**
+   * @param keys - one or more keys of at least {@link MIN_KEY_BYTES} bytes, signing key first.
+   * @throws SessionConfigError when the list is empty, holds a non-string/non-Buffer or a short key.
+   */
   constructor(keys: readonly KeyInput[]) {
     if (!Array.isArray(keys) || keys.length === 0) {
       throw new SessionConfigError(`app.keys must be a non-empty array of secret keys (found ${Array.isArray(keys) ? `an empty array${UNSET_HINT}` : typeof keys}); ${KEY_FIX}`);
@@ -50,6 +65,7 @@ export class Keyring {
     this.#hmacKeys = Object.freeze(this.keys.map((key) => createSecretKey(key)));
   }
 
+  /** How many keys the ring holds. */
   get length(): number {
     return this.keys.length;
   }
@@ -75,12 +91,20 @@ export class Keyring {
     return -1;
   }
 
+  /** True when any key's signature of `data` matches (Keygrip's `verify`). */
   verify(data: string, signature: string): boolean {
     return this.index(data, signature) !== -1;
   }
 }
 
-/** Build a Keyring (accepts an existing Keyring unchanged). */
+/**
+ * Build a Keyring (accepts an existing Keyring unchanged). Refuses a Keygrip instance, whose keys
+ * can't be read, with a SessionConfigError that says to pass the array itself.
+ *
+ * @example
+ * import { keyring } from "koa-sessionkit";
+ * app.keys = keyring(process.env.SESSION_KEYS!.split(","));
+ */
 export function keyring(keys: readonly KeyInput[] | Keyring): Keyring {
   if (keys instanceof Keyring) return keys;
   const value: unknown = keys;

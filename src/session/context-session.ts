@@ -46,8 +46,15 @@ function settled(): Pending {
   return { force: false, touch: false, reissue: false, metaChanged: false, clearCookie: false, legacy: undefined };
 }
 
+/**
+ * The per-request controller behind `ctx.session` (koa-session's ContextSession), reached with
+ * {@link contextSession}. Exported as a type for koa-session parity; applications use `ctx.session`,
+ * and auth uses the narrower {@link SessionControl}.
+ */
 export class ContextSession implements SessionController, SessionControl {
+  /** The request this controller serves. */
   readonly ctx: Context;
+  /** The middleware's options, resolved and validated once at start-up (shared by every request). */
   readonly options: ResolvedOptions;
   readonly #transport: Transport;
 
@@ -70,6 +77,7 @@ export class ContextSession implements SessionController, SessionControl {
     this.#transport = runtime.transportFor(ctx);
   }
 
+  /** True until a stored or sealed session was loaded for this request. */
   get isNew(): boolean {
     return this.#isNew;
   }
@@ -79,6 +87,7 @@ export class ContextSession implements SessionController, SessionControl {
   get storeKey(): string | undefined {
     return this.#identity?.storeKey;
   }
+  /** The middleware's storeTimeout in ms. */
   get storeTimeout(): number {
     return this.options.storeTimeout;
   }
@@ -91,9 +100,11 @@ export class ContextSession implements SessionController, SessionControl {
     if (this.#identity === undefined && transport.kind === "store" && this.#session) this.#identity = transport.newIdentity(this.ctx, false);
     return this.#identity?.storeKey;
   }
+  /** This session's lifetime; set through `ctx.session.maxAge`, which also validates it. */
   get maxAge(): MaxAge | undefined {
     return this.#maxAge;
   }
+  /** Change this session's lifetime (unvalidated; `ctx.session.maxAge = …` validates). */
   set maxAge(value: MaxAge | undefined) {
     this.#maxAge = value;
   }
@@ -114,6 +125,7 @@ export class ContextSession implements SessionController, SessionControl {
     this.#entered = true;
     return true;
   }
+  /** Save at commit even if the data is unchanged. */
   requireSave(): void {
     this.#pending.force = true;
   }
@@ -183,6 +195,7 @@ export class ContextSession implements SessionController, SessionControl {
 
   // ---------------------------------------------------------------- ctx.session
 
+  /** `ctx.session`: the session (made on first use), or null after `ctx.session = null`. */
   get(): Session | null {
     if (this.#session === undefined) {
       const transport = this.#transport;
@@ -192,6 +205,7 @@ export class ContextSession implements SessionController, SessionControl {
     return this.#session;
   }
 
+  /** `ctx.session = value`: null destroys the session, an object replaces it (and ends any login on it). */
   set(value: unknown): void {
     if (value === null) {
       this.#session = null;
@@ -217,6 +231,7 @@ export class ContextSession implements SessionController, SessionControl {
 
   // ---------------------------------------------------------------- commit
 
+  /** Write what this request changed (the middleware calls it after the handler unless autoCommit is false). */
   async commit(options: { save?: boolean; regenerate?: boolean } = {}): Promise<void> {
     const session = this.#session;
     if (session === undefined) {

@@ -66,7 +66,33 @@ export function sessionControl(ctx: Context): SessionControl {
   return contextSession(ctx);
 }
 
+/**
+ * The session middleware, koa-session 7's older argument order: `session(app, options)`.
+ * Same behaviour as `session(options, app)`.
+ */
 export function session(app: Koa, options?: SessionOptions): Middleware;
+/**
+ * The session middleware: installs `ctx.session` and `ctx.sessionOptions` on `app`, loads the session
+ * before your handlers and saves what they changed after them. A drop-in for koa-session 7's
+ * `session(opts, app)`: same options, defaults and events, with HMAC-SHA256 signing (keys of 32 bytes
+ * or more, from `app.keys` or `options.keys`), 256-bit ids, hashed store keys and, with
+ * `mode: "cookie"`, AES-256-GCM sealed cookies.
+ *
+ * Throws SessionConfigError at start-up for a missing app, missing or short keys and invalid options.
+ * A store that fails or takes longer than `storeTimeout` answers 503 with Retry-After.
+ *
+ * @example
+ * import Koa from "koa";
+ * import session from "koa-sessionkit";
+ * import { RedisStore } from "koa-sessionkit/redis";
+ * const app = new Koa();
+ * app.keys = (process.env.SESSION_KEYS ?? "").split(","); // `npx koa-sessionkit keys` makes them
+ * app.use(session({ maxAge: 86_400_000, store: new RedisStore({ url: process.env.REDIS_URL }) }, app));
+ * app.use((ctx) => {
+ *   ctx.session.views = (ctx.session.views ?? 0) + 1;
+ *   ctx.body = `${ctx.session.views} views`;
+ * });
+ */
 export function session(options: SessionOptions | undefined, app: Koa): Middleware;
 export function session(first: Koa | SessionOptions | undefined, second?: Koa | SessionOptions): Middleware {
   const [app, input] = isApp(first) ? [first, (second ?? {}) as SessionOptions] : [second, (first ?? {}) as SessionOptions];

@@ -43,9 +43,14 @@ export function splitReserved(stored: StoredSession): { data: Record<string, unk
   return { data, reserved };
 }
 
+/**
+ * The class of `ctx.session` (see {@link SessionModel}); exported for `instanceof` and koa-session
+ * parity. The middleware creates it; applications never need to.
+ */
 export class Session {
   readonly #controller: SessionController;
 
+  /** @internal Made by the middleware, bound to one request's controller. */
   constructor(controller: SessionController, data?: Record<string, unknown>) {
     this.#controller = controller;
     if (data) {
@@ -56,22 +61,30 @@ export class Session {
     }
   }
 
+  /** True when this request started the session (no valid cookie came in). */
   get isNew(): boolean {
     return this.#controller.isNew;
   }
 
+  /** How many fields of yours the session holds. */
   get length(): number {
     return Object.keys(this.toJSON()).length;
   }
 
+  /** True when the session holds at least one field of yours. */
   get populated(): boolean {
     return this.length > 0;
   }
 
+  /**
+   * This session's lifetime (ms or "session"). Setting it validates the value (SessionConfigError,
+   * `ERR_SESSIONKIT_MISUSE`) and saves the session with the new lifetime at commit.
+   */
   get maxAge(): MaxAge | undefined {
     return this.#controller.maxAge;
   }
 
+  /** Change this session's lifetime: a positive number of ms or "session"; saved at commit. */
   set maxAge(value: MaxAge | undefined) {
     if (value !== "session" && value !== undefined && (typeof value !== "number" || !(value > 0))) {
       throw new SessionConfigError(`session.maxAge must be a positive number of ms or "session", got ${String(value)}`, "ERR_SESSIONKIT_MISUSE");
@@ -80,6 +93,7 @@ export class Session {
     this.#controller.requireSave();
   }
 
+  /** The store key of this session (a hash of the id, safe to log and to pass to store methods). */
   get externalKey(): string | undefined {
     return this.#controller.externalKey;
   }
@@ -110,6 +124,7 @@ export class Session {
     return out;
   }
 
+  /** `console.log(ctx.session)` shows your fields only. */
   [inspect.custom](): Record<string, unknown> {
     return this.toJSON();
   }

@@ -12,11 +12,32 @@ import type { Keyring, KeyInput } from "../crypto/keyring.js";
 import type { AuditListener } from "../events.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
 
+/**
+ * Your own session fields, empty until you declare them: `ctx.session.views` is then typed.
+ *
+ * @example
+ * declare module "koa-sessionkit" {
+ *   interface SessionData { views?: number; cart?: string[] }
+ * }
+ */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface SessionData {}
 
+/** The cookie's SameSite attribute; `true` means "strict", `false` leaves the attribute out. */
 export type SameSite = "strict" | "lax" | "none" | boolean;
 
+/**
+ * koa-session's `externalKey`: carry the session id somewhere other than the cookie (a header for a
+ * native app, say). The id is then neither signed nor sealed, so it must stay unguessable.
+ *
+ * @example
+ * session({
+ *   externalKey: {
+ *     get: (ctx) => ctx.get("x-session-id"),
+ *     set: (ctx, value) => ctx.set("x-session-id", value),
+ *   },
+ * }, app);
+ */
 export interface ExternalKeyAccessor {
   /** Read the session id from the request (for example a header). */
   get(ctx: Context): string | undefined | null;
@@ -24,6 +45,19 @@ export interface ExternalKeyAccessor {
   set(ctx: Context, value: string): void;
 }
 
+/**
+ * Options of {@link session}: koa-session 7's, with the same names and defaults, plus `keys`,
+ * `storeTimeout`, `legacy`, `legacyKeys` and `onEvent`.
+ *
+ * @example
+ * app.use(session({
+ *   key: "__Host-sid",
+ *   maxAge: 7 * 86_400_000,
+ *   sameSite: "lax",
+ *   store: new RedisStore({ url: process.env.REDIS_URL }),
+ *   onEvent: (event) => logger.info(event),
+ * }, app));
+ */
 export interface SessionOptions {
   /** Cookie name. Default "koa.sess". */
   key?: string;
@@ -36,7 +70,7 @@ export interface SessionOptions {
   autoCommit?: boolean;
   /** Replace earlier Set-Cookie headers of the same name. Default true. */
   overwrite?: boolean;
-  /** Default true. */
+  /** Hide the cookie from page scripts (HttpOnly). Default true. */
   httpOnly?: boolean;
   /** Sign the cookie (HMAC-SHA256 with app.keys). Default true. */
   signed?: boolean;
@@ -51,15 +85,19 @@ export interface SessionOptions {
    * so; anything but strict/lax/none/true/false is refused at start-up. `null` means the default.
    */
   sameSite?: SameSite | (string & Record<never, never>) | null;
-  /** Default "/". */
+  /** The cookie's Path. Default "/". */
   path?: string;
+  /** The cookie's Domain. Default: none (host-only, required for a `__Host-` cookie name). */
   domain?: string;
   /** "store" (default): the cookie holds an id. "cookie": the whole session, sealed with AES-256-GCM. */
   mode?: "store" | "cookie";
   /** Where sessions live in store mode. Default: a bounded in-process MemoryStore. */
   store?: SessionStore;
-  /** A store made per request: `new ContextStore(ctx)`. */
-  ContextStore?: new (ctx: Context) => SessionStore;
+  /** koa-session's per-request store: a class constructed as `new ContextStore(ctx)` for each request. */
+  ContextStore?: {
+    /** Make the store that serves this request. */
+    new (ctx: Context): SessionStore;
+  };
   /** Read/write the session id somewhere other than the cookie. */
   externalKey?: ExternalKeyAccessor;
   /** Cookie mode: turn the session into text before sealing. Default JSON.stringify. */
@@ -94,15 +132,32 @@ export interface SessionOptions {
 
 /** What `ctx.session` is, apart from your own fields. */
 export interface SessionModel {
+  /** True when this request started the session (no valid cookie came in). */
   readonly isNew: boolean;
+  /** True when the session holds at least one field of yours. */
   readonly populated: boolean;
+  /** How many fields of yours the session holds. */
   readonly length: number;
+  /**
+   * This session's lifetime (ms or "session"). Setting it validates the value and saves the session
+   * with the new lifetime at commit ("remember me").
+   *
+   * @example
+   * if (ctx.request.body.remember) ctx.session.maxAge = 30 * 86_400_000;
+   */
   maxAge: MaxAge | undefined;
   /** The store key of this session (a hash of the id, safe to log and to pass to store methods). */
   readonly externalKey: string | undefined;
+  /** Save now, even if nothing changed. With a callback (koa-session's style) it returns undefined. */
   save(callback?: (err?: unknown) => void): Promise<void> | undefined;
+  /**
+   * Move the session to a new id, keeping its data; the old entry is destroyed. Do it whenever
+   * privilege changes (auth's login() does it for you). With a callback it returns undefined.
+   */
   regenerate(callback?: (err?: unknown) => void): Promise<void> | undefined;
+  /** Commit now; for `autoCommit: false`. */
   manuallyCommit(): Promise<void>;
+  /** Your fields as a plain object, without the API or the reserved fields. */
   toJSON(): Record<string, unknown>;
 }
 
@@ -117,25 +172,40 @@ export type KoaSession = SessionModel & SessionData & Record<string, any>;
 /** koa-session's name for the options argument, so `import type { CreateSessionOptions }` keeps compiling. */
 export type CreateSessionOptions = SessionOptions;
 
+/**
+ * The payload of koa-session's app events, `session:missed`, `session:expired`, `session:invalid`
+ * (and `session:legacy-kept`), emitted on the app after the request has moved on.
+ *
+ * @example
+ * app.on("session:expired", ({ key, ctx }) => log.info({ key, path: ctx.path }, "session expired"));
+ */
 export interface SessionEvent {
+  /** The store key (a hash of the id) when there is one; never the cookie value. */
   key: string | undefined;
+  /** The stored session that was rejected, when one was read. */
   value: StoredSession | null | undefined;
+  /** The request. */
   ctx: Context;
 }
 
 /** What `koa-sessionkit/auth` needs from a request's session, and nothing more. */
 export interface SessionControl {
+  /** `ctx.session`: the session (made on first use), or null after `ctx.session = null`. */
   get(): KoaSession | null;
+  /** `ctx.session = value`: null destroys the session, an object replaces it (and ends any login on it). */
   set(value: unknown): void;
   /** Library metadata (`_sk`); change it with updateMeta. */
   readonly meta: Readonly<SessionMeta> | undefined;
+  /** Change metadata; it is saved with the session at commit. */
   updateMeta(patch: Partial<SessionMeta>): void;
   /** Persist lastSeenAt (and extend the entry) without rewriting data. */
   requestTouch(): void;
+  /** Write what this request changed now; `save` forces a write, `regenerate` moves it to a new id. */
   commit(options?: { save?: boolean; regenerate?: boolean }): Promise<void>;
   /** This request's store; undefined in cookie mode. */
   readonly store: SessionStore | undefined;
   /** The store key of this session, once it has one. */
   readonly storeKey: string | undefined;
+  /** The middleware's storeTimeout in ms, for auth's own store calls. */
   readonly storeTimeout: number;
 }

@@ -25,6 +25,8 @@
  * import { connectStore } from "koa-sessionkit/connect";
  * import { RedisStore as ConnectRedis } from "connect-redis";
  * app.use(session({ store: connectStore(new ConnectRedis({ client })) }, app));
+ *
+ * @module koa-sessionkit/connect
  */
 import { SessionConfigError } from "../errors.js";
 // The one place this file reaches into the session layer: the JSON codec every store shares.
@@ -36,7 +38,18 @@ type Callback<T = unknown> = (error?: unknown, value?: T) => void;
 /** What connectStore writes into the connect store for one session. */
 export interface ConnectSessionData {
   /** What express-session would store: connect stores compute their TTL from it. */
-  cookie: { originalMaxAge: number; maxAge: number; expires: Date; httpOnly: boolean; path: string };
+  cookie: {
+    /** The session's lifetime in ms. */
+    originalMaxAge: number;
+    /** The same lifetime in ms (stores read either spelling). */
+    maxAge: number;
+    /** When the session expires. */
+    expires: Date;
+    /** Always true, as express-session writes it. */
+    httpOnly: boolean;
+    /** Always "/", as express-session writes it. */
+    path: string;
+  };
   /** The session's JSON text, as the built-in stores keep it. */
   sessionkit: string;
   /** The store key, for stores whose `all` returns a list without ids. */
@@ -45,16 +58,23 @@ export interface ConnectSessionData {
 
 /** The express-session store API (callback style; a returned promise is honoured too). */
 export interface ConnectStoreLike {
+  /** Read the session stored under `sid`. */
   get(sid: string, callback: Callback<unknown>): unknown;
+  /** Store `session` under `sid`. */
   set(sid: string, session: ConnectSessionData, callback: Callback): unknown;
+  /** Remove the session under `sid`. */
   destroy(sid: string, callback: Callback): unknown;
+  /** Not used by connectStore (see the module notes); listed because express-session stores have it. */
   touch?(sid: string, session: ConnectSessionData, callback: Callback): unknown;
   /** Every live session: an object keyed by sid, or an array (with `id` on each entry, or not). */
   all?(callback: Callback<unknown>): unknown;
+  /** Remove every session. */
   clear?(callback: Callback): unknown;
+  /** Count the sessions. */
   length?(callback: Callback<number>): unknown;
 }
 
+/** What {@link connectStore} returns: a {@link SessionStore} plus the wrapped store's extras. */
 export interface ConnectSessionStore extends SessionStore {
   /** The wrapped connect store. */
   readonly connect: ConnectStoreLike;
@@ -117,7 +137,15 @@ function entriesOf(all: unknown): [string | undefined, unknown][] {
 
 /**
  * Wrap an express-session store. `store` is the constructed store object (new ConnectRedis(…),
- * new (MySQLStore(session))(…), new session.MemoryStore()).
+ * new (MySQLStore(session))(…), new session.MemoryStore()). Every change is a whole-object `set`;
+ * listByUser/destroyByUser exist only when the store has `all`.
+ *
+ * @throws SessionConfigError when `store` lacks get, set or destroy.
+ *
+ * @example
+ * import { connectStore } from "koa-sessionkit/connect";
+ * import { RedisStore as ConnectRedis } from "connect-redis";
+ * app.use(session({ store: connectStore(new ConnectRedis({ client, prefix: "sess:" })) }, app));
  */
 export function connectStore(store: ConnectStoreLike): ConnectSessionStore {
   for (const method of ["get", "set", "destroy"] as const) {

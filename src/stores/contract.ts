@@ -29,7 +29,9 @@ export interface SessionMeta {
   authAt?: number;
   /** Hard end of the session, counted from login; rolling/renew never move it. */
   absoluteExpiresAt?: number;
+  /** The client IP at login, as Koa saw it (`ctx.ip`), for a "your sessions" page. */
   ip?: string;
+  /** The User-Agent header at login (truncated), for a "your sessions" page. */
   userAgent?: string;
 }
 
@@ -41,33 +43,49 @@ export interface StoredSession {
   [key: string]: unknown;
   /** Expiry in ms since epoch; the middleware rejects a session past it even if the store still has it. */
   _expire?: number;
+  /** The session's maxAge in ms, so a per-session `ctx.session.maxAge` survives the next load. */
   _maxAge?: number;
   /** Set instead of _maxAge when maxAge is "session" (a browser-session cookie). */
   _session?: boolean;
+  /** koa-sessionkit's metadata (creation, last activity, login); stores may index `_sk.userId`. */
   _sk?: SessionMeta;
 }
 
+/**
+ * A session's lifetime: milliseconds, or `"session"` for a browser-session cookie (no Expires;
+ * the store entry then lives {@link SESSION_COOKIE_STORE_TTL_MS}).
+ */
 export type MaxAge = number | "session";
 
+/** The third argument of {@link SessionStore.get}, shaped like koa-session's. */
 export interface StoreGetOptions {
+  /** The middleware's `rolling` option. */
   rolling?: boolean;
+  /** The request, for stores that need it (per-tenant routing, logging). */
   ctx?: Context;
 }
 
+/** The last argument of {@link SessionStore.set}, `touch` and `merge`, shaped like koa-session's. */
 export interface StoreSetOptions {
+  /** The middleware's `rolling` option. */
   rolling?: boolean;
   /** true when the data changed, false for a rolling/renew refresh of unchanged data. */
   changed?: boolean;
+  /** The request, for stores that need it. */
   ctx?: Context;
 }
 
+/** The second argument of {@link SessionStore.destroy}. */
 export interface StoreDestroyOptions {
+  /** The request, for stores that need it. */
   ctx?: Context;
 }
 
 /** The top-level keys one request set or deleted, for stores that can merge (see `merge`). */
 export interface SessionChanges {
+  /** Top-level keys added or changed, with their new values. */
   set: Record<string, unknown>;
+  /** Top-level keys deleted. */
   unset: string[];
   /** Reserved fields (_expire, _maxAge, _sk) after this request; always written. */
   reserved: Pick<StoredSession, "_expire" | "_maxAge" | "_session" | "_sk">;
@@ -77,21 +95,43 @@ export interface SessionChanges {
    * and fall back to applying set/unset to the current entry when it does not.
    */
   base?: string;
+  /** The whole session's JSON after this request's changes (see `base`). */
   result?: string;
 }
 
 /** One row of a user's session list. `key` is the store key (a hash), never the session id. */
 export interface SessionListEntry {
+  /** The store key (`prefix + sha256(id)`): enough to revoke the session, useless as a cookie. */
   key: string;
+  /** When the session was first saved (ms since epoch). */
   createdAt: number;
+  /** Last time the session was written or touched (ms since epoch). */
   lastSeenAt: number;
+  /** When the entry expires (ms since epoch). */
   expiresAt: number;
+  /** The client IP at login, when recorded. */
   ip?: string;
+  /** The User-Agent at login, when recorded. */
   userAgent?: string;
 }
 
 type MaybePromise<T> = T | Promise<T>;
 
+/**
+ * What `session({ store })` accepts: a koa-session 7 store (get/set/destroy) works as it is; the
+ * optional methods unlock cheaper writes (touch, merge) and auth's session list and "log out
+ * everywhere" (listByUser, destroyByUser). Keys are already `prefix + sha256(id)`.
+ *
+ * @example
+ * // A minimal store (a Map; use MemoryStore for real):
+ * const entries = new Map<string, StoredSession>();
+ * const store: SessionStore = {
+ *   get: (key) => entries.get(key),
+ *   set: (key, session) => void entries.set(key, session),
+ *   destroy: (key) => entries.delete(key),
+ * };
+ * app.use(session({ store }, app));
+ */
 export interface SessionStore {
   /**
    * Required. Resolve the stored session (a `StoredSession`), or null/undefined when missing or
@@ -131,6 +171,10 @@ export const RAW_JSON: unique symbol = Symbol.for("koa-sessionkit.rawJson") as n
 /** Lifetime of a store entry in ms: "session" cookies still need a server-side bound. */
 export const SESSION_COOKIE_STORE_TTL_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * The lifetime in ms a store should give an entry for `maxAge`: the number itself, or
+ * {@link SESSION_COOKIE_STORE_TTL_MS} for "session", a missing or a non-positive maxAge. For custom stores.
+ */
 export function ttlMs(maxAge: MaxAge | undefined): number {
   return typeof maxAge === "number" && Number.isFinite(maxAge) && maxAge > 0 ? maxAge : SESSION_COOKIE_STORE_TTL_MS;
 }

@@ -10,6 +10,8 @@
  * import session from "koa-sessionkit";
  * import { MemoryStore } from "koa-sessionkit/memory";
  * app.use(session({ store: new MemoryStore({ max: 50_000 }) }, app));
+ *
+ * @module koa-sessionkit/memory
  */
 import { debuglog } from "node:util";
 import { parseStored, serializeStored } from "./json.js";
@@ -28,6 +30,7 @@ import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:memory");
 
+/** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
   /** Most entries kept; the least recently used goes first. Default 10,000. */
   max?: number;
@@ -45,7 +48,18 @@ interface Entry {
 
 let warnedProduction = false;
 
+/**
+ * An in-process session store: the default when `session()` gets no store, and the right one for
+ * tests and development. Bounded by `max` (least recently used out first) and expiring by TTL.
+ * Not for production: lost on restart and not shared between processes (with NODE_ENV=production
+ * it warns once).
+ *
+ * @example
+ * import { MemoryStore } from "koa-sessionkit/memory";
+ * app.use(session({ store: new MemoryStore({ max: 50_000 }) }, app));
+ */
 export class MemoryStore implements SessionStore {
+  /** Most entries kept. */
   readonly max: number;
   readonly #entries = new Map<string, Entry>();
   readonly #byUser = new Map<string, Set<string>>();
@@ -53,6 +67,7 @@ export class MemoryStore implements SessionStore {
   #tick = 0;
   readonly #refreshAfter: number;
 
+  /** @throws SessionConfigError when `max` is not a positive integer. */
   constructor(options: MemoryStoreOptions = {}) {
     const max = options.max ?? 10_000;
     if (!Number.isInteger(max) || max < 1) {

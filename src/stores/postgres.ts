@@ -10,6 +10,8 @@
  * import { PostgresStore } from "koa-sessionkit/postgres";
  * app.use(session({ store: new PostgresStore({ connectionString: process.env.DATABASE_URL }) }, app));
  * // or share a pool: new PostgresStore({ pool })
+ *
+ * @module koa-sessionkit/postgres
  */
 import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
@@ -31,6 +33,7 @@ import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:postgres");
 
+/** Options of {@link PostgresStore}: `pool` or `connectionString`. */
 export interface PostgresStoreOptions {
   /** A pg Pool you manage; the store never ends it. */
   pool?: Pool;
@@ -38,8 +41,9 @@ export interface PostgresStoreOptions {
   connectionString?: string;
   /** Extra pg Pool options for connectionString mode. */
   poolOptions?: PoolConfig;
-  /** Default "koa_sessions". */
+  /** Table name (a plain SQL identifier). Default "koa_sessions". */
   table?: string;
+  /** Schema of the table. Default: the connection's search_path (usually "public"). */
   schema?: string;
   /** Create the table and indexes on first use. Default true; set false if you run migrations. */
   createTable?: boolean;
@@ -82,8 +86,20 @@ interface SessionRow extends QueryResultRow {
   user_agent: string | null;
 }
 
+/**
+ * Sessions in one PostgreSQL table through node-postgres (pg 8, an optional peer dependency). Creates
+ * its table and indexes on first use (or see {@link POSTGRES_SCHEMA_SQL}), filters expired rows on
+ * every read and prunes them on a timer. `close()` stops the timer and ends only a pool it created.
+ *
+ * @example
+ * import { PostgresStore } from "koa-sessionkit/postgres";
+ * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL }); // or { pool }
+ * app.use(session({ store }, app));
+ */
 export class PostgresStore implements SessionStore {
+  /** The pg Pool in use (yours, or the one the store created). */
   readonly pool: Pool;
+  /** The table as written in SQL: quoted, and schema-qualified when `schema` was given. */
   readonly table: string;
   readonly #ownsPool: boolean;
   readonly #createTable: boolean;
@@ -93,6 +109,10 @@ export class PostgresStore implements SessionStore {
   #ready: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
 
+  /**
+   * @throws SessionConfigError when neither pool nor connectionString is given, a table or schema
+   * name is not a plain identifier, or pg is not installed (`ERR_SESSIONKIT_MISSING_PEER`).
+   */
   constructor(options: PostgresStoreOptions = {}) {
     const table = sqlIdentifier("PostgresStore", "table", options.table ?? "koa_sessions");
     this.table = options.schema === undefined ? table : `${sqlIdentifier("PostgresStore", "schema", options.schema)}.${table}`;

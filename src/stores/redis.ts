@@ -17,6 +17,8 @@
  * app.use(session({ store: new RedisStore({ url: process.env.REDIS_URL }) }, app));
  * // Sentinel: new RedisStore({ sentinels: [{ host, port }, …], name: "mymaster" })
  * // or share a client: new RedisStore({ client: new Redis(...) }) / an ioredis Cluster
+ *
+ * @module koa-sessionkit/redis
  */
 import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
@@ -38,6 +40,10 @@ import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:redis");
 
+/**
+ * Options of {@link RedisStore}: exactly one of `client`, `url` or `sentinels` (with `name`). Any other
+ * ioredis option applies to a client the store creates, over {@link failFastRedisOptions}.
+ */
 export interface RedisStoreOptions extends RedisOptions {
   /** An ioredis client (standalone or Sentinel) or Cluster you manage; the store never quits it. */
   client?: Redis | Cluster;
@@ -124,8 +130,22 @@ function checkSentinels(options: RedisOptions): void {
   }
 }
 
+/**
+ * Sessions in Redis (single node, Sentinel or Cluster) through ioredis 5 or 6, an optional peer
+ * dependency. Entries expire by Redis TTL; a per-user sorted set backs auth's listSessions and
+ * logoutEverywhere; merge and touch are compare-and-set, so a logout is never undone by a
+ * concurrent request. `close()` quits only a client the store created.
+ *
+ * @example
+ * import { RedisStore } from "koa-sessionkit/redis";
+ * const store = new RedisStore({ url: process.env.REDIS_URL }); // or { client }, or { sentinels, name }
+ * app.use(session({ store }, app));
+ * process.on("SIGTERM", () => void store.close());
+ */
 export class RedisStore implements SessionStore {
+  /** The ioredis client or Cluster in use (yours, or the one the store created). */
   readonly client: Redis | Cluster;
+  /** Prefix of every Redis key the store writes (sessions under `${keyPrefix}s:`, user indexes under `${keyPrefix}u:`). */
   readonly keyPrefix: string;
   readonly #ownsClient: boolean;
   /** SCRIPT LOAD was sent since the client started or last answered NOSCRIPT (see #script). */
@@ -136,6 +156,10 @@ export class RedisStore implements SessionStore {
     (key) => this.client.get(this.#sessionKey(key)),
   );
 
+  /**
+   * @throws SessionConfigError when none or more than one of client/url/sentinels is given, the
+   * sentinels are malformed, or ioredis is not installed (`ERR_SESSIONKIT_MISSING_PEER`).
+   */
   constructor(options: RedisStoreOptions = {}) {
     const { client, url, keyPrefix = "sess:", ...redisOptions } = options;
     if (typeof keyPrefix !== "string") throw new SessionConfigError("RedisStore keyPrefix must be a string");

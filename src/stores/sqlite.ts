@@ -9,6 +9,8 @@
  * @example
  * import { SqliteStore } from "koa-sessionkit/sqlite";
  * app.use(session({ store: new SqliteStore({ path: "data/sessions.db" }) }, app));
+ *
+ * @module koa-sessionkit/sqlite
  */
 import { debuglog } from "node:util";
 import type BetterSqlite3 from "better-sqlite3";
@@ -29,6 +31,7 @@ import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:sqlite");
 
+/** Options of {@link SqliteStore}: `path` or `database`. */
 export interface SqliteStoreOptions {
   /** Database file the store opens (and on close closes). ":memory:" works for tests. */
   path?: string;
@@ -64,7 +67,17 @@ function loadBetterSqlite3(): typeof BetterSqlite3 {
 
 type Row = [key: string, data: string, expiresAt: number, ...columns: MetaColumns];
 
+/**
+ * Sessions in one SQLite table through better-sqlite3 (an optional peer dependency), for a single
+ * server that wants sessions to survive a restart without a database server. Opens its own file in
+ * WAL mode, creates its table if missing and prunes expired rows on a timer.
+ *
+ * @example
+ * import { SqliteStore } from "koa-sessionkit/sqlite";
+ * app.use(session({ store: new SqliteStore({ path: "data/sessions.db" }) }, app));
+ */
 export class SqliteStore implements SessionStore {
+  /** The better-sqlite3 Database in use (yours, or the one the store opened). */
   readonly database: BetterSqlite3.Database;
   readonly #ownsDatabase: boolean;
   readonly #timer: NodeJS.Timeout | undefined;
@@ -77,6 +90,10 @@ export class SqliteStore implements SessionStore {
   /** Read-modify-write of one row, atomic. Returns false when the row is missing or expired. */
   readonly #update: (key: string, maxAge: MaxAge | undefined, change: (stored: StoredSession) => void) => boolean;
 
+  /**
+   * @throws SessionConfigError when neither path nor database is given, the table name is not a
+   * plain identifier, or better-sqlite3 is not installed (`ERR_SESSIONKIT_MISSING_PEER`).
+   */
   constructor(options: SqliteStoreOptions = {}) {
     const table = options.table ?? "koa_sessions";
     const t = sqlIdentifier("SqliteStore", "table", table);
