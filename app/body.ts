@@ -101,6 +101,9 @@ export function parseBody(): Middleware {
     onError: rethrowBodyError,
   });
   return async function parseBodyMiddleware(ctx, next) {
+    // Content codings are case-insensitive (RFC 9110 §8.4.1); the decompressor only knows lower case.
+    const encoding = ctx.req.headers["content-encoding"];
+    if (typeof encoding === "string") ctx.req.headers["content-encoding"] = encoding.trim().toLowerCase();
     await parser(ctx, async () => {
       const body = (ctx.request as { body?: unknown }).body;
       if (typeof body === "string") {

@@ -89,7 +89,14 @@ describe("compressed bodies", () => {
   });
 
   it("valid compressed bodies still log in", async () => {
-    for (const [encoding, body] of [["gzip", zlib.gzipSync(json)], ["deflate", zlib.deflateSync(json)], ["br", zlib.brotliCompressSync(json)]] as const) {
+    for (const [encoding, body] of [
+      ["gzip", zlib.gzipSync(json)],
+      ["deflate", zlib.deflateSync(json)],
+      ["br", zlib.brotliCompressSync(json)],
+      // Content codings are case-insensitive.
+      ["GZIP", zlib.gzipSync(json)],
+      [" Br ", zlib.brotliCompressSync(json)],
+    ] as const) {
       const res = await postJson(body, { "Content-Encoding": encoding });
       expect(res.status, `${encoding} ${res.text}`).toBe(200);
     }
