@@ -17,7 +17,7 @@ import { auditEvent } from "../events.js";
 import type { Opened, Sealer } from "../crypto/seal.js";
 import type { VerifiedCache } from "../crypto/verified-cache.js";
 import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
-import { isPlainRecord, normalizeStored, safeParse } from "../stores/json.js";
+import { isPlainRecord, normalizeStored, parseStored } from "../stores/json.js";
 import { readCookie } from "./cookies.js";
 import type { ResolvedOptions } from "./options.js";
 import type { SharedState } from "./runtime.js";
@@ -190,25 +190,66 @@ export type SealedCookie =
   | { kind: "expired" }
   | { kind: "opened"; stored: StoredSession | null; keyIndex: number };
 
+/**
+ * An opened cookie as the cache keeps it. `template` is its payload parsed once and frozen, kept
+ * only when sharing it between requests is safe (see sharedTemplate); null when it is not.
+ */
+export interface OpenedCookie extends Opened {
+  template?: StoredSession | null;
+}
+
 /** Open cookie mode's sealed token: its lifetime is enforced here, whatever the browser kept. */
-export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer: Sealer, cache?: VerifiedCache<Opened>): SealedCookie {
+export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer: Sealer, cache?: VerifiedCache<OpenedCookie>): SealedCookie {
   const token = rawCookie(ctx, options.key);
   if (!token) return { kind: "none" };
   // A returning browser sends the same sealed text each time: decrypt it once. The expiry inside
   // is still checked on every request below.
-  let opened = cache?.get(token) ?? null;
+  let opened: OpenedCookie | null = cache?.get(token) ?? null;
   if (!opened) {
     opened = sealer.open(token, options.key);
     if (opened) cache?.set(token, opened);
   }
   if (!opened) return { kind: "unopened", token };
   if (opened.expiresAt !== undefined && opened.expiresAt <= Date.now()) return { kind: "expired" };
-  let stored: StoredSession | null = null;
-  try {
-    const decoded = options.decode ? options.decode(opened.payload) : safeParse(opened.payload);
-    stored = isPlainRecord(decoded) ? normalizeStored(decoded) : null;
-  } catch {
-    stored = null;
+  if (options.decode) {
+    let stored: StoredSession | null = null;
+    try {
+      const decoded = options.decode(opened.payload);
+      stored = isPlainRecord(decoded) ? normalizeStored(decoded) : null;
+    } catch {
+      stored = null;
+    }
+    return { kind: "opened", stored, keyIndex: opened.keyIndex };
   }
+  // The same cookie parses to the same session every time: parse it once. The frozen template is
+  // handed out only when the request can't change it through the object (flat values; the
+  // controller copies them into the request's own Session) and nobody else sees it (no `valid`
+  // hook, and accepted, so no event carries it); otherwise each request parses its own copy.
+  opened.template ??= sharedTemplate(opened.payload);
+  const template = opened.template;
+  const stored = template && !options.valid && rejectReason(ctx, options, template) === null ? template : parseStored(opened.payload);
   return { kind: "opened", stored, keyIndex: opened.keyIndex };
+}
+
+/**
+ * The payload parsed and frozen when every value is a primitive (and `_sk`, the metadata, a flat
+ * record of primitives): nothing a handler does to its ctx.session can reach it. Null otherwise.
+ */
+function sharedTemplate(payload: string): StoredSession | null {
+  const stored = parseStored(payload);
+  if (!stored) return null;
+  for (const key of Object.keys(stored)) {
+    const value = stored[key];
+    if (key === "_sk" && isPlainRecord(value) && isFlat(value)) Object.freeze(value);
+    else if (typeof value === "object" && value !== null) return null;
+  }
+  return Object.freeze(stored);
+}
+
+function isFlat(record: Record<string, unknown>): boolean {
+  for (const key of Object.keys(record)) {
+    const value = record[key];
+    if (typeof value === "object" && value !== null) return false;
+  }
+  return true;
 }
