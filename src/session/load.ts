@@ -21,8 +21,7 @@ import { isPlainRecord, normalizeStored, parseStored } from "../stores/json.js";
 import { readCookie } from "./cookies.js";
 import type { ResolvedOptions } from "./options.js";
 import type { SharedState } from "./runtime.js";
-import { callStore } from "../stores/call.js";
-import { spendStoreTime } from "../stores/deadline.js";
+import { isThenable, storeCall } from "../stores/call.js";
 import type { SessionEvent } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
@@ -61,11 +60,8 @@ export async function loadFromStore(ctx: Context, runtime: SharedState, store: S
       storeKey = storeKeyFor(id, options.prefix);
       runtime.storeKeys.set(id, storeKey);
     }
-    const stored = normalizeStored(
-      await spendStoreTime(ctx, "get", options.storeTimeout, (ms) =>
-        callStore("get", ms, () => store.get(storeKey, maxAge, { rolling: options.rolling, ctx }), { ctx, store }),
-      ),
-    );
+    const answer = storeCall(ctx, "get", options.storeTimeout, () => store.get(storeKey, maxAge, { rolling: options.rolling, ctx }), store);
+    const stored = normalizeStored(isThenable(answer) ? await answer : answer);
     if (accept(ctx, runtime, stored, storeKey)) {
       return {
         stored: stored as StoredSession,
