@@ -17,7 +17,7 @@ import { auditEvent } from "../events.js";
 import type { Opened, Sealer } from "../crypto/seal.js";
 import type { VerifiedCache } from "../crypto/verified-cache.js";
 import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
-import { isPlainRecord, normalizeStored, parseStored } from "../stores/json.js";
+import { flatTemplate, isPlainRecord, normalizeStored, parseStored } from "../stores/json.js";
 import { readCookie } from "./cookies.js";
 import type { ResolvedOptions } from "./options.js";
 import type { SharedState } from "./runtime.js";
@@ -188,7 +188,7 @@ export type SealedCookie =
 
 /**
  * An opened cookie as the cache keeps it. `template` is its payload parsed once and frozen, kept
- * only when sharing it between requests is safe (see sharedTemplate); null when it is not.
+ * only when sharing it between requests is safe (see flatTemplate in stores/json.ts); null when not.
  */
 export interface OpenedCookie extends Opened {
   template?: StoredSession | null;
@@ -221,31 +221,8 @@ export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer:
   // handed out only when the request can't change it through the object (flat values; the
   // controller copies them into the request's own Session) and nobody else sees it (no `valid`
   // hook, and accepted, so no event carries it); otherwise each request parses its own copy.
-  opened.template ??= sharedTemplate(opened.payload);
+  opened.template ??= flatTemplate(opened.payload);
   const template = opened.template;
   const stored = template && !options.valid && rejectReason(ctx, options, template) === null ? template : parseStored(opened.payload);
   return { kind: "opened", stored, keyIndex: opened.keyIndex };
-}
-
-/**
- * The payload parsed and frozen when every value is a primitive (and `_sk`, the metadata, a flat
- * record of primitives): nothing a handler does to its ctx.session can reach it. Null otherwise.
- */
-function sharedTemplate(payload: string): StoredSession | null {
-  const stored = parseStored(payload);
-  if (!stored) return null;
-  for (const key of Object.keys(stored)) {
-    const value = stored[key];
-    if (key === "_sk" && isPlainRecord(value) && isFlat(value)) Object.freeze(value);
-    else if (typeof value === "object" && value !== null) return null;
-  }
-  return Object.freeze(stored);
-}
-
-function isFlat(record: Record<string, unknown>): boolean {
-  for (const key of Object.keys(record)) {
-    const value = record[key];
-    if (typeof value === "object" && value !== null) return false;
-  }
-  return true;
 }
