@@ -25,20 +25,10 @@ export interface CookieRead {
  * A bad signature is indistinguishable from no cookie, which is what a tampering client deserves.
  */
 export function readCookie(ctx: Context, options: ResolvedOptions, cache?: VerifiedCache<number>): CookieRead | undefined {
-  let value: string | undefined;
-  try {
-    value = ctx.cookies.get(options.key, { signed: false });
-  } catch {
-    return undefined; // malformed Cookie header; the cookies module is strict about some encodings
-  }
+  const value = requestCookie(ctx, options.key);
   if (!value) return undefined;
   if (!options.signed || !options.keyring) return { value, keyIndex: 0 };
-  let signature: string | undefined;
-  try {
-    signature = ctx.cookies.get(`${options.key}.sig`, { signed: false });
-  } catch {
-    return undefined;
-  }
+  const signature = requestCookie(ctx, `${options.key}.sig`);
   if (!signature) return undefined;
   const cacheKey = `${value}.${signature}`;
   const known = cache?.get(cacheKey);
@@ -47,6 +37,29 @@ export function readCookie(ctx: Context, options: ResolvedOptions, cache?: Verif
   if (keyIndex === -1) return undefined;
   cache?.set(cacheKey, keyIndex);
   return { value, keyIndex, signature };
+}
+
+/** Per cookie name, the pattern the cookies module (0.9) matches it with. */
+const patterns = new Map<string, RegExp>();
+
+/**
+ * A cookie's raw value from the request's Cookie header, exactly as Koa's `ctx.cookies.get(name,
+ * { signed: false })` finds it (the cookies module's pattern, surrounding quotes dropped), but
+ * without constructing `ctx.cookies` (a Cookies and a Keygrip object per request) on a request whose
+ * only cookie work is ours. Never throws.
+ */
+export function requestCookie(ctx: Context, name: string): string | undefined {
+  const header = ctx.req.headers.cookie;
+  if (!header) return undefined;
+  let pattern = patterns.get(name);
+  if (!pattern) {
+    pattern = new RegExp(`(?:^|;) *${name.replace(/[\^$\\.*+?()[\]{}|]/g, "\\$&")}=([^;]*)`);
+    patterns.set(name, pattern);
+  }
+  const match = pattern.exec(header);
+  if (!match) return undefined;
+  const value = match[1] as string;
+  return value[0] === '"' ? value.slice(1, -1) : value;
 }
 
 export interface CookieLifetime {

@@ -40,7 +40,8 @@ export class StoreTransport {
     this.store = store;
   }
 
-  load(ctx: Context, maxAge: MaxAge | undefined): Promise<Loaded> {
+  /** Synchronous when the store answers synchronously. */
+  load(ctx: Context, maxAge: MaxAge | undefined): Loaded | Promise<Loaded> {
     return loadFromStore(ctx, this.#runtime, this.store, maxAge);
   }
 

@@ -30,7 +30,7 @@ describe("MemoryStore: every read returns an object of its own", () => {
       const store = new MemoryStore();
       store.set("k", structuredClone(session) as StoredSession, 60_000);
       for (let read = 0; read < 4; read++) {
-        const got = store.get("k") as Record<string, unknown> & { _sk: Record<string, unknown> };
+        const got = store.get("k") as unknown as Record<string, unknown> & { _sk: Record<string, unknown> };
         expect(got).toEqual(session);
         expect(Object.isFrozen(got) || Object.isFrozen(got._sk)).toBe(false);
         expect(rawJsonOf(got)).toBe(JSON.stringify(session));
