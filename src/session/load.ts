@@ -238,7 +238,7 @@ export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer:
   // handed out only when the request can't change it through the object (flat values; the
   // controller copies them into the request's own Session) and nobody else sees it (no `valid`
   // hook, and accepted, so no event carries it); otherwise each request parses its own copy.
-  opened.template ??= flatTemplate(opened.payload);
+  opened.template ??= flatTemplate(opened.payload, true);
   const template = opened.template;
   const stored = template && !options.valid && rejectReason(ctx, options, template) === null ? template : parseStored(opened.payload);
   return { kind: "opened", stored, keyIndex: opened.keyIndex };

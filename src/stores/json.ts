@@ -80,21 +80,22 @@ export function normalizeStored(value: unknown): StoredSession | null {
 }
 
 /**
- * `text` parsed and frozen when every value is a primitive and `_sk` (the metadata) a flat record:
- * a template that many reads can share, since a caller's copy (copyFlat, or the controller copying
- * values into its Session) can't reach into it. Null for anything else (nested values are parsed per
- * read, so no request can alias another's).
+ * `text` parsed, when every value is a primitive and `_sk` (the metadata) a flat record: a template
+ * that many reads can share, since a copy of it (copyFlat, or the controller copying values into its
+ * Session) can't reach into it. Null for anything else (nested values are parsed per read, so no
+ * request can alias another's). `freeze` when the template itself is handed out; a template only
+ * ever copied stays unfrozen, since V8 copies a frozen object's properties on a slower path.
  */
-export function flatTemplate(text: string): StoredSession | null {
+export function flatTemplate(text: string, freeze: boolean): StoredSession | null {
   const stored = parseStored(text);
   if (!stored) return null;
   for (const key of Object.keys(stored)) {
     const value = stored[key];
     if (typeof value !== "object" || value === null) continue;
     if (key !== "_sk" || !isFlatRecord(value)) return null;
-    Object.freeze(value);
+    if (freeze) Object.freeze(value);
   }
-  return Object.freeze(stored);
+  return freeze ? Object.freeze(stored) : stored;
 }
 
 function isFlatRecord(value: object): boolean {

@@ -3,8 +3,8 @@
  * where "used" refreshes an entry once it is in the older half of the order) and expiring by TTL.
  * Entries are kept as JSON text, and every read returns an object of its own, so a handler mutating
  * its session can never alias the stored copy. A session read more than once between writes is
- * parsed once: flat sessions (primitive values, flat metadata) are then copied from a frozen template
- * instead of parsed again (about half the cost of a parse).
+ * parsed once: flat sessions (primitive values, flat metadata) are then copied from a private template
+ * instead of parsed again.
  *
  * Not for production: it is lost on restart and not shared between processes (it says so once).
  *
@@ -47,7 +47,7 @@ interface Entry {
   /** Insertion counter when the entry last moved to the young end of the LRU order. */
   tick: number;
   /**
-   * `json` parsed and frozen, once read twice (a session written on every request is never
+   * `json` parsed (never handed out, only copied), once read twice (a session written on every request is never
    * parsed twice); null when the session is not flat and each read parses it.
    */
   template?: StoredSession | null | undefined;
@@ -115,7 +115,7 @@ export class MemoryStore implements SessionStore {
         entry.read = true;
         return parseStored(entry.json);
       }
-      entry.template = flatTemplate(entry.json);
+      entry.template = flatTemplate(entry.json, false);
     }
     return entry.template ? copyFlat(entry.template, entry.json) : parseStored(entry.json);
   }
