@@ -83,8 +83,8 @@ export function normalizeStored(value: unknown): StoredSession | null {
  * `text` parsed, when every value is a primitive and `_sk` (the metadata) a flat record: a template
  * that many reads can share, since a copy of it (copyFlat, or the controller copying values into its
  * Session) can't reach into it. Null for anything else (nested values are parsed per read, so no
- * request can alias another's). `freeze` when the template itself is handed out; a template only
- * ever copied stays unfrozen, since V8 copies a frozen object's properties on a slower path.
+ * request can alias another's). `freeze` when the template itself is handed out (cookie mode); a
+ * template that is only ever copied (MemoryStore) needs no freezing.
  */
 export function flatTemplate(text: string, freeze: boolean): StoredSession | null {
   const stored = parseStored(text);
