@@ -14,6 +14,7 @@ import { logTag } from "../crypto/ids.js";
 import { SessionConfigError } from "../errors.js";
 import type { MaxAge, SessionMeta, SessionStore } from "../stores/contract.js";
 import { stringifyJson } from "../stores/deep-json.js";
+import { isThenable } from "../stores/call.js";
 import { isPlainRecord, rawJsonOf, withRawJson } from "../stores/json.js";
 import type { Identity, Loaded } from "./load.js";
 import { ONE_DAY_MS, sessionOptionsView, type ResolvedOptions, type SessionOptionsView } from "./options.js";
@@ -21,7 +22,7 @@ import type { Runtime } from "./runtime.js";
 import { cookieExpires, storedObject, type SaveReason } from "./save.js";
 import { Session, type SessionController } from "./session.js";
 import { Snapshot } from "./snapshot.js";
-import type { Transport } from "./transport.js";
+import type { StoreTransport, Transport } from "./transport.js";
 import type { SessionControl } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
@@ -148,14 +149,24 @@ export class ContextSession implements SessionController, SessionControl {
 
   // ---------------------------------------------------------------- load
 
-  /** Store mode: read the session before the handler runs (load.ts). */
-  async load(): Promise<void> {
+  /**
+   * Store mode: read the session before the handler runs (load.ts). Undefined when it is done
+   * already (a synchronous store), else a promise: no promise on MemoryStore's path.
+   */
+  load(): Promise<void> | undefined {
     const transport = this.#transport;
-    if (transport.kind !== "store") return;
+    if (transport.kind !== "store") return undefined;
     // Whatever a middleware before this one put in ctx.session is dropped, as koa-session drops it:
     // the session is what the request's cookie names, or a new one.
     this.#session = undefined;
-    this.#take(await transport.load(this.ctx, this.#maxAge));
+    const loaded = transport.load(this.ctx, this.#maxAge);
+    if (isThenable(loaded)) return Promise.resolve(loaded).then((value) => this.#adopt(transport, value));
+    this.#adopt(transport, loaded);
+    return undefined;
+  }
+
+  #adopt(transport: StoreTransport, loaded: Loaded): void {
+    this.#take(loaded);
     // koa-session creates the id with the session, so a custom genid runs (and can record the id,
     // e.g. in ctx.state) before the handler.
     if (this.#session === undefined && this.options.genid) this.#identity = transport.newIdentity(this.ctx);
@@ -232,27 +243,44 @@ export class ContextSession implements SessionController, SessionControl {
   // ---------------------------------------------------------------- commit
 
   /** Write what this request changed (the middleware calls it after the handler unless autoCommit is false). */
-  async commit(options: { save?: boolean; regenerate?: boolean } = {}): Promise<void> {
+  commit(options: { save?: boolean; regenerate?: boolean } = {}): Promise<void> {
+    try {
+      return this.commitNow(options) ?? Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * {@link commit} for the middleware: undefined when it finished synchronously (nothing to write, or
+   * only a cookie to send), else a promise. May throw synchronously.
+   */
+  commitNow(options: { save?: boolean; regenerate?: boolean } = {}): Promise<void> | undefined {
     const session = this.#session;
     if (session === undefined) {
       if (this.#pending.clearCookie) this.#clear(false);
-      return;
+      return undefined;
     }
-    if (session === null) {
-      await this.#destroy();
-      return;
-    }
-    if (options.regenerate && !(await this.#regenerate())) return;
+    if (session === null) return this.#destroy();
+    if (options.regenerate) return this.#regenerateThenSave(session, options);
+    return this.#commitSession(session, options);
+  }
+
+  async #regenerateThenSave(session: Session, options: { save?: boolean; regenerate?: boolean }): Promise<void> {
+    if (await this.#regenerate()) await this.#commitSession(session, options);
+  }
+
+  #commitSession(session: Session, options: { save?: boolean; regenerate?: boolean }): Promise<void> | undefined {
     const reason: SaveReason = options.save || options.regenerate || this.#pending.force ? "force" : this.#reason(session);
     debug("commit: %s", reason || "nothing to save");
     if (!reason && !this.#pending.legacy) {
       const identity = this.#identity;
       if (this.#pending.reissue && identity && this.#transport.kind === "store") this.#transport.reissue(this.ctx, identity, cookieExpires(this.#expire, this.#maxAge));
       else if (this.#pending.clearCookie) this.#clear(false);
-      return;
+      return undefined;
     }
     this.options.beforeSave?.(this.ctx, session);
-    await this.#save(session, reason);
+    return this.#save(session, reason);
   }
 
   #reason(session: Session): SaveReason {

@@ -25,20 +25,10 @@ export interface CookieRead {
  * A bad signature is indistinguishable from no cookie, which is what a tampering client deserves.
  */
 export function readCookie(ctx: Context, options: ResolvedOptions, cache?: VerifiedCache<number>): CookieRead | undefined {
-  let value: string | undefined;
-  try {
-    value = ctx.cookies.get(options.key, { signed: false });
-  } catch {
-    return undefined; // malformed Cookie header; the cookies module is strict about some encodings
-  }
+  const value = requestCookie(ctx, options.key);
   if (!value) return undefined;
   if (!options.signed || !options.keyring) return { value, keyIndex: 0 };
-  let signature: string | undefined;
-  try {
-    signature = ctx.cookies.get(`${options.key}.sig`, { signed: false });
-  } catch {
-    return undefined;
-  }
+  const signature = requestCookie(ctx, `${options.key}.sig`);
   if (!signature) return undefined;
   const cacheKey = `${value}.${signature}`;
   const known = cache?.get(cacheKey);
@@ -49,43 +39,89 @@ export function readCookie(ctx: Context, options: ResolvedOptions, cache?: Verif
   return { value, keyIndex, signature };
 }
 
+/** Per cookie name, the pattern the cookies module (0.9) matches it with. */
+const patterns = new Map<string, RegExp>();
+
+/**
+ * A cookie's raw value from the request's Cookie header, exactly as Koa's `ctx.cookies.get(name,
+ * { signed: false })` finds it (the cookies module's pattern, surrounding quotes dropped), but
+ * without constructing `ctx.cookies` (a Cookies and a Keygrip object per request) on a request whose
+ * only cookie work is ours. Never throws.
+ */
+export function requestCookie(ctx: Context, name: string): string | undefined {
+  const header = ctx.req.headers.cookie;
+  if (!header) return undefined;
+  let pattern = patterns.get(name);
+  if (!pattern) {
+    pattern = new RegExp(`(?:^|;) *${name.replace(/[\^$\\.*+?()[\]{}|]/g, "\\$&")}=([^;]*)`);
+    patterns.set(name, pattern);
+  }
+  const match = pattern.exec(header);
+  if (!match) return undefined;
+  const value = match[1] as string;
+  return value[0] === '"' ? value.slice(1, -1) : value;
+}
+
 export interface CookieLifetime {
   /** Absolute expiry; undefined for a browser-session cookie. */
   expires: Date | undefined;
 }
 
-interface Attributes {
-  path: string;
-  domain: string | undefined;
-  httpOnly: boolean;
-  sameSite: ResolvedOptions["sameSite"];
-  secure: boolean;
-  expires: Date | undefined;
+/**
+ * The attribute text around `expires`, per (frozen) options: `; path=…` before it; domain, samesite,
+ * secure and httponly after it, with and without Secure. Formatted once, not per Set-Cookie line
+ * (and the signature cookie's name with it).
+ */
+interface AttributeText {
+  /** `<key>.sig`, the signature cookie's name. */
+  sigName: string;
+  head: string;
+  tail: string;
+  secureTail: string;
 }
 
-function attributes(ctx: Context, options: ResolvedOptions, lifetime: CookieLifetime): Attributes {
-  return {
-    path: options.path,
-    domain: options.domain,
-    httpOnly: options.httpOnly,
-    sameSite: options.sameSite,
-    // Default: Secure exactly when the request is HTTPS (ctx.secure honours app.proxy). An explicit
-    // secure: true is honoured even when the request looks like HTTP (TLS ended at a proxy without
-    // app.proxy): the cookies module would throw there, which is why we format the header ourselves.
-    secure: options.secure ?? ctx.secure,
-    expires: lifetime.expires,
-  };
+const attributeTexts = new WeakMap<ResolvedOptions, AttributeText>();
+
+function attributeText(options: ResolvedOptions): AttributeText {
+  let text = attributeTexts.get(options);
+  if (!text) {
+    let tail = "";
+    if (options.domain) tail += `; domain=${options.domain}`;
+    if (options.sameSite) tail += `; samesite=${options.sameSite === true ? "strict" : options.sameSite}`;
+    const httpOnly = options.httpOnly ? "; httponly" : "";
+    text = { sigName: `${options.key}.sig`, head: `; path=${options.path}`, tail: tail + httpOnly, secureTail: `${tail}; secure${httpOnly}` };
+    attributeTexts.set(options, text);
+  }
+  return text;
+}
+
+/** The last expiry formatted: every request within one second sends the same text. */
+let lastExpiresSecond = Number.NaN;
+let lastExpiresText = "";
+
+function expiresText(expires: Date | undefined): string {
+  if (!expires) return "";
+  const second = Math.floor(expires.getTime() / 1000);
+  if (second !== lastExpiresSecond) {
+    lastExpiresText = `; expires=${expires.toUTCString()}`;
+    lastExpiresSecond = second;
+  }
+  return lastExpiresText;
+}
+
+/** What every line of one Set-Cookie write shares: all the attributes, formatted. */
+function attributes(ctx: Context, options: ResolvedOptions, lifetime: CookieLifetime): string {
+  const text = attributeText(options);
+  // Default: Secure exactly when the request is HTTPS (ctx.secure honours app.proxy). An explicit
+  // secure: true is honoured even when the request looks like HTTP (TLS ended at a proxy without
+  // app.proxy): the cookies module would throw there, which is why we format the header ourselves.
+  const secure = options.secure ?? ctx.secure;
+  return text.head + expiresText(lifetime.expires) + (secure ? text.secureTail : text.tail);
 }
 
 /** One Set-Cookie line, in the attribute order of the `cookies` module Koa uses. */
-function serialize(name: string, value: string, attrs: Attributes): string {
-  let line = `${name}=${value}; path=${attrs.path}`;
-  if (attrs.expires) line += `; expires=${attrs.expires.toUTCString()}`;
-  if (attrs.domain) line += `; domain=${attrs.domain}`;
-  if (attrs.sameSite) line += `; samesite=${attrs.sameSite === true ? "strict" : attrs.sameSite}`;
-  if (attrs.secure) line += "; secure";
-  if (attrs.httpOnly) line += "; httponly";
-  return line;
+function serialize(name: string, value: string, attributes: string): string {
+  return `${name}=${value}${attributes}`;
 }
 
 /**
@@ -93,41 +129,44 @@ function serialize(name: string, value: string, attrs: Attributes): string {
  * names (set by this or other middleware in this request) are dropped, as the cookies module does.
  * Names and values are known-safe here: the name was validated at start-up and values are base64url.
  */
-function setCookies(ctx: Context, options: ResolvedOptions, lines: Array<[name: string, line: string]>): void {
+function setCookies(ctx: Context, options: ResolvedOptions, names: string[], lines: string[]): void {
   const existing = ctx.response.get("Set-Cookie") as unknown as string | string[] | undefined;
-  let headers: string[] = existing === undefined || existing === "" ? [] : Array.isArray(existing) ? [...existing] : [String(existing)];
-  if (options.overwrite && headers.length > 0) {
-    const prefixes = lines.map(([name]) => `${name}=`);
+  if (existing === undefined || existing === "") {
+    ctx.set("Set-Cookie", lines); // the usual case: ours are the only cookies of this response
+    return;
+  }
+  let headers: string[] = Array.isArray(existing) ? [...existing] : [String(existing)];
+  if (options.overwrite) {
+    const prefixes = names.map((name) => `${name}=`);
     headers = headers.filter((header) => !prefixes.some((prefix) => header.startsWith(prefix)));
   }
-  for (const [, line] of lines) headers.push(line);
+  headers.push(...lines);
   ctx.set("Set-Cookie", headers);
 }
 
 /** Set the session cookie (and its signature). */
 export function writeCookie(ctx: Context, options: ResolvedOptions, value: string, lifetime: CookieLifetime, knownSignature?: string): void {
   const attrs = attributes(ctx, options, lifetime);
-  const lines: Array<[string, string]> = [[options.key, serialize(options.key, value, attrs)]];
-  if (options.signed && options.keyring) {
-    // Re-sending the id the client sent, verified under the first key: its signature is unchanged.
-    const signature = knownSignature ?? options.keyring.sign(`${options.key}=${value}`);
-    lines.push([`${options.key}.sig`, serialize(`${options.key}.sig`, signature, attrs)]);
-  }
-  setCookies(ctx, options, lines);
+  const line = serialize(options.key, value, attrs);
+  if (!options.signed || !options.keyring) return setCookies(ctx, options, [options.key], [line]);
+  // Re-sending the id the client sent, verified under the first key: its signature is unchanged.
+  const signature = knownSignature ?? options.keyring.sign(`${options.key}=${value}`);
+  const sigName = attributeText(options).sigName;
+  setCookies(ctx, options, [options.key, sigName], [line, serialize(sigName, signature, attrs)]);
 }
 
 /** Expire the session cookie and its signature in the browser. */
 export function clearCookie(ctx: Context, options: ResolvedOptions): void {
   const attrs = attributes(ctx, options, { expires: EPOCH });
-  const lines: Array<[string, string]> = [[options.key, serialize(options.key, "", attrs)]];
-  if (options.signed && options.keyring) lines.push([`${options.key}.sig`, serialize(`${options.key}.sig`, "", attrs)]);
-  setCookies(ctx, options, lines);
+  const sigName = attributeText(options).sigName;
+  if (options.signed && options.keyring) setCookies(ctx, options, [options.key, sigName], [serialize(options.key, "", attrs), serialize(sigName, "", attrs)]);
+  else setCookies(ctx, options, [options.key], [serialize(options.key, "", attrs)]);
 }
 
 /** Expire a `<key>.sig` cookie left by koa-session, for a configuration that writes none of its own. */
 export function clearCompanionSignature(ctx: Context, options: ResolvedOptions): void {
-  const name = `${options.key}.sig`;
-  setCookies(ctx, options, [[name, serialize(name, "", attributes(ctx, options, { expires: EPOCH }))]]);
+  const name = attributeText(options).sigName;
+  setCookies(ctx, options, [name], [serialize(name, "", attributes(ctx, options, { expires: EPOCH }))]);
 }
 
 /** Bytes of the Set-Cookie line a value would need, to refuse cookies a browser would drop. */

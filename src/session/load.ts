@@ -17,12 +17,11 @@ import { auditEvent } from "../events.js";
 import type { Opened, Sealer } from "../crypto/seal.js";
 import type { VerifiedCache } from "../crypto/verified-cache.js";
 import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
-import { isPlainRecord, normalizeStored, safeParse } from "../stores/json.js";
-import { readCookie } from "./cookies.js";
+import { flatTemplate, isPlainRecord, normalizeStored, parseStored } from "../stores/json.js";
+import { readCookie, requestCookie } from "./cookies.js";
 import type { ResolvedOptions } from "./options.js";
-import type { SharedState } from "./runtime.js";
-import { callStore } from "../stores/call.js";
-import { spendStoreTime } from "../stores/deadline.js";
+import type { LegacyReader, SharedState } from "./runtime.js";
+import { isThenable, storeCall } from "../stores/call.js";
 import type { SessionEvent } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
@@ -50,39 +49,57 @@ export interface Loaded {
 
 const NOTHING: Loaded = Object.freeze({ reissue: false, stale: false });
 
-/** Store mode. At most one store read for our cookie, plus one for a koa-session cookie when `legacy` is on. */
-export async function loadFromStore(ctx: Context, runtime: SharedState, store: SessionStore, maxAge: MaxAge | undefined): Promise<Loaded> {
+/**
+ * Store mode. At most one store read for our cookie, plus one for a koa-session cookie when `legacy`
+ * is on. Synchronous when the store answers synchronously (MemoryStore): no promise on that path.
+ */
+export function loadFromStore(ctx: Context, runtime: SharedState, store: SessionStore, maxAge: MaxAge | undefined): Loaded | Promise<Loaded> {
   const { options } = runtime;
   const incoming = readSessionId(ctx, options, runtime.verified);
   const id = incoming.id;
-  if (id !== undefined) {
-    let storeKey = runtime.storeKeys.get(id);
-    if (storeKey === undefined) {
-      storeKey = storeKeyFor(id, options.prefix);
-      runtime.storeKeys.set(id, storeKey);
-    }
-    const stored = normalizeStored(
-      await spendStoreTime(ctx, "get", options.storeTimeout, (ms) =>
-        callStore("get", ms, () => store.get(storeKey, maxAge, { rolling: options.rolling, ctx }), { ctx, store }),
-      ),
-    );
-    if (accept(ctx, runtime, stored, storeKey)) {
-      return {
-        stored: stored as StoredSession,
-        identity: { id, storeKey, signature: incoming.signature },
-        reissue: incoming.keyIndex > 0,
-        stale: false,
-      };
-    }
+  if (id === undefined) return withoutSession(ctx, runtime, store, incoming);
+  let storeKey = runtime.storeKeys.get(id);
+  if (storeKey === undefined) {
+    storeKey = storeKeyFor(id, options.prefix);
+    runtime.storeKeys.set(id, storeKey);
   }
-  const stale = incoming.stale || id !== undefined;
-  if (runtime.legacy) {
-    const found = await runtime.legacy.read(ctx, store);
-    const stored = found ? normalizeStored(found.stored) : null;
-    if (found && accept(ctx, runtime, stored, found.legacyStoreKey)) {
-      return adoptLegacy(stored as StoredSession, found.legacyStoreKey);
-    }
+  const key = storeKey;
+  const answer = storeCall(ctx, "get", options.storeTimeout, () => store.get(key, maxAge, { rolling: options.rolling, ctx }), store);
+  if (isThenable(answer)) return Promise.resolve(answer).then((value) => adoptStored(ctx, runtime, store, incoming, key, value));
+  return adoptStored(ctx, runtime, store, incoming, key, answer);
+}
+
+/** What the store returned for the id the request carries. */
+function adoptStored(ctx: Context, runtime: SharedState, store: SessionStore, incoming: IncomingId, storeKey: string, value: unknown): Loaded | Promise<Loaded> {
+  const stored = normalizeStored(value);
+  if (accept(ctx, runtime, stored, storeKey)) {
+    return {
+      stored: stored as StoredSession,
+      identity: { id: incoming.id as string, storeKey, signature: incoming.signature },
+      reissue: incoming.keyIndex > 0,
+      stale: false,
+    };
   }
+  return withoutSession(ctx, runtime, store, incoming);
+}
+
+/** None of ours is usable: a koa-session session (when `legacy` is on), or none. */
+function withoutSession(ctx: Context, runtime: SharedState, store: SessionStore, incoming: IncomingId): Loaded | Promise<Loaded> {
+  const stale = incoming.stale || incoming.id !== undefined;
+  if (runtime.legacy) return adoptLegacyFromStore(ctx, runtime, runtime.legacy, store, incoming, stale);
+  return noSession(ctx, incoming, stale);
+}
+
+async function adoptLegacyFromStore(ctx: Context, runtime: SharedState, legacy: LegacyReader, store: SessionStore, incoming: IncomingId, stale: boolean): Promise<Loaded> {
+  const found = await legacy.read(ctx, store);
+  const stored = found ? normalizeStored(found.stored) : null;
+  if (found && accept(ctx, runtime, stored, found.legacyStoreKey)) {
+    return adoptLegacy(stored as StoredSession, found.legacyStoreKey);
+  }
+  return noSession(ctx, incoming, stale);
+}
+
+function noSession(ctx: Context, incoming: IncomingId, stale: boolean): Loaded {
   // A cookie that failed verification (and was no koa-session cookie either): forged, tampered,
   // or signed with a key that was retired.
   if (incoming.stale) auditEvent(ctx, "session.invalid_signature", { reason: "id cookie failed verification" });
@@ -177,11 +194,7 @@ export function readSessionId(ctx: Context, options: ResolvedOptions, cache?: Ve
 }
 
 export function rawCookie(ctx: Context, name: string): string | undefined {
-  try {
-    return ctx.cookies.get(name, { signed: false }) || undefined;
-  } catch {
-    return undefined; // a malformed Cookie header
-  }
+  return requestCookie(ctx, name) || undefined;
 }
 
 export type SealedCookie =
@@ -190,25 +203,43 @@ export type SealedCookie =
   | { kind: "expired" }
   | { kind: "opened"; stored: StoredSession | null; keyIndex: number };
 
+/**
+ * An opened cookie as the cache keeps it. `template` is its payload parsed once and frozen, kept
+ * only when sharing it between requests is safe (see flatTemplate in stores/json.ts); null when not.
+ */
+export interface OpenedCookie extends Opened {
+  template?: StoredSession | null;
+}
+
 /** Open cookie mode's sealed token: its lifetime is enforced here, whatever the browser kept. */
-export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer: Sealer, cache?: VerifiedCache<Opened>): SealedCookie {
+export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer: Sealer, cache?: VerifiedCache<OpenedCookie>): SealedCookie {
   const token = rawCookie(ctx, options.key);
   if (!token) return { kind: "none" };
   // A returning browser sends the same sealed text each time: decrypt it once. The expiry inside
   // is still checked on every request below.
-  let opened = cache?.get(token) ?? null;
+  let opened: OpenedCookie | null = cache?.get(token) ?? null;
   if (!opened) {
     opened = sealer.open(token, options.key);
     if (opened) cache?.set(token, opened);
   }
   if (!opened) return { kind: "unopened", token };
   if (opened.expiresAt !== undefined && opened.expiresAt <= Date.now()) return { kind: "expired" };
-  let stored: StoredSession | null = null;
-  try {
-    const decoded = options.decode ? options.decode(opened.payload) : safeParse(opened.payload);
-    stored = isPlainRecord(decoded) ? normalizeStored(decoded) : null;
-  } catch {
-    stored = null;
+  if (options.decode) {
+    let stored: StoredSession | null = null;
+    try {
+      const decoded = options.decode(opened.payload);
+      stored = isPlainRecord(decoded) ? normalizeStored(decoded) : null;
+    } catch {
+      stored = null;
+    }
+    return { kind: "opened", stored, keyIndex: opened.keyIndex };
   }
+  // The same cookie parses to the same session every time: parse it once. The frozen template is
+  // handed out only when the request can't change it through the object (flat values; the
+  // controller copies them into the request's own Session) and nobody else sees it (no `valid`
+  // hook, and accepted, so no event carries it); otherwise each request parses its own copy.
+  opened.template ??= flatTemplate(opened.payload, true);
+  const template = opened.template;
+  const stored = template && !options.valid && rejectReason(ctx, options, template) === null ? template : parseStored(opened.payload);
   return { kind: "opened", stored, keyIndex: opened.keyIndex };
 }

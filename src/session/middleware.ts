@@ -116,7 +116,9 @@ export function session(first: Koa | SessionOptions | undefined, second?: Koa | 
     if (!controller.enter()) return next();
     if (controller.store) {
       try {
-        await controller.load();
+        // Awaited only when the store is asynchronous: a MemoryStore read costs no promise.
+        const loading = controller.load();
+        if (loading) await loading;
       } catch (err) {
         if (isStoreUnavailable(err)) return respondUnavailable(ctx, err);
         throw err;
@@ -129,23 +131,34 @@ export function session(first: Koa | SessionOptions | undefined, second?: Koa | 
       handlerFailed = true;
       throw err;
     } finally {
-      if (controller.options.autoCommit) await commitAfter(ctx, controller, handlerFailed);
+      if (controller.options.autoCommit) {
+        const committing = commitAfter(ctx, controller, handlerFailed);
+        if (committing) await committing;
+      }
     }
   };
 }
 
-async function commitAfter(ctx: Context, controller: ContextSession, handlerFailed: boolean): Promise<void> {
+/** The commit after the handler; undefined when it finished synchronously (a read: nothing to write). */
+function commitAfter(ctx: Context, controller: ContextSession, handlerFailed: boolean): Promise<void> | undefined {
+  let committing: Promise<void> | undefined;
   try {
-    await controller.commit();
+    committing = controller.commitNow();
   } catch (err) {
-    // The handler's own error is the one the client should see.
-    if (handlerFailed) {
-      debug("commit after a failed handler also failed: %s", (err as Error).message);
-      return;
-    }
-    if (isStoreUnavailable(err)) return respondUnavailable(ctx, err);
-    throw err;
+    commitFailed(ctx, err, handlerFailed);
+    return undefined;
   }
+  return committing?.then(undefined, (err: unknown) => commitFailed(ctx, err, handlerFailed));
+}
+
+function commitFailed(ctx: Context, err: unknown, handlerFailed: boolean): void {
+  // The handler's own error is the one the client should see.
+  if (handlerFailed) {
+    debug("commit after a failed handler also failed: %s", (err as Error).message);
+    return;
+  }
+  if (isStoreUnavailable(err)) return respondUnavailable(ctx, err);
+  throw err;
 }
 
 /** 503 with Retry-After and a generic body; the client's cookie stays as it was. */

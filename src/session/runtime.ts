@@ -3,9 +3,9 @@
  * (the koa-session legacy reader).
  */
 import type { Context } from "koa";
-import type { Opened } from "../crypto/seal.js";
 import type { VerifiedCache } from "../crypto/verified-cache.js";
 import type { SessionStore, StoredSession } from "../stores/contract.js";
+import type { OpenedCookie } from "./load.js";
 import type { ResolvedOptions } from "./options.js";
 import type { Transport } from "./transport.js";
 
@@ -31,7 +31,7 @@ export interface SharedState {
   /** Session id → store key, so a returning cookie costs no SHA-256. */
   storeKeys: VerifiedCache<string>;
   /** Cookie mode: sealed text → what it opened to. */
-  opened: VerifiedCache<Opened>;
+  opened: VerifiedCache<OpenedCookie>;
   legacy: LegacyReader | undefined;
 }
 

@@ -11,8 +11,7 @@
  */
 import type { Context } from "koa";
 import { SessionConfigError } from "../errors.js";
-import { callStore } from "../stores/call.js";
-import { spendStoreTime } from "../stores/deadline.js";
+import { isThenable, storeCall } from "../stores/call.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession, StoreSetOptions } from "../stores/contract.js";
 import { parseStored, serializeStored } from "../stores/json.js";
 import { diffData } from "./changes.js";
@@ -72,10 +71,10 @@ export async function writeToStore(store: SessionStore, key: string, input: Save
   const { stored, previousJson, reason } = input;
   const { ttl, timeout, setOptions } = call;
   const exists = previousJson !== undefined;
-  // Who is calling, for the store.error audit event and telemetry (stores/call.ts).
-  const scope = { ctx: setOptions.ctx, store };
+  const ctx = setOptions.ctx;
   if (exists && (reason === "rolling" || reason === "renew" || reason === "touch") && store.touch) {
-    await spendStoreTime(setOptions.ctx, "touch", timeout, (ms) => callStore("touch", ms, () => store.touch?.(key, stored, ttl, setOptions), scope));
+    const touched = storeCall(ctx, "touch", timeout, () => store.touch?.(key, stored, ttl, setOptions), store);
+    if (isThenable(touched)) await touched;
     return true;
   }
   // A forced save (save(), a new maxAge) of an existing entry merges too, so it can't revive a
@@ -85,10 +84,11 @@ export async function writeToStore(store: SessionStore, key: string, input: Save
     const changes = diffData(before, input.data, splitReserved(stored).reserved);
     changes.base = previousJson;
     changes.result = serializeStored(stored);
-    const merged = await spendStoreTime(setOptions.ctx, "merge", timeout, (ms) => callStore("merge", ms, () => store.merge?.(key, changes, ttl, setOptions), scope));
-    return merged !== false;
+    const merged = storeCall(ctx, "merge", timeout, () => store.merge?.(key, changes, ttl, setOptions), store);
+    return (isThenable(merged) ? await merged : merged) !== false;
   }
-  await spendStoreTime(setOptions.ctx, "set", timeout, (ms) => callStore("set", ms, () => store.set(key, stored, ttl, setOptions), scope));
+  const written = storeCall(ctx, "set", timeout, () => store.set(key, stored, ttl, setOptions), store);
+  if (isThenable(written)) await written;
   return true;
 }
 

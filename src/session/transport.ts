@@ -13,8 +13,7 @@ import type { Context } from "koa";
 import { debuglog } from "node:util";
 import { generateId, storeKeyFor } from "../crypto/ids.js";
 import type { Sealer } from "../crypto/seal.js";
-import { callStore } from "../stores/call.js";
-import { spendStoreTime } from "../stores/deadline.js";
+import { storeCall } from "../stores/call.js";
 import type { MaxAge, SessionStore } from "../stores/contract.js";
 import { clearCompanionSignature, clearCookie, COOKIE_LIMIT_BYTES, cookieBytes, writeCookie, writeSealedCookie } from "./cookies.js";
 import { emit, loadFromCookie, loadFromStore, type Identity, type Loaded } from "./load.js";
@@ -41,7 +40,8 @@ export class StoreTransport {
     this.store = store;
   }
 
-  load(ctx: Context, maxAge: MaxAge | undefined): Promise<Loaded> {
+  /** Synchronous when the store answers synchronously. */
+  load(ctx: Context, maxAge: MaxAge | undefined): Loaded | Promise<Loaded> {
     return loadFromStore(ctx, this.#runtime, this.store, maxAge);
   }
 
@@ -82,7 +82,8 @@ export class StoreTransport {
   /** Every destroy of this request shares its store-time budget (stores/deadline.ts). */
   #destroyEntry(ctx: Context, key: string): Promise<unknown> {
     const store = this.store;
-    return spendStoreTime(ctx, "destroy", this.#options.storeTimeout, (ms) => callStore("destroy", ms, () => store.destroy(key, { ctx }), { ctx, store }));
+    // Promise.resolve hands an asynchronous store's promise back as is.
+    return Promise.resolve(storeCall(ctx, "destroy", this.#options.storeTimeout, () => store.destroy(key, { ctx }), store));
   }
 
   /** Tell the client the session is gone. */

@@ -9,8 +9,9 @@ import type { Context } from "koa";
 import { StoreUnavailableError } from "../errors.js";
 import { auditEvent } from "../events.js";
 import { measureStoreCall, type Measurement } from "../telemetry.js";
+import { storeBudget, type StoreBudget } from "./deadline.js";
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
+export function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 
@@ -21,42 +22,94 @@ export interface StoreCallScope {
 }
 
 export function callStore<T>(operation: string, timeoutMs: number, run: () => T | Promise<T>, scope?: StoreCallScope): Promise<Awaited<T>> {
-  const measurement = measureStoreCall(operation, scope?.store);
+  const result = storeCall(undefined, operation, timeoutMs, run, scope?.store, scope?.ctx);
+  return isThenable(result) ? result : Promise.resolve(result);
+}
+
+/**
+ * One store call of a request, drawn from its store-time budget (deadline.ts) when `ctx` is given:
+ * bounded by what is left of the budget, observed, failures mapped. A synchronous store's answer
+ * comes back as is (no promise, no timer: MemoryStore), an asynchronous one as a promise raced
+ * against the remaining time. `await` the result only when it is a promise (see `isThenable`).
+ */
+export function storeCall<T>(
+  ctx: Context | undefined,
+  operation: string,
+  limitMs: number,
+  run: () => T | Promise<T>,
+  store?: object,
+  auditCtx: Context | undefined = ctx,
+): Awaited<T> | Promise<Awaited<T>> {
+  const budget = ctx ? storeBudget(ctx) : undefined;
+  let remaining = limitMs;
+  if (budget) {
+    try {
+      remaining = budget.open(operation, limitMs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+  const measurement = measureStoreCall(operation, store);
   let result: T | Promise<T>;
   try {
     result = run();
   } catch (err) {
-    return Promise.reject(failed(new StoreUnavailableError(operation, err), measurement, scope));
+    const error = failed(new StoreUnavailableError(operation, err), measurement, auditCtx);
+    budget?.close(error);
+    return Promise.reject(error);
   }
   // A synchronous store (MemoryStore) answered already: no timer, no race.
   if (!isThenable(result)) {
     measurement?.end("ok");
-    return Promise.resolve(result as Awaited<T>);
+    budget?.close();
+    return result as Awaited<T>;
   }
-  return race(operation, timeoutMs, result as Promise<Awaited<T>>, measurement, scope);
+  return race(operation, remaining, result as PromiseLike<Awaited<T>>, measurement, auditCtx, budget);
 }
 
-async function race<T>(operation: string, timeoutMs: number, pending: Promise<T>, measurement: Measurement | undefined, scope: StoreCallScope | undefined): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StoreUnavailableError(operation, undefined, true)), timeoutMs);
-    });
-    // A late rejection after the timeout won; swallow it so it is not an unhandled rejection.
-    Promise.resolve(pending).catch(() => undefined);
-    const value = await Promise.race([pending, timeout]);
-    measurement?.end("ok");
-    return value;
-  } catch (err) {
-    throw failed(err instanceof StoreUnavailableError ? err : new StoreUnavailableError(operation, err), measurement, scope);
-  } finally {
-    clearTimeout(timer);
-  }
+/** The store's answer or, after `timeoutMs`, a timeout: one promise and one timer, settled once. */
+function race<T>(
+  operation: string,
+  timeoutMs: number,
+  pending: PromiseLike<T>,
+  measurement: Measurement | undefined,
+  ctx: Context | undefined,
+  budget: StoreBudget | undefined,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      const error = failed(new StoreUnavailableError(operation, undefined, true), measurement, ctx);
+      budget?.close(error);
+      reject(error);
+    }, timeoutMs);
+    // A late answer or rejection after the timeout won is dropped here (never an unhandled rejection).
+    pending.then(
+      (value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        measurement?.end("ok");
+        budget?.close();
+        resolve(value);
+      },
+      (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const error = failed(err instanceof StoreUnavailableError ? err : new StoreUnavailableError(operation, err), measurement, ctx);
+        budget?.close(error);
+        reject(error);
+      },
+    );
+  });
 }
 
-function failed(err: StoreUnavailableError, measurement: Measurement | undefined, scope: StoreCallScope | undefined): StoreUnavailableError {
+function failed(err: StoreUnavailableError, measurement: Measurement | undefined, ctx: Context | undefined): StoreUnavailableError {
   measurement?.end(err.timedOut ? "timeout" : "error");
-  if (scope?.ctx) auditEvent(scope.ctx, "store.error", { reason: `${err.operation} ${err.timedOut ? "timed out" : "failed"}` });
+  if (ctx) auditEvent(ctx, "store.error", { reason: `${err.operation} ${err.timedOut ? "timed out" : "failed"}` });
   return err;
 }
 

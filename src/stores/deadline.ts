@@ -42,20 +42,37 @@ export class StoreBudget {
   }
 
   /**
-   * Run one store call with what is left of `limitMs`. Rejects at once, without calling, when the
-   * budget is used up or an earlier call of this request failed.
+   * Start one store call: what is left of `limitMs` for it. Throws, without starting, when the budget
+   * is used up or an earlier call of this request failed. Every successful `open` is followed by one
+   * `close` when the call settles.
    */
-  async spend<T>(operation: string, limitMs: number, call: (remainingMs: number) => Promise<T>): Promise<T> {
+  open(operation: string, limitMs: number): number {
     if (this.#failure) throw new StoreUnavailableError(operation, this.#failure);
     const remaining = this.remainingMs(limitMs);
     if (remaining <= 0) throw this.#fail(new StoreUnavailableError(operation, undefined, true));
     if (this.#active++ === 0) this.#since = performance.now();
+    return remaining;
+  }
+
+  /** A call started with `open` settled; with `error` when it failed (every later call then fails at once). */
+  close(error?: unknown): void {
+    if (--this.#active === 0) this.#spentMs += performance.now() - this.#since;
+    if (error !== undefined) this.#fail(error);
+  }
+
+  /**
+   * Run one store call with what is left of `limitMs`. Rejects at once, without calling, when the
+   * budget is used up or an earlier call of this request failed.
+   */
+  async spend<T>(operation: string, limitMs: number, call: (remainingMs: number) => Promise<T>): Promise<T> {
+    const remaining = this.open(operation, limitMs);
     try {
-      return await call(remaining);
+      const value = await call(remaining);
+      this.close();
+      return value;
     } catch (error) {
-      throw this.#fail(error);
-    } finally {
-      if (--this.#active === 0) this.#spentMs += performance.now() - this.#since;
+      this.close(error ?? new StoreUnavailableError(operation, error));
+      throw error;
     }
   }
 

@@ -78,3 +78,36 @@ export function normalizeStored(value: unknown): StoredSession | null {
     return null;
   }
 }
+
+/**
+ * `text` parsed, when every value is a primitive and `_sk` (the metadata) a flat record: a template
+ * that many reads can share, since a copy of it (copyFlat, or the controller copying values into its
+ * Session) can't reach into it. Null for anything else (nested values are parsed per read, so no
+ * request can alias another's). `freeze` when the template itself is handed out (cookie mode); a
+ * template that is only ever copied (MemoryStore) needs no freezing.
+ */
+export function flatTemplate(text: string, freeze: boolean): StoredSession | null {
+  const stored = parseStored(text);
+  if (!stored) return null;
+  for (const key of Object.keys(stored)) {
+    const value = stored[key];
+    if (typeof value !== "object" || value === null) continue;
+    if (key !== "_sk" || !isFlatRecord(value)) return null;
+    if (freeze) Object.freeze(value);
+  }
+  return freeze ? Object.freeze(stored) : stored;
+}
+
+function isFlatRecord(value: object): boolean {
+  if (Array.isArray(value)) return false;
+  for (const item of Object.values(value)) if (typeof item === "object" && item !== null) return false;
+  return true;
+}
+
+/** A fresh, mutable copy of a flat template, its text attached as parseStored attaches it: what a parse would return. */
+export function copyFlat(template: StoredSession, text: string): StoredSession {
+  const copy: StoredSession = { ...template };
+  if (template._sk) copy._sk = { ...template._sk };
+  Object.defineProperty(copy, RAW_JSON, { value: text, enumerable: false });
+  return copy;
+}

@@ -1,8 +1,10 @@
 /**
  * MemoryStore: the development default. Bounded (least-recently-used eviction past `max` entries,
  * where "used" refreshes an entry once it is in the older half of the order) and expiring by TTL.
- * Entries are kept as JSON text, so a handler mutating its session can never alias the stored copy,
- * and a read costs one parse just like a networked store.
+ * Entries are kept as JSON text, and every read returns an object of its own, so a handler mutating
+ * its session can never alias the stored copy. A session read more than once between writes is
+ * parsed once: flat sessions (primitive values, flat metadata) are then copied from a private template
+ * instead of parsed again.
  *
  * Not for production: it is lost on restart and not shared between processes (it says so once).
  *
@@ -14,7 +16,7 @@
  * @module koa-sessionkit/memory
  */
 import { debuglog } from "node:util";
-import { parseStored, serializeStored } from "./json.js";
+import { copyFlat, flatTemplate, parseStored, serializeStored } from "./json.js";
 import { stringifyJson } from "./deep-json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
@@ -44,6 +46,13 @@ interface Entry {
   userId: string | undefined;
   /** Insertion counter when the entry last moved to the young end of the LRU order. */
   tick: number;
+  /**
+   * `json` parsed (never handed out, only copied), once read twice (a session written on every request is never
+   * parsed twice); null when the session is not flat and each read parses it.
+   */
+  template?: StoredSession | null | undefined;
+  /** Read since the last write. */
+  read?: boolean;
 }
 
 let warnedProduction = false;
@@ -101,7 +110,14 @@ export class MemoryStore implements SessionStore {
       entry.tick = ++this.#tick;
       this.#entries.set(key, entry);
     }
-    return parseStored(entry.json);
+    if (entry.template === undefined) {
+      if (!entry.read) {
+        entry.read = true;
+        return parseStored(entry.json);
+      }
+      entry.template = flatTemplate(entry.json, false);
+    }
+    return entry.template ? copyFlat(entry.template, entry.json) : parseStored(entry.json);
   }
 
   set(key: string, session: StoredSession, maxAge: MaxAge | undefined): void {
@@ -189,9 +205,11 @@ export class MemoryStore implements SessionStore {
       previous.json = json;
       previous.expiresAt = expiresAt;
       previous.userId = userId;
+      previous.template = undefined;
+      previous.read = false;
     } else {
       if (previous) this.#entries.delete(key);
-      this.#entries.set(key, { json, expiresAt, userId, tick: ++this.#tick });
+      this.#entries.set(key, { json, expiresAt, userId, tick: ++this.#tick, template: undefined, read: false });
     }
     if (userId !== undefined) {
       let keys = this.#byUser.get(userId);
