@@ -22,7 +22,6 @@ import { auditEvent, sessionHandle } from "../events.js";
 import type { SessionListEntry, SessionStore } from "../stores/contract.js";
 import { sessionControl } from "../session/middleware.js";
 import { callStore } from "../stores/call.js";
-import { spendStoreTime } from "../stores/deadline.js";
 import { currentUser, endSession } from "./login.js";
 
 export { sessionHandle };
@@ -75,7 +74,7 @@ function toInfo(entry: SessionListEntry, currentKey: string | undefined): Sessio
 
 /** Store calls here share the request's store-time budget with the session's own (stores/deadline.ts). */
 function listByUser(ctx: Context, store: UserIndexedStore, userId: string, timeoutMs: number): Promise<SessionListEntry[]> {
-  return spendStoreTime(ctx, "listByUser", timeoutMs, (ms) => callStore("listByUser", ms, () => store.listByUser(userId), { ctx, store }));
+  return callStore("listByUser", timeoutMs, () => store.listByUser(userId), { ctx, store });
 }
 
 /**
@@ -108,8 +107,10 @@ export async function logoutEverywhere(ctx: Context, options: { exceptCurrent?: 
   const controller = sessionControl(ctx);
   const currentKey = controller.storeKey;
   const keepCurrent = options.exceptCurrent === true && currentKey !== undefined;
-  const count = await spendStoreTime(ctx, "destroyByUser", controller.storeTimeout, (ms) =>
-    callStore("destroyByUser", ms, () => store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {}), { ctx, store }));
+  const count = await callStore("destroyByUser", controller.storeTimeout, () => store.destroyByUser(user.id, keepCurrent ? { except: currentKey } : {}), {
+    ctx,
+    store,
+  });
   if (!keepCurrent) await endSession(controller);
   auditEvent(ctx, "auth.logout_everywhere", {
     userId: user.id,
@@ -134,7 +135,7 @@ export async function revokeSession(ctx: Context, handle: string): Promise<boole
   const entry = entries.find((candidate) => timingSafeEqual(Buffer.from(sessionHandle(candidate.key)), wanted));
   if (!entry) return false;
   if (entry.key === controller.storeKey) await endSession(controller);
-  else await spendStoreTime(ctx, "destroy", timeout, (ms) => callStore("destroy", ms, () => store.destroy(entry.key, { ctx }), { ctx, store }));
+  else await callStore("destroy", timeout, () => store.destroy(entry.key, { ctx }), { ctx, store });
   auditEvent(ctx, "auth.session_revoked", { userId: user.id, storeKey: entry.key });
   return true;
 }

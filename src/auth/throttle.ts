@@ -35,8 +35,7 @@
 import type { Context } from "koa";
 import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
-import { callStore } from "../stores/call.js";
-import { spendStoreTime } from "../stores/deadline.js";
+import { callStore, storeCall } from "../stores/call.js";
 import { auditEvent } from "../events.js";
 import { ThrottleUnavailableError } from "./errors.js";
 import { LimiterBackend, type Counter, type PgLike, type RedisLike, type SqliteLike, type Store } from "./throttle-backends.js";
@@ -178,7 +177,8 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
   async function counted<T>(ctx: Context, operation: string, work: () => Promise<T>): Promise<T> {
     const name = `throttle ${operation}`;
     try {
-      return await spendStoreTime(ctx, name, storeTimeout, (ms) => callStore(name, ms, work));
+      // The request's store-time budget, without a store.error event: the throttle reports its own 503.
+      return await storeCall(ctx, name, storeTimeout, work, undefined, undefined);
     } catch (error) {
       throw new ThrottleUnavailableError(operation, error);
     }

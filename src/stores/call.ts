@@ -21,8 +21,12 @@ export interface StoreCallScope {
   store?: object | undefined;
 }
 
+/**
+ * `storeCall` as a promise. With `scope.ctx` the call draws on that request's store-time budget and a
+ * failure is its `store.error` event; without one it is bounded by `timeoutMs` alone.
+ */
 export function callStore<T>(operation: string, timeoutMs: number, run: () => T | Promise<T>, scope?: StoreCallScope): Promise<Awaited<T>> {
-  const result = storeCall(undefined, operation, timeoutMs, run, scope?.store, scope?.ctx);
+  const result = storeCall(scope?.ctx, operation, timeoutMs, run, scope?.store);
   return isThenable(result) ? result : Promise.resolve(result);
 }
 

@@ -30,6 +30,7 @@
  */
 import { SessionConfigError } from "../errors.js";
 // The one place this file reaches into the session layer: the JSON codec every store shares.
+import { isThenable } from "./call.js";
 import { parseStored, serializeStored } from "./json.js";
 import { ttlMs, type MaxAge, type SessionListEntry, type SessionStore, type StoredSession } from "./contract.js";
 
@@ -82,10 +83,6 @@ export interface ConnectSessionStore extends SessionStore {
   clear?(): Promise<void>;
   /** The store's `length`, when it has one: how many sessions it holds. */
   length?(): Promise<number>;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 
 /** One connect-store call as a promise that settles once, from the callback or the returned promise. */

@@ -15,7 +15,8 @@
  * (and koa-sessionkit/auth) shares it.
  *
  * @example
- * const stored = await spendStoreTime(ctx, "get", options.storeTimeout, (ms) => callStore("get", ms, () => store.get(key)));
+ * // stores/call.ts draws every store call of a request from its budget:
+ * const stored = await callStore("get", options.storeTimeout, () => store.get(key), { ctx, store });
  */
 import { StoreUnavailableError } from "../errors.js";
 
@@ -60,22 +61,6 @@ export class StoreBudget {
     if (error !== undefined) this.#fail(error);
   }
 
-  /**
-   * Run one store call with what is left of `limitMs`. Rejects at once, without calling, when the
-   * budget is used up or an earlier call of this request failed.
-   */
-  async spend<T>(operation: string, limitMs: number, call: (remainingMs: number) => Promise<T>): Promise<T> {
-    const remaining = this.open(operation, limitMs);
-    try {
-      const value = await call(remaining);
-      this.close();
-      return value;
-    } catch (error) {
-      this.close(error ?? new StoreUnavailableError(operation, error));
-      throw error;
-    }
-  }
-
   #fail(error: unknown): unknown {
     this.#failure ??= error instanceof StoreUnavailableError ? error : new StoreUnavailableError("store call", error);
     return error;
@@ -86,9 +71,4 @@ export class StoreBudget {
 export function storeBudget(ctx: object): StoreBudget {
   const carrier = ctx as Carrier;
   return (carrier[BUDGET] ??= new StoreBudget());
-}
-
-/** `storeBudget(ctx).spend(...)`; without a context (a store used outside a request) just the call. */
-export function spendStoreTime<T>(ctx: object | undefined, operation: string, limitMs: number, call: (remainingMs: number) => Promise<T>): Promise<T> {
-  return ctx ? storeBudget(ctx).spend(operation, limitMs, call) : call(limitMs);
 }
