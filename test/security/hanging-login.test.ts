@@ -209,8 +209,12 @@ describe.skipIf(!postgresUp)("login with a stalling throttle counter store (Post
     pool.behaviour.clear();
     const throttle = loginThrottle({ pg: pool as unknown as pg.Pool, tableName: table, keyPrefix: `hang${Date.now()}:`, storeTimeout: STORE_TIMEOUT });
     const server = await start(throttle);
-    // Let the throttle create its table before anything stalls.
-    expect((await send(server.port, "/login", await visitor(server))).status).toBe(200);
+    // Let the throttle create its table before anything stalls. Under a full parallel run the first
+    // CREATE TABLE can outlast the 500 ms budget (a 503 then is right, and not what this test is
+    // about), so the warm-up may take a few tries.
+    let warm = 0;
+    for (let attempt = 0; attempt < 5 && warm !== 200; attempt++) warm = (await send(server.port, "/login", await visitor(server))).status;
+    expect(warm).toBe(200);
     return server;
   };
 
