@@ -3,6 +3,7 @@
  * newer versions added, when it is older).
  */
 import type { Pool } from "pg";
+import { createdConcurrently } from "../../src/stores/shared.js";
 import {
   DuplicateEmailError,
   newUser,
@@ -15,11 +16,9 @@ import {
   type UserRow as Row,
 } from "./repository.js";
 
-/** Two processes creating the same table or column at once: the loser sees one of these; the object exists. */
-const ALREADY_CREATED = new Set(["23505", "42P07", "42701"]);
-
+/** Two processes creating the same table or column at once: the loser sees a duplicate; the object exists. */
 function ignoreAlreadyCreated(error: unknown): void {
-  if (!ALREADY_CREATED.has(String((error as { code?: unknown }).code))) throw error;
+  if (!createdConcurrently(error)) throw error;
 }
 
 export class PostgresUserRepository implements UserRepository {

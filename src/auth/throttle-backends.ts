@@ -18,6 +18,7 @@ import {
   type RateLimiterStoreAbstract,
 } from "rate-limiter-flexible";
 import { SessionConfigError } from "../errors.js";
+import { createdConcurrently } from "../stores/shared.js";
 
 export interface Counter {
   count: number;
@@ -73,10 +74,18 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /** A counter kind on one store. */
 export class LimiterBackend implements FailureBackend {
-  readonly #limiter: RateLimiterAbstract;
+  #limiter: RateLimiterAbstract;
   readonly #kind: CounterKind;
-  /** PostgreSQL and SQLite create their table asynchronously; every call waits for it. */
-  readonly #ready: Promise<void>;
+  /**
+   * PostgreSQL and SQLite create their table asynchronously when the limiter is built; every call
+   * waits for that. A creation that failed (the database was down at start-up) is tried again on the
+   * next call with a fresh limiter, so the throttle recovers with its database instead of refusing
+   * every login until the app restarts. `undefined` once the table exists.
+   */
+  #ready: Promise<void> | undefined;
+  /** The last table creation failed: the next call starts another. */
+  #failed = false;
+  readonly #build: ((onReady: (err?: unknown) => void) => RateLimiterStoreAbstract) | undefined;
 
   constructor(store: Store, kind: CounterKind) {
     this.#kind = kind;
@@ -88,45 +97,72 @@ export class LimiterBackend implements FailureBackend {
     if (store.kind === "redis") {
       if (typeof store.client?.eval !== "function") throw new SessionConfigError("loginThrottle({ redis }) needs an ioredis client");
       this.#limiter = new RateLimiterRedis({ ...base, storeClient: store.client });
-      this.#ready = Promise.resolve();
     } else if (store.kind === "pg" || store.kind === "sqlite") {
       const option = store.kind === "pg" ? "pg" : "sqlite";
-      const client = store.kind === "pg" ? store.pool : store.database;
       if (store.kind === "pg" ? typeof store.pool?.query !== "function" : typeof store.database?.prepare !== "function") {
         throw new SessionConfigError(`loginThrottle({ ${option} }) needs ${store.kind === "pg" ? "a pg Pool" : "a better-sqlite3 Database"}`);
       }
       if (!TABLE_NAME.test(store.tableName)) {
         throw new SessionConfigError(`loginThrottle({ tableName }) must be a plain SQL identifier, got ${store.tableName}`);
       }
-      let settle: (err?: unknown) => void = () => undefined;
-      const ready = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
       // Expired rows are cleared by the library's own periodic (unref'd) timer.
-      const tableOptions = { ...base, storeClient: client, tableName: store.tableName, clearExpiredByTimeout: true };
-      const onReady = (err?: unknown) => {
-        // Two instances creating the table at the same moment: one of them sees a duplicate.
-        const code = (err as { code?: string } | undefined)?.code;
-        settle(code === "23505" || code === "42P07" ? undefined : err);
-      };
-      this.#limiter =
+      const tableOptions = { ...base, tableName: store.tableName, clearExpiredByTimeout: true };
+      this.#build = (onReady) =>
         store.kind === "pg"
-          ? new RateLimiterPostgres(tableOptions, onReady)
-          : new RateLimiterSQLite({ ...tableOptions, storeType: "better-sqlite3" }, onReady);
-      ready.catch(() => undefined); // surfaced on first use instead
-      this.#ready = ready;
+          ? new RateLimiterPostgres({ ...tableOptions, storeClient: store.pool }, onReady)
+          : new RateLimiterSQLite({ ...tableOptions, storeClient: store.database, storeType: "better-sqlite3" }, onReady);
+      this.#limiter = this.#createTable(this.#build);
     } else {
       this.#limiter = new RateLimiterMemory(base);
-      this.#ready = Promise.resolve();
     }
   }
 
+  /** Build a limiter, which creates its table, and track that creation in #ready. */
+  #createTable(build: (onReady: (err?: unknown) => void) => RateLimiterStoreAbstract): RateLimiterStoreAbstract {
+    let settle: (err?: unknown) => void = () => undefined;
+    const created = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
+    // Built outside the promise: a client the library can't use throws here, at loginThrottle().
+    const limiter = build((err) => {
+      // Two instances creating the table at the same moment: one of them sees a duplicate. The table
+      // exists, but rate-limiter-flexible only marks it created on its own success and would answer
+      // "Table is not created yet" to every later call (a 503 on each login): mark it here.
+      if (err && createdConcurrently(err)) {
+        queueMicrotask(() => ((limiter as RateLimiterStoreAbstract & { tableCreated: boolean }).tableCreated = true));
+        return settle();
+      }
+      settle(err);
+    });
+    const tracked: Promise<void> = created.then(
+      () => {
+        if (this.#ready === tracked) this.#ready = undefined;
+      },
+      (error: unknown) => {
+        if (this.#ready === tracked) this.#failed = true;
+        throw error;
+      },
+    );
+    tracked.catch(() => undefined); // surfaced to the calls that wait for it
+    this.#ready = tracked;
+    return limiter;
+  }
+
+  /** The table creation to wait for, if any; after a failed one (database down at start-up), a new try. */
+  #whenReady(): Promise<void> | undefined {
+    if (this.#failed && this.#build) {
+      this.#failed = false;
+      this.#limiter = this.#createTable(this.#build);
+    }
+    return this.#ready;
+  }
+
   async peek(key: string): Promise<Counter | null> {
-    await this.#ready;
+    await this.#whenReady();
     const res = await this.#limiter.get(key);
     return res && res.consumedPoints > 0 ? { count: res.consumedPoints, msLeft: Math.max(0, res.msBeforeNext) } : null;
   }
 
   async hit(key: string): Promise<Counter> {
-    await this.#ready;
+    await this.#whenReady();
     let res: RateLimiterRes;
     try {
       res = await this.#limiter.consume(key);
@@ -143,7 +179,7 @@ export class LimiterBackend implements FailureBackend {
   }
 
   async reset(key: string): Promise<void> {
-    await this.#ready;
+    await this.#whenReady();
     await this.#limiter.delete(key);
   }
 }

@@ -28,7 +28,7 @@ import {
   type StoredSession,
 } from "./contract.js";
 import { loadPeer } from "./peer.js";
-import { entryFromRow, exceptKeys, metaColumns, sqlIdentifier, startPruneTimer } from "./shared.js";
+import { createdConcurrently, entryFromRow, exceptKeys, metaColumns, sqlIdentifier, startPruneTimer } from "./shared.js";
 import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:postgres");
@@ -242,9 +242,9 @@ export class PostgresStore implements SessionStore {
     if (!this.#createTable) return Promise.resolve();
     this.#ready ??= this.pool.query(POSTGRES_SCHEMA_SQL(this.table, this.#indexPrefix)).then(
       () => undefined,
-      (error: Error & { code?: string }) => {
+      (error: unknown) => {
         // Two processes creating the table at once: the loser sees a duplicate; the table exists.
-        if (error.code === "23505" || error.code === "42P07") return;
+        if (createdConcurrently(error)) return;
         // Forget the failure so the next call tries again (the server may just have been down).
         this.#ready = undefined;
         throw error;

@@ -1,7 +1,7 @@
 /**
  * Helpers the built-in stores share, so the four of them say each thing once: the `except` list of
  * destroyByUser, a SessionListEntry from `_sk` metadata or from a table row, the metadata columns the
- * SQL stores keep beside the data, the SQL identifier check and the prune timer.
+ * SQL stores keep beside the data, the SQL identifier check, the DDL race check and the prune timer.
  */
 import { SessionConfigError } from "../errors.js";
 import type { SessionListEntry, SessionMeta, StoredSession } from "./contract.js";
@@ -69,6 +69,20 @@ export function sqlIdentifier(storeName: string, kind: string, name: unknown): s
     );
   }
   return `"${name}"`;
+}
+
+/**
+ * SQLSTATEs PostgreSQL answers a `CREATE … IF NOT EXISTS` (or `ADD COLUMN IF NOT EXISTS`) with when
+ * another session is creating the same object at that moment: a unique violation in the catalog
+ * (23505), duplicate_table (42P07), duplicate_object for the primary key's index (42710) and
+ * duplicate_column (42701). Each means the object exists. Four concurrent creators of one table
+ * produced the first three within 200 tries.
+ */
+const CREATED_CONCURRENTLY = new Set(["23505", "42P07", "42710", "42701"]);
+
+/** True when a DDL error only says another instance created the object first. */
+export function createdConcurrently(error: unknown): boolean {
+  return CREATED_CONCURRENTLY.has(String((error as { code?: unknown } | null)?.code));
 }
 
 const DEFAULT_PRUNE_INTERVAL_MS = 10 * 60 * 1000;

@@ -157,6 +157,50 @@ describe.skipIf(!postgresUp)("loginThrottle (PostgreSQL): shared by two app inst
     const servers = [loginApp(loginThrottle({ pg: pool, tableName: table })), loginApp(loginThrottle({ pg: pool, tableName: table }))];
     await lockoutScenario(servers);
   });
+
+  /** A pool whose CREATE TABLE is rewritten by `create`; the real pool runs everything else. */
+  const poolWith = (create: (real: pg.Pool, text: string) => Promise<unknown>) => {
+    const real = (pool ??= new pg.Pool({ connectionString: DATABASE_URL }));
+    // Named Pool: rate-limiter-flexible picks its driver by the client's constructor name.
+    class Pool {
+      query(query: pg.QueryConfig) {
+        return /^\s*CREATE TABLE/i.test(query.text) ? create(real, query.text) : real.query(query);
+      }
+    }
+    return new Pool() as unknown as pg.Pool;
+  };
+  const sqlError = (code: string) => Object.assign(new Error(`simulated SQLSTATE ${code}`), { code });
+
+  // Four creators of one table at the same moment (two counter kinds, two instances) get these from
+  // PostgreSQL; rate-limiter-flexible only accepts 23505, and refused every later call after the
+  // others ("Table is not created yet", a 503 on every login until a restart).
+  it.each(["23505", "42P07", "42710"])("works when its CREATE TABLE lost a creation race (SQLSTATE %s)", async (code) => {
+    const raced = `${table}_race_${code.toLowerCase()}`;
+    try {
+      const racing = poolWith(async (real, text) => {
+        await real.query(text);
+        throw sqlError(code);
+      });
+      await lockoutScenario([loginApp(loginThrottle({ pg: racing, tableName: raced })), loginApp(loginThrottle({ pg: racing, tableName: raced }))]);
+    } finally {
+      await pool?.query(`DROP TABLE IF EXISTS ${raced}`);
+    }
+  });
+
+  it("recovers when the database was down as it started: a 503, then the table is created on a later call", async () => {
+    const late = `${table}_late`;
+    let down = true;
+    try {
+      const flaky = poolWith((real, text) => (down ? Promise.reject(sqlError("ECONNREFUSED")) : real.query(text)));
+      const server = loginApp(loginThrottle({ pg: flaky, tableName: late }));
+      const refused = await attempt(server, "alice@example.com", "wrong");
+      expect(refused.status).toBe(503);
+      down = false;
+      await lockoutScenario([server]);
+    } finally {
+      await pool?.query(`DROP TABLE IF EXISTS ${late}`);
+    }
+  });
 });
 
 describe("loginThrottle (SQLite): one database file, kept across restarts", () => {
