@@ -19,33 +19,13 @@ import { isPlainRecord, rawJsonOf, withRawJson } from "../stores/json.js";
 import type { Identity, Loaded } from "./load.js";
 import { ONE_DAY_MS, sessionOptionsView, type ResolvedOptions, type SessionOptionsView } from "./options.js";
 import type { Runtime } from "./runtime.js";
-import { cookieExpires, storedObject, type SaveReason } from "./save.js";
+import { cookieExpires, saveReason, settled, storedObject, type Pending, type SaveReason } from "./save.js";
 import { Session, type SessionController } from "./session.js";
 import { Snapshot } from "./snapshot.js";
 import type { StoreTransport, Transport } from "./transport.js";
 import type { SessionControl } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
-
-/** Work a commit still owes: set during the request, reset in one place (#settle) once saved. */
-interface Pending {
-  /** Save even when the data is unchanged (save(), a new maxAge, a legacy or re-sealed session). */
-  force: boolean;
-  /** Refresh lastSeenAt in the store (auth's idle timeout). */
-  touch: boolean;
-  /** Send the id again, signed with the first key. */
-  reissue: boolean;
-  metaChanged: boolean;
-  /** The client sent a cookie we don't use: expire it. */
-  clearCookie: boolean;
-  /** A koa-session session accepted on this request, to retire after it is saved in our format. */
-  legacy: { storeKey: string | undefined } | undefined;
-}
-
-/** Nothing owed (a literal, not a spread of a frozen template: this runs once per request). */
-function settled(): Pending {
-  return { force: false, touch: false, reissue: false, metaChanged: false, clearCookie: false, legacy: undefined };
-}
 
 /**
  * The per-request controller behind `ctx.session` (koa-session's ContextSession), reached with
@@ -271,7 +251,7 @@ export class ContextSession implements SessionController, SessionControl {
   }
 
   #commitSession(session: Session, options: { save?: boolean; regenerate?: boolean }): Promise<void> | undefined {
-    const reason: SaveReason = options.save || options.regenerate || this.#pending.force ? "force" : this.#reason(session);
+    const reason: SaveReason = options.save || options.regenerate || this.#pending.force ? "force" : saveReason(session, this.#snapshot, this.options, this.#pending, this.#expire, this.#maxAge, this.#meta);
     debug("commit: %s", reason || "nothing to save");
     if (!reason && !this.#pending.legacy) {
       const identity = this.#identity;
@@ -281,36 +261,6 @@ export class ContextSession implements SessionController, SessionControl {
     }
     this.options.beforeSave?.(this.ctx, session);
     return this.#save(session, reason);
-  }
-
-  #reason(session: Session): SaveReason {
-    // A session loaded with only primitive values (the usual { userId, role }) is compared value by
-    // value: no JSON at all on a read-only request, and no re-parse on a write.
-    if (this.#snapshot.json !== undefined && this.#snapshot.hasPrimitives && !this.#pending.metaChanged) {
-      return this.#snapshot.samePrimitives(session) ? this.#refreshReason() : "changed";
-    }
-    const data = session.toJSON();
-    if (this.#snapshot.json === undefined) {
-      // New and empty: never stored, no cookie (and a stale cookie is cleared by the caller).
-      return Object.keys(data).length > 0 ? "changed" : "";
-    }
-    const json = stringifyJson(storedObject(data, this.#expire, this.#maxAge, this.#meta));
-    if (json !== this.#snapshot.json) {
-      if (this.#snapshot.differs(data, storedObject({}, this.#expire, this.#maxAge, this.#meta))) return "changed";
-      // Same content in another spelling (a store that reorders keys, jsonb): compare fast next time.
-      this.#snapshot.json = json;
-    }
-    return this.#refreshReason();
-  }
-
-  /** Unchanged data: refresh only when rolling, renew or a touch asks for it. */
-  #refreshReason(): SaveReason {
-    if (this.options.rolling) return "rolling";
-    const maxAge = this.#maxAge ?? ONE_DAY_MS;
-    if (this.options.renew && typeof maxAge === "number" && this.#expire !== undefined && this.#expire - Date.now() < maxAge / 2) {
-      return "renew";
-    }
-    return this.#pending.touch ? "touch" : "";
   }
 
   async #save(session: Session, reason: SaveReason): Promise<void> {

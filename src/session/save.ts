@@ -6,18 +6,20 @@
  *   changed data on an existing entry                 → merge: only the changed keys; never recreates
  *   anything else (new entry, forced save, no merge)  → set: the whole session
  *
- * The controller (context-session.ts) decides *whether* to save and builds the SaveInput; the
- * transport (transport.ts) calls these and sends the cookie.
+ * The controller (context-session.ts) keeps the request's state and asks saveReason *whether* to
+ * save, then builds the SaveInput; the transport (transport.ts) calls writeToStore and sends the cookie.
  */
 import type { Context } from "koa";
 import { SessionConfigError } from "../errors.js";
 import { isThenable, storeCall } from "../stores/call.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession, StoreSetOptions } from "../stores/contract.js";
+import { stringifyJson } from "../stores/deep-json.js";
 import { parseStored, serializeStored } from "../stores/json.js";
 import { diffData } from "./changes.js";
 import { CUSTOM_ID } from "./load.js";
-import type { ResolvedOptions } from "./options.js";
-import { splitReserved } from "./session.js";
+import { ONE_DAY_MS, type ResolvedOptions } from "./options.js";
+import { splitReserved, type Session } from "./session.js";
+import type { Snapshot } from "./snapshot.js";
 
 export type SaveReason = "" | "force" | "changed" | "rolling" | "renew" | "touch";
 
@@ -35,6 +37,67 @@ export function storedObject(data: Record<string, unknown>, expire: number | und
 /** No maxAge set (option, this session, or a loaded _maxAge): a browser-session cookie, as koa-session sends. */
 export function cookieExpires(expire: number | undefined, maxAge: MaxAge | undefined): Date | undefined {
   return expire === undefined || maxAge === undefined ? undefined : new Date(expire);
+}
+
+/** Work a commit still owes: set during the request, reset in one place (#settle) once saved. */
+export interface Pending {
+  /** Save even when the data is unchanged (save(), a new maxAge, a legacy or re-sealed session). */
+  force: boolean;
+  /** Refresh lastSeenAt in the store (auth's idle timeout). */
+  touch: boolean;
+  /** Send the id again, signed with the first key. */
+  reissue: boolean;
+  metaChanged: boolean;
+  /** The client sent a cookie we don't use: expire it. */
+  clearCookie: boolean;
+  /** A koa-session session accepted on this request, to retire after it is saved in our format. */
+  legacy: { storeKey: string | undefined } | undefined;
+}
+
+/** Nothing owed (a literal, not a spread of a frozen template: this runs once per request). */
+export function settled(): Pending {
+  return { force: false, touch: false, reissue: false, metaChanged: false, clearCookie: false, legacy: undefined };
+}
+
+/**
+ * Why this commit writes, or "" when it needn't: the data changed, or unchanged data is refreshed
+ * (rolling, renew, an idle-timeout touch). Positional arguments, not an object: it runs on every
+ * request's commit.
+ */
+export function saveReason(
+  session: Session,
+  snapshot: Snapshot,
+  options: ResolvedOptions,
+  pending: Pending,
+  expire: number | undefined,
+  maxAge: MaxAge | undefined,
+  meta: SessionMeta | undefined,
+): SaveReason {
+  // A session loaded with only primitive values (the usual { userId, role }) is compared value by
+  // value: no JSON at all on a read-only request, and no re-parse on a write.
+  if (snapshot.json !== undefined && snapshot.hasPrimitives && !pending.metaChanged) {
+    return snapshot.samePrimitives(session) ? refreshReason(options, pending, expire, maxAge) : "changed";
+  }
+  const data = session.toJSON();
+  if (snapshot.json === undefined) {
+    // New and empty: never stored, no cookie (and a stale cookie is cleared by the caller).
+    return Object.keys(data).length > 0 ? "changed" : "";
+  }
+  const json = stringifyJson(storedObject(data, expire, maxAge, meta));
+  if (json !== snapshot.json) {
+    if (snapshot.differs(data, storedObject({}, expire, maxAge, meta))) return "changed";
+    // Same content in another spelling (a store that reorders keys, jsonb): compare fast next time.
+    snapshot.json = json;
+  }
+  return refreshReason(options, pending, expire, maxAge);
+}
+
+/** Unchanged data: refresh only when rolling, renew or a touch asks for it. */
+function refreshReason(options: ResolvedOptions, pending: Pending, expire: number | undefined, maxAge: MaxAge | undefined): SaveReason {
+  if (options.rolling) return "rolling";
+  const lifetime = maxAge ?? ONE_DAY_MS;
+  if (options.renew && typeof lifetime === "number" && expire !== undefined && expire - Date.now() < lifetime / 2) return "renew";
+  return pending.touch ? "touch" : "";
 }
 
 /** One save, as the controller built it. */
