@@ -9,8 +9,9 @@
  *   `sessionkit.store.kind` and `sessionkit.outcome`.
  *
  * Without the package nothing is loaded: the first store call tries to resolve it once, and from
- * then on each call costs one comparison. With the package but no SDK registered, the API's no-op
- * tracer and meter are used. The types below are the few members used, written out so the
+ * then on each call costs one comparison. With the package but no SDK registered for traces or
+ * metrics, store calls start no span and record nothing (two provider lookups per call);
+ * login/logout still go through the API's no-op tracer. The types below are the few members used, written out so the
  * published declarations never name the optional package.
  */
 import { createRequire } from "node:module";
@@ -30,10 +31,15 @@ interface OtelMeterProvider {
   getMeter(name: string): { createHistogram(name: string, options?: { unit?: string; description?: string }): OtelHistogram };
 }
 interface OtelApi {
-  trace: { getTracer(name: string): { startSpan(name: string, options?: { attributes?: Attributes }, context?: unknown): OtelSpan } };
+  trace: {
+    getTracer(name: string): { startSpan(name: string, options?: { attributes?: Attributes }, context?: unknown): OtelSpan };
+    getTracerProvider(): { getDelegate?(): unknown };
+  };
   context: { active(): unknown };
   metrics: { getMeterProvider(): OtelMeterProvider };
   SpanStatusCode: { ERROR: number };
+  ProxyTracerProvider: new () => { getDelegate(): unknown };
+  createNoopMeter(): unknown;
 }
 
 export type Outcome = "ok" | "error" | "timeout";
@@ -47,6 +53,9 @@ const TRACER_NAME = "koa-sessionkit";
 
 let api: OtelApi | null | undefined;
 let histogram: { provider: OtelMeterProvider; instrument: OtelHistogram } | undefined;
+/** The meter provider last looked at, and whether it is the API's no-op one (no SDK registered). */
+let meters: { provider: OtelMeterProvider; noop: boolean } | undefined;
+let noopTracerProvider: unknown;
 
 /** The OpenTelemetry API, or null when it is not installed. Resolved once per process. */
 function otel(): OtelApi | null {
@@ -86,10 +95,25 @@ function finish(otelApi: OtelApi, span: OtelSpan, started: number, outcome: Outc
   return duration;
 }
 
-/** Start measuring one store call; undefined (nothing to do) without OpenTelemetry. */
+/**
+ * True when an SDK is registered for traces or metrics. With only the API installed (it often comes
+ * in as a dependency of a dependency) every span and sample would be a no-op that still costs
+ * objects and clock reads on each store call, so none is made. Checked on each call, because SDKs
+ * are often registered after the first request.
+ */
+function sdkRegistered(otelApi: OtelApi): boolean {
+  noopTracerProvider ??= new otelApi.ProxyTracerProvider().getDelegate();
+  const tracing = otelApi.trace.getTracerProvider();
+  if (typeof tracing.getDelegate !== "function" || tracing.getDelegate() !== noopTracerProvider) return true;
+  const provider = otelApi.metrics.getMeterProvider();
+  if (meters?.provider !== provider) meters = { provider, noop: provider.getMeter(TRACER_NAME) === otelApi.createNoopMeter() };
+  return !meters.noop;
+}
+
+/** Start measuring one store call; undefined (nothing to do) without OpenTelemetry or without an SDK. */
 export function measureStoreCall(operation: string, store: object | undefined): Measurement | undefined {
   const otelApi = otel();
-  if (!otelApi) return undefined;
+  if (!otelApi || !sdkRegistered(otelApi)) return undefined;
   const kind = storeKind(store);
   const { span, started } = start(otelApi, `koa-sessionkit.store.${operation}`, { "sessionkit.store.kind": kind });
   return {
