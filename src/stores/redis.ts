@@ -188,8 +188,9 @@ export class RedisStore implements SessionStore {
     this.client.on("error", (error: Error) => debug("redis client error: %s", error.message));
   }
 
-  async get(key: string): Promise<StoredSession | null> {
-    return parseStored(await this.client.get(this.#sessionKey(key)));
+  get(key: string): Promise<StoredSession | null> {
+    // Not async: every request's read comes through here, and the async frame is one more promise.
+    return this.client.get(this.#sessionKey(key)).then(parseStored);
   }
 
   async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
