@@ -5,6 +5,7 @@
  *   deltas over-count round trips.
  * - monitorCount(): MONITOR during a short fixed-size counting pass; it sees the source of every command,
  *   so commands run inside scripts ("lua") are left out and what remains is exactly what clients sent.
+ *   An MGET or a script call counts once per key it names.
  */
 import { Redis } from "ioredis";
 
@@ -44,6 +45,13 @@ export function classify(counts: CommandCounts): { reads: number; writes: number
   return { reads, writes };
 }
 
+/** Session operations one command carries: its keys for MGET and scripts, otherwise one. */
+function operations(name: string, args: string[]): number {
+  if (name === "mget") return args.length - 1;
+  if (name === "evalsha" || name === "eval") return Number(args[2]) || 1;
+  return 1;
+}
+
 /** Start MONITOR; stop() resolves the counts of client-sent commands (script-internal ones excluded). */
 export async function monitorCount(url: string): Promise<{ stop: () => Promise<CommandCounts> }> {
   const client = new Redis(url, { lazyConnect: true });
@@ -54,7 +62,10 @@ export async function monitorCount(url: string): Promise<{ stop: () => Promise<C
     if (source === "lua") return;
     const name = (args[0] ?? "").toLowerCase();
     if (IGNORED.has(name)) return;
-    counts[name] = (counts[name] ?? 0) + 1;
+    // One store operation per key: koa-sessionkit sends the session reads of one event-loop turn as
+    // one MGET and its compare-and-sets as one EVALSHA over their keys (stores/turn-batch.ts), and
+    // "store reads/writes per request" count sessions read and written, not commands.
+    counts[name] = (counts[name] ?? 0) + operations(name, args);
   });
   return {
     stop: async () => {

@@ -9,7 +9,9 @@
  * A read is one GET. A write is one SET (plus one script on the user's index when `_sk.userId` is set).
  * merge and touch are compare-and-set: apply the change in JS, then a Lua script writes only if the
  * entry still holds the text the change was computed from, and never recreates a missing entry.
- * Parallel writers to one session from this process are pipelined (cas-chain.ts).
+ * Parallel writers to one session from this process are pipelined (cas-chain.ts). Outside a Cluster,
+ * the reads of one event-loop turn go out as one MGET and its compare-and-sets as one script call
+ * (turn-batch.ts): under load, one command per turn instead of one per request.
  * Merging inside Lua with cjson was rejected: it turns `[]` into `{}` and rounds numbers to 14 digits.
  *
  * @example
@@ -26,6 +28,7 @@ import type { Cluster, Redis, RedisOptions } from "ioredis";
 import { parseStored, serializeStored } from "./json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import { CasChain, type CasMerge } from "./cas-chain.js";
+import { TurnBatch } from "./turn-batch.js";
 import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
 import {
   ttlMs,
@@ -69,6 +72,25 @@ if current ~= ARGV[1] then return current end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`;
 
+/**
+ * COMPARE_AND_SET over several keys in one call: ARGV holds (expected, next, ttl) per key, and the
+ * reply one result per key, in order, each as COMPARE_AND_SET's. Keys are applied one after another,
+ * so two entries for one key behave as two calls in a row.
+ */
+const COMPARE_AND_SET_MANY = `
+local results = {}
+for i = 1, #KEYS do
+  local at = (i - 1) * 3
+  local current = redis.call('GET', KEYS[i])
+  if not current then results[i] = 0
+  elseif current ~= ARGV[at + 1] then results[i] = current
+  else
+    redis.call('SET', KEYS[i], ARGV[at + 2], 'PX', ARGV[at + 3])
+    results[i] = 1
+  end
+end
+return results`;
+
 /** Adds a member to a user's index, drops expired members and lets the index live as long as its newest entry. */
 const INDEX_ADD = `
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
@@ -85,7 +107,14 @@ function casReply(result: number | string): 1 | 0 | string {
 }
 
 const sha1 = (text: string): string => createHash("sha1").update(text).digest("hex");
-const scripts = { cas: { lua: COMPARE_AND_SET, sha: sha1(COMPARE_AND_SET) }, index: { lua: INDEX_ADD, sha: sha1(INDEX_ADD) } };
+const script = (lua: string) => ({ lua, sha: sha1(lua) });
+const scripts = { cas: script(COMPARE_AND_SET), casMany: script(COMPARE_AND_SET_MANY), index: script(INDEX_ADD) };
+
+/** One compare-and-set: the full Redis key, the text it must still hold, the text to write, the TTL. */
+interface CasCall {
+  key: string;
+  args: [expected: string, next: string, ttl: string];
+}
 
 
 function loadIoredis(): typeof import("ioredis") {
@@ -155,6 +184,10 @@ export class RedisStore implements SessionStore {
     (key, expected, next, userId, ttl) => this.#compareAndSet(key, expected, next, userId, ttl),
     (key) => this.client.get(this.#sessionKey(key)),
   );
+  /** Session reads of one event-loop turn, sent as one MGET (turn-batch.ts); none on a Cluster. */
+  #reads: TurnBatch<string, string | null> | undefined;
+  /** Compare-and-sets of one event-loop turn, sent as one script call over their keys; none on a Cluster. */
+  #writes: TurnBatch<CasCall, 1 | 0 | string> | undefined;
 
   /**
    * @throws SessionConfigError when none or more than one of client/url/sentinels is given, the
@@ -190,7 +223,13 @@ export class RedisStore implements SessionStore {
 
   get(key: string): Promise<StoredSession | null> {
     // Not async: every request's read comes through here, and the async frame is one more promise.
-    return this.client.get(this.#sessionKey(key)).then(parseStored);
+    const full = this.#sessionKey(key);
+    if (this.client.isCluster) return this.client.get(full).then(parseStored);
+    this.#reads ??= new TurnBatch(
+      (one) => this.client.get(one),
+      (many) => this.client.mget(many),
+    );
+    return this.#reads.call(full).then(parseStored);
   }
 
   async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
@@ -290,7 +329,7 @@ export class RedisStore implements SessionStore {
   }
 
   async #index(userId: string, key: string, expiresAt: number): Promise<void> {
-    await this.#script(scripts.index, this.#userKey(userId), [String(expiresAt), key, String(Date.now())]);
+    await this.#script(scripts.index, [this.#userKey(userId)], [String(expiresAt), key, String(Date.now())]);
   }
 
   /** Merge through the per-key compare-and-set chain (see cas-chain.ts). */
@@ -307,8 +346,23 @@ export class RedisStore implements SessionStore {
   #compareAndSet(key: string, expected: string, next: string, userId: string | undefined, ttl: number): Promise<1 | 0 | string> {
     // The expected text itself, not a hash of it: a string compare in Lua is cheaper than hashing
     // on both sides, and sessions are small.
-    const written = this.#script(scripts.cas, this.#sessionKey(key), [expected, next, String(ttl)], casReply);
+    const call: CasCall = { key: this.#sessionKey(key), args: [expected, next, String(ttl)] };
+    const written = this.client.isCluster ? this.#casOne(call) : (this.#writes ??= new TurnBatch((one) => this.#casOne(one), (many) => this.#casMany(many))).call(call);
     return userId === undefined ? written : Promise.all([written, this.#index(userId, key, Date.now() + ttl)]).then(([result]) => result);
+  }
+
+  #casOne(call: CasCall): Promise<1 | 0 | string> {
+    return this.#script(scripts.cas, [call.key], call.args, casReply);
+  }
+
+  #casMany(calls: CasCall[]): Promise<(1 | 0 | string)[]> {
+    const keys: string[] = [];
+    const args: string[] = [];
+    for (const call of calls) {
+      keys.push(call.key);
+      args.push(...call.args);
+    }
+    return this.#script(scripts.casMany, keys, args, (results) => (results as unknown as (number | string)[]).map(casReply));
   }
 
   /**
@@ -317,7 +371,7 @@ export class RedisStore implements SessionStore {
    * fresh Redis costs no NOSCRIPT round trip per in-flight write. (Not on a Cluster: SCRIPT LOAD goes
    * to one node there; the fallback covers the others.)
    */
-  #script<T = number | string>(script: { lua: string; sha: string }, key: string, args: string[], reply?: (result: number | string) => T): Promise<T> {
+  #script<T = number | string>(script: { lua: string; sha: string }, keys: string[], args: string[], reply?: (result: number | string) => T): Promise<T> {
     if (!this.#scriptsLoaded && !this.client.isCluster) {
       this.#scriptsLoaded = true;
       for (const { lua } of Object.values(scripts)) {
@@ -328,10 +382,10 @@ export class RedisStore implements SessionStore {
     }
     const map = reply ?? ((result: number | string) => result as T);
     // One .then for both outcomes: a .catch and a .then would cost a second promise per write.
-    return (this.client.evalsha(script.sha, 1, key, ...args) as Promise<number | string>).then(map, (error: unknown) => {
+    return (this.client.evalsha(script.sha, keys.length, ...keys, ...args) as Promise<number | string>).then(map, (error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
       this.#scriptsLoaded = false;
-      return (this.client.eval(script.lua, 1, key, ...args) as Promise<number | string>).then(map);
+      return (this.client.eval(script.lua, keys.length, ...keys, ...args) as Promise<number | string>).then(map);
     });
   }
 }

@@ -1,0 +1,146 @@
+/**
+ * RedisStore sends the session reads of one event-loop turn as one MGET and its compare-and-sets as
+ * one script call (stores/turn-batch.ts). Checked against the real Redis with MONITOR, counting only
+ * commands on this test's own key prefix (other suites share the server).
+ */
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Redis } from "ioredis";
+import { describe, expect, it } from "vitest";
+import type { SessionChanges, StoredSession } from "../../src/stores/contract.js";
+import { RedisStore } from "../../src/stores/redis.js";
+import { IOREDIS_VERSIONS } from "../helpers/ioredis-versions.js";
+import { REDIS_URL, requireService } from "../helpers/services.js";
+
+const up = await requireService("redis");
+const MAX_AGE = 60_000;
+
+interface Sent {
+  name: string;
+  keys: string[];
+}
+
+/** The commands that name a key under `prefix` while `work` runs, with the keys each names. */
+async function commandsOn(admin: Redis, prefix: string, work: () => Promise<unknown>): Promise<Sent[]> {
+  const monitor = await admin.duplicate().monitor();
+  const sent: Sent[] = [];
+  const marker = `end-${prefix}`;
+  let done = false;
+  monitor.on("monitor", (_time: string, args: string[], source: string) => {
+    if (args[0]?.toLowerCase() === "echo" && args[1] === marker) done = true;
+    if (source === "lua" || done) return;
+    const name = (args[0] ?? "").toLowerCase();
+    const keys = name === "evalsha" || name === "eval" ? args.slice(3, 3 + Number(args[2])) : args.slice(1).filter((arg) => arg.startsWith(prefix));
+    if (keys.some((key) => key.startsWith(prefix))) sent.push({ name, keys });
+  });
+  await work();
+  await admin.echo(marker);
+  while (!done) await sleep(5);
+  monitor.disconnect();
+  return sent;
+}
+
+function session(fields: Record<string, unknown> = {}): StoredSession {
+  return { _expire: Date.now() + MAX_AGE, ...fields } as StoredSession;
+}
+
+const change = (set: Record<string, unknown>): SessionChanges => ({ set, unset: [], reserved: {} });
+
+describe.skipIf(!up)("RedisStore batches the calls of one event-loop turn", () => {
+  for (const { name, Redis: Client } of IOREDIS_VERSIONS) {
+    it(`${name}: parallel reads are one MGET, each caller gets its own session (or null)`, async () => {
+      const keyPrefix = `sktest:${randomBytes(4).toString("hex")}:`;
+      const admin = new Client(REDIS_URL);
+      const store = new RedisStore({ client: new Client(REDIS_URL), keyPrefix });
+      try {
+        for (let i = 0; i < 10; i++) await store.set(`k${i}`, session({ n: i }), MAX_AGE);
+        const keys = Array.from({ length: 12 }, (_, i) => `k${i}`); // k10, k11 do not exist
+        let results: (StoredSession | null)[] = [];
+        const sent = await commandsOn(admin, keyPrefix, async () => {
+          results = await Promise.all(keys.map((key) => store.get(key)));
+        });
+        expect(results.map((stored) => stored?.n ?? null)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, null, null]);
+        expect(sent).toEqual([{ name: "mget", keys: keys.map((key) => `${keyPrefix}s:${key}`) }]);
+        // Returned objects are the caller's own: changing one changes no other.
+        (results[0] as StoredSession).n = 99;
+        expect((await store.get("k0"))?.n).toBe(0);
+        // A lone read is a plain GET.
+        const lone = await commandsOn(admin, keyPrefix, () => store.get("k1"));
+        expect(lone).toEqual([{ name: "get", keys: [`${keyPrefix}s:k1`] }]);
+      } finally {
+        const left = await admin.keys(`${keyPrefix}*`);
+        if (left.length > 0) await admin.del(...left);
+        await store.client.quit();
+        await admin.quit();
+      }
+    });
+
+    it(`${name}: parallel merges are one script call; a destroy issued meanwhile still wins, and two merges of one session both land`, async () => {
+      const keyPrefix = `sktest:${randomBytes(4).toString("hex")}:`;
+      const admin = new Client(REDIS_URL);
+      const store = new RedisStore({ client: new Client(REDIS_URL), keyPrefix });
+      try {
+        for (let i = 0; i < 6; i++) await store.set(`k${i}`, session({ n: i }), MAX_AGE);
+        let written: boolean[] = [];
+        const sent = await commandsOn(admin, keyPrefix, async () => {
+          const merges = [0, 1, 2, 3, 4, 5].map((i) => store.merge(`k${i}`, change({ m: i }), MAX_AGE));
+          const again = store.merge("k0", change({ again: true }), MAX_AGE);
+          // Issued after the merges, in the same turn: reaches Redis first, and the merge of k3 must not recreate it.
+          const destroyed = store.destroy("k3");
+          written = await Promise.all([...merges, again]);
+          expect(await destroyed).toBe(true);
+        });
+        expect(written).toEqual([true, true, true, false, true, true, true]);
+        expect(await admin.exists(`${keyPrefix}s:k3`)).toBe(0);
+        expect(await store.get("k0")).toMatchObject({ n: 0, m: 0, again: true });
+        for (const i of [1, 2, 4, 5]) expect(await store.get(`k${i}`)).toMatchObject({ n: i, m: i });
+        const scripts = sent.filter((command) => command.name === "evalsha" || command.name === "eval");
+        expect(scripts).toHaveLength(1);
+        expect(scripts[0]?.keys).toEqual(["k0", "k1", "k2", "k3", "k4", "k5", "k0"].map((key) => `${keyPrefix}s:${key}`));
+      } finally {
+        const left = await admin.keys(`${keyPrefix}*`);
+        if (left.length > 0) await admin.del(...left);
+        await store.client.quit();
+        await admin.quit();
+      }
+    });
+  }
+
+  it("a client with its own ioredis keyPrefix: batched reads and writes use the prefixed keys", async () => {
+    const clientPrefix = `sktest:${randomBytes(4).toString("hex")}:`;
+    const { Redis: Client } = IOREDIS_VERSIONS[0]!;
+    const admin = new Client(REDIS_URL);
+    const store = new RedisStore({ client: new Client(REDIS_URL, { keyPrefix: clientPrefix }), keyPrefix: "app:" });
+    try {
+      await Promise.all([store.set("a", session({ n: 1 }), MAX_AGE), store.set("b", session({ n: 2 }), MAX_AGE)]);
+      expect(await Promise.all([store.merge("a", change({ m: 1 }), MAX_AGE), store.merge("b", change({ m: 2 }), MAX_AGE)])).toEqual([true, true]);
+      const [a, b] = await Promise.all([store.get("a"), store.get("b")]);
+      expect([a?.m, b?.m]).toEqual([1, 2]);
+      expect(JSON.parse((await admin.get(`${clientPrefix}app:s:a`)) as string)).toMatchObject({ n: 1, m: 1 });
+    } finally {
+      const left = await admin.keys(`${clientPrefix}*`);
+      if (left.length > 0) await admin.del(...left);
+      await store.client.quit();
+      await admin.quit();
+    }
+  });
+
+  it("batched merges fall back to EVAL when the script cache was flushed", async () => {
+    const keyPrefix = `sktest:${randomBytes(4).toString("hex")}:`;
+    const { Redis: Client } = IOREDIS_VERSIONS[0]!;
+    const store = new RedisStore({ client: new Client(REDIS_URL), keyPrefix });
+    const admin = store.client as Redis;
+    try {
+      await Promise.all([store.set("a", session(), MAX_AGE), store.set("b", session(), MAX_AGE)]);
+      expect(await Promise.all([store.merge("a", change({ m: 1 }), MAX_AGE), store.merge("b", change({ m: 1 }), MAX_AGE)])).toEqual([true, true]);
+      await admin.script("FLUSH");
+      expect(await Promise.all([store.merge("a", change({ m: 2 }), MAX_AGE), store.merge("b", change({ m: 2 }), MAX_AGE)])).toEqual([true, true]);
+      const [a, b] = await Promise.all([store.get("a"), store.get("b")]);
+      expect([a?.m, b?.m]).toEqual([2, 2]);
+    } finally {
+      const left = await admin.keys(`${keyPrefix}*`);
+      if (left.length > 0) await admin.del(...left);
+      await admin.quit();
+    }
+  });
+});
