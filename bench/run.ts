@@ -2,7 +2,7 @@
  * `npm run bench` — peers and koa-sessionkit, each case its own server process (core 0) driven by
  * wrk on core 1, interleaved and repeated; medians are reported, with the server's CPU share.
  *
- *   npm run bench                        all cases, 2 rounds × 8 s (+1 s warmup), 50 connections
+ *   npm run bench                        all cases, 3 rounds × 6 s (+1 s warmup), 50 connections
  *   npm run bench -- --quick             all cases once, 2 s each
  *   npm run bench -- --only a,b          just these cases
  *   npm run bench -- --scale             1,000 vs 1,000,000 live sessions per store (bench/scale.ts)
@@ -105,8 +105,9 @@ async function main(): Promise<void> {
   }
   if (!HAS_WRK) throw new Error("koa-sessionkit bench: wrk is not installed; install it (Debian/Ubuntu: apt-get install -y wrk) and run again");
   const quick = flags.quick === true;
-  const rounds = Number(flags.rounds ?? (quick ? 1 : 2));
-  const duration = Number(flags.duration ?? (quick ? 2 : 8));
+  // Three rounds: the median of three drops one round caught in a slow phase of the machine.
+  const rounds = Number(flags.rounds ?? (quick ? 1 : 3));
+  const duration = Number(flags.duration ?? (quick ? 2 : 6));
   // A cold case measures the first 10 s after start; --quick keeps it to its short runs.
   const coldDuration = quick ? duration : 10;
   const warmup = quick ? 0.5 : 1;

@@ -46,30 +46,35 @@ function def(name: string, library: Library, backend: Backend, operation: Operat
   return { name, library, backend, operation, counting, ...variant, ...(variant.cold ? { contended: true } : {}) };
 }
 
+/**
+ * In run order. Every round runs each case once, and cases that a target compares run back to back
+ * (report.ts pairs them round by round): on a shared VM whose speed drifts over minutes, two
+ * measurements a few seconds apart compare the code, not the moment.
+ */
 export const CASES: readonly CaseDef[] = [
   def("koa-bare", "bare", "none", "read"),
-  def("fastify-bare", "fastify-bare", "none", "read"),
-  def("fastify-secure-session-read", "fastify-secure-session", "cookie", "read"),
-  def("koa-session-cookie-read", "koa-session", "cookie", "read"),
-  def("koa-session-cookie-write", "koa-session", "cookie", "write"),
-  def("koa-session-redis-read", "koa-session", "redis", "read"),
-  def("koa-session-redis-write", "koa-session", "redis", "write"),
-  def("koa-session-redis-write-contended", "koa-session", "redis", "write", { contended: true }),
-  def("koa-session-redis-write-cold", "koa-session", "redis", "write", { cold: true }),
-  def("express-session-redis-read", "express-session", "redis", "read"),
-  def("express-session-postgres-read", "express-session", "postgres", "read"),
   def("sessionkit-memory-read", "sessionkit", "memory", "read"),
   def("sessionkit-memory-write", "sessionkit", "memory", "write"),
-  def("sessionkit-memory-write-contended", "sessionkit", "memory", "write", { contended: true }),
   def("sessionkit-memory-write-set", "sessionkit", "memory", "write", { wholeObject: true }),
+  def("sessionkit-memory-write-contended", "sessionkit", "memory", "write", { contended: true }),
   def("sessionkit-cookie-read", "sessionkit", "cookie", "read"),
+  def("koa-session-cookie-read", "koa-session", "cookie", "read"),
+  def("fastify-bare", "fastify-bare", "none", "read"),
+  def("fastify-secure-session-read", "fastify-secure-session", "cookie", "read"),
   def("sessionkit-cookie-write", "sessionkit", "cookie", "write"),
+  def("koa-session-cookie-write", "koa-session", "cookie", "write"),
   def("sessionkit-redis-read", "sessionkit", "redis", "read"),
+  def("koa-session-redis-read", "koa-session", "redis", "read"),
+  def("express-session-redis-read", "express-session", "redis", "read"),
   def("sessionkit-redis-write", "sessionkit", "redis", "write"),
-  def("sessionkit-redis-write-contended", "sessionkit", "redis", "write", { contended: true }),
-  def("sessionkit-redis-write-cold", "sessionkit", "redis", "write", { cold: true }),
+  def("koa-session-redis-write", "koa-session", "redis", "write"),
   def("sessionkit-redis-write-set", "sessionkit", "redis", "write", { wholeObject: true }),
+  def("sessionkit-redis-write-contended", "sessionkit", "redis", "write", { contended: true }),
+  def("koa-session-redis-write-contended", "koa-session", "redis", "write", { contended: true }),
+  def("sessionkit-redis-write-cold", "sessionkit", "redis", "write", { cold: true }),
+  def("koa-session-redis-write-cold", "koa-session", "redis", "write", { cold: true }),
   def("sessionkit-postgres-read", "sessionkit", "postgres", "read"),
+  def("express-session-postgres-read", "express-session", "postgres", "read"),
   def("sessionkit-sqlite-read", "sessionkit", "sqlite", "read"),
 ];
 

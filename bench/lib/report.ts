@@ -36,6 +36,8 @@ export interface CaseSummary {
   serverCpuPct: number | null;
   /** Medians of CPU µs per request (server process; private Redis). */
   serverCpuUsPerRequest?: number | null;
+  /** Server CPU µs per request of each round, in round order (null where not measured). */
+  serverCpuUsRuns?: (number | null)[];
   sessions?: number;
   redisCpuUsPerRequest?: number | null;
   storeOpsPerRequest?: CommandCounts | null;
@@ -82,6 +84,7 @@ export function summarize(def: CaseDef, runs: CaseRun[], skipped: string | undef
     sessions: last.sessions,
     reqPerSecRuns: runs.map((run) => round(run.load.reqPerSec, 0)),
     serverCpuUsPerRequest: medianOf(runs.map((run) => run.serverCpuUs)),
+    serverCpuUsRuns: runs.map((run) => (run.serverCpuUs === null ? null : round(run.serverCpuUs, 1))),
     redisCpuUsPerRequest: medianOf(runs.map((run) => run.redisCpuUs)),
     storeOpsPerRequest: last.detail,
     redisCommandstatsPerRequest: last.commandstatsPerRequest,
@@ -104,14 +107,17 @@ export const VALID_BARE_CPU_PCT = 90;
 
 /** A run is valid when the bare Koa server was saturated (≥ 90 % of its core). */
 export function validity(cases: CaseSummary[]): { valid: boolean; bareCpuPct: number | null; line: string } {
-  const bareCpuPct = cases.find((entry) => entry.name === "koa-bare")?.serverCpuPct ?? null;
+  const bareEntry = cases.find((entry) => entry.name === "koa-bare");
+  const bareCpuPct = bareEntry?.serverCpuPct ?? null;
+  // How fast the machine was in each round: a spread here is why targets are paired by round.
+  const perRound = bareEntry?.serverCpuUsRuns?.length ? `; koa-bare per round: ${bareEntry.serverCpuUsRuns.map((us) => format(us, 1)).join(", ")} µs/req` : "";
   if (bareCpuPct === null) return { valid: false, bareCpuPct, line: "VALIDITY UNKNOWN: koa-bare was not measured in this run, so nothing shows that the generator saturated the server" };
   const valid = bareCpuPct >= VALID_BARE_CPU_PCT;
   return {
     valid,
     bareCpuPct,
     line: valid
-      ? `VALID: koa-bare's server used ${bareCpuPct} % of its core (≥ ${VALID_BARE_CPU_PCT} %)`
+      ? `VALID: koa-bare's server used ${bareCpuPct} % of its core (≥ ${VALID_BARE_CPU_PCT} %)${perRound}`
       : `INVALID: koa-bare's server used only ${bareCpuPct} % of its core (< ${VALID_BARE_CPU_PCT} %): the generator or other load on the machine, not the server, set the pace; ratios are not comparable`,
   };
 }
@@ -123,10 +129,41 @@ function redisCommands(entry: CaseSummary): number | null {
 }
 
 /**
+ * subject ÷ baseline, taken round by round and then the median: the two cases of a round ran
+ * minutes apart at most (paired cases run back to back, see CASES), while rounds can land in different
+ * speeds of a shared VM. A ratio of two medians would compare one case's fast round with the other's
+ * slow one. Falls back to the medians when the rounds do not pair up.
+ */
+function pairedRatio(subject: CaseSummary | undefined, baseline: CaseSummary | undefined, pick: (entry: CaseSummary) => (number | null)[] | undefined, invert = false): number | null {
+  const a = subject ? pick(subject) : undefined;
+  const b = baseline ? pick(baseline) : undefined;
+  if (!a || !b || a.length === 0 || a.length !== b.length) return null;
+  const ratios: number[] = [];
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x == null || y == null || x === 0 || y === 0) return null;
+    ratios.push(invert ? y / x : x / y);
+  }
+  return median(ratios);
+}
+
+/** subject's req/s over baseline's, paired by round. */
+function rateRatio(subject: CaseSummary | undefined, baseline: CaseSummary | undefined): number | null {
+  const paired = pairedRatio(subject, baseline, (entry) => entry.reqPerSecRuns);
+  if (paired !== null) return paired;
+  const a = subject?.reqPerSec;
+  const b = baseline?.reqPerSec;
+  return a && b ? a / b : null;
+}
+
+/**
  * The req/s ratio a saturated server would show: baseline server CPU µs per request over the
- * subject's. On a machine shared with other work (an INVALID run) it is the steadier of the two.
+ * subject's, paired by round. On a machine shared with other work (an INVALID run) it is the steadier of the two.
  */
 function cpuRatio(subject: CaseSummary | undefined, baseline: CaseSummary | undefined): number | null {
+  const paired = pairedRatio(subject, baseline, (entry) => entry.serverCpuUsRuns, true);
+  if (paired !== null) return paired;
   const a = subject?.serverCpuUsPerRequest;
   const b = baseline?.serverCpuUsPerRequest;
   return a && b ? b / a : null;
@@ -134,7 +171,6 @@ function cpuRatio(subject: CaseSummary | undefined, baseline: CaseSummary | unde
 
 export function markdownTable(cases: CaseSummary[]): string {
   const bareEntry = cases.find((entry) => entry.name === "koa-bare");
-  const bare = bareEntry?.reqPerSec ?? null;
   const lines = [
     "| case | req/s | × koa-bare | p50 ms | p99 ms | server CPU % | server CPU µs/req | × koa-bare by CPU | store reads/req | store writes/req | Redis CPU µs/req | Redis cmds/req (timed) |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -144,7 +180,7 @@ export function markdownTable(cases: CaseSummary[]): string {
       lines.push(`| ${entry.name} | skipped: ${entry.skipped} | | | | | | | | | | |`);
       continue;
     }
-    const ratio = bare && entry.reqPerSec !== null ? (entry.reqPerSec / bare).toFixed(2) : "–";
+    const ratio = format(rateRatio(entry, bareEntry), 2);
     lines.push(
       `| ${entry.name} | ${format(entry.reqPerSec)} | ${ratio} | ${format(entry.p50Ms, 2)} | ${format(entry.p99Ms, 2)} | ${format(entry.serverCpuPct)} | ` +
         `${format(entry.serverCpuUsPerRequest, 1)} | ${format(cpuRatio(entry, bareEntry), 2)} | ${format(entry.storeReadsPerRequest, 2)} | ${format(entry.storeWritesPerRequest, 2)} | ` +
@@ -173,15 +209,12 @@ const RATIO_TARGETS: readonly [string, string, number][] = [
 export function targetChecks(cases: CaseSummary[]): string {
   const byName = new Map(cases.map((entry) => [entry.name, entry]));
   const lines: string[] = [];
-  const rate = (name: string): number | null => byName.get(name)?.reqPerSec ?? null;
   const ratioCheck = (subject: string, baseline: string, wanted: number): void => {
-    const a = rate(subject);
-    const b = rate(baseline);
-    if (a === null || b === null || b === 0) {
+    const ratio = rateRatio(byName.get(subject), byName.get(baseline));
+    if (ratio === null) {
       lines.push(`- SKIP ${subject} ≥ ${wanted} × ${baseline}: not measured`);
       return;
     }
-    const ratio = a / b;
     const byCpu = cpuRatio(byName.get(subject), byName.get(baseline));
     lines.push(`- ${ratio >= wanted ? "PASS" : "MISS"} ${subject} ≥ ${wanted} × ${baseline}: ${ratio.toFixed(2)}× (by server CPU per request: ${format(byCpu, 2)}×)`);
   };
@@ -202,8 +235,8 @@ export function targetChecks(cases: CaseSummary[]): string {
   };
   for (const [subject, baseline, wanted] of RATIO_TARGETS.slice(0, 6)) ratioCheck(subject, baseline, wanted);
   // Encrypted cookies: at least @fastify/secure-session's own cost relative to its bare framework.
-  const fastify = (rate("fastify-secure-session-read") ?? Number.NaN) / (rate("fastify-bare") ?? Number.NaN);
-  const ours = (rate("sessionkit-cookie-read") ?? Number.NaN) / (rate("koa-bare") ?? Number.NaN);
+  const fastify = rateRatio(byName.get("fastify-secure-session-read"), byName.get("fastify-bare")) ?? Number.NaN;
+  const ours = rateRatio(byName.get("sessionkit-cookie-read"), byName.get("koa-bare")) ?? Number.NaN;
   const fastifyCpu = cpuRatio(byName.get("fastify-secure-session-read"), byName.get("fastify-bare"));
   const oursCpu = cpuRatio(byName.get("sessionkit-cookie-read"), byName.get("koa-bare"));
   lines.push(
