@@ -10,8 +10,9 @@
  * merge and touch are compare-and-set: apply the change in JS, then a Lua script writes only if the
  * entry still holds the text the change was computed from, and never recreates a missing entry.
  * Parallel writers to one session from this process are pipelined (cas-chain.ts). Outside a Cluster,
- * the reads of one event-loop turn go out as one MGET and its compare-and-sets as one script call
- * (turn-batch.ts): under load, one command per turn instead of one per request.
+ * the reads of one event-loop turn go out as one MGET, its compare-and-sets as one script call and
+ * its user-index updates as one more (turn-batch.ts, redis-scripts.ts): under load, one command per
+ * turn instead of one per request.
  * Merging inside Lua with cjson was rejected: it turns `[]` into `{}` and rounds numbers to 14 digits.
  *
  * @example
@@ -22,12 +23,12 @@
  *
  * @module koa-sessionkit/redis
  */
-import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
 import type { Cluster, Redis, RedisOptions } from "ioredis";
 import { parseStored, serializeStored } from "./json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import { CasChain, type CasMerge } from "./cas-chain.js";
+import { casReply, flatten, scripts, type KeyCall, type RedisScript } from "./redis-scripts.js";
 import { TurnBatch } from "./turn-batch.js";
 import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
 import {
@@ -60,62 +61,6 @@ export interface RedisStoreOptions extends RedisOptions {
   /** Prefix of every key the store writes. Default "sess:". */
   keyPrefix?: string;
 }
-
-/**
- * Writes `ARGV[2]` only if the key still holds exactly the text `ARGV[1]`: 1 written, 0 gone, or
- * the current text when another writer got there first (so a retry needs no separate GET).
- */
-const COMPARE_AND_SET = `
-local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
-if current ~= ARGV[1] then return current end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1`;
-
-/**
- * COMPARE_AND_SET over several keys in one call: ARGV holds (expected, next, ttl) per key, and the
- * reply one result per key, in order, each as COMPARE_AND_SET's. Keys are applied one after another,
- * so two entries for one key behave as two calls in a row.
- */
-const COMPARE_AND_SET_MANY = `
-local results = {}
-for i = 1, #KEYS do
-  local at = (i - 1) * 3
-  local current = redis.call('GET', KEYS[i])
-  if not current then results[i] = 0
-  elseif current ~= ARGV[at + 1] then results[i] = current
-  else
-    redis.call('SET', KEYS[i], ARGV[at + 2], 'PX', ARGV[at + 3])
-    results[i] = 1
-  end
-end
-return results`;
-
-/** Adds a member to a user's index, drops expired members and lets the index live as long as its newest entry. */
-const INDEX_ADD = `
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
-return 1`;
-
-/** A compare-and-set reply: 1 written, 0 gone, or the text another writer left. */
-function casReply(result: number | string): 1 | 0 | string {
-  if (result === 1 || result === 0) return result;
-  debug("merge conflict");
-  return String(result);
-}
-
-const sha1 = (text: string): string => createHash("sha1").update(text).digest("hex");
-const script = (lua: string) => ({ lua, sha: sha1(lua) });
-const scripts = { cas: script(COMPARE_AND_SET), casMany: script(COMPARE_AND_SET_MANY), index: script(INDEX_ADD) };
-
-/** One compare-and-set: the full Redis key, the text it must still hold, the text to write, the TTL. */
-interface CasCall {
-  key: string;
-  args: [expected: string, next: string, ttl: string];
-}
-
 
 function loadIoredis(): typeof import("ioredis") {
   return loadPeer<typeof import("ioredis")>("ioredis", "RedisStore");
@@ -187,7 +132,9 @@ export class RedisStore implements SessionStore {
   /** Session reads of one event-loop turn, sent as one MGET (turn-batch.ts); none on a Cluster. */
   #reads: TurnBatch<string, string | null> | undefined;
   /** Compare-and-sets of one event-loop turn, sent as one script call over their keys; none on a Cluster. */
-  #writes: TurnBatch<CasCall, 1 | 0 | string> | undefined;
+  #writes: TurnBatch<KeyCall, 1 | 0 | string> | undefined;
+  /** User-index updates of one event-loop turn (logged-in writes), one script call; none on a Cluster. */
+  #indexes: TurnBatch<KeyCall, unknown> | undefined;
 
   /**
    * @throws SessionConfigError when none or more than one of client/url/sentinels is given, the
@@ -328,8 +275,15 @@ export class RedisStore implements SessionStore {
     return this.client.mget(full);
   }
 
-  async #index(userId: string, key: string, expiresAt: number): Promise<void> {
-    await this.#script(scripts.index, [this.#userKey(userId)], [String(expiresAt), key, String(Date.now())]);
+  /** Records `key` in the user's index, scored by its expiry; batched per turn like the writes it goes with. */
+  #index(userId: string, key: string, expiresAt: number): Promise<unknown> {
+    const call: KeyCall = { key: this.#userKey(userId), args: [String(expiresAt), key, String(Date.now())] };
+    if (this.client.isCluster) return this.#script(scripts.index, [call.key], call.args);
+    this.#indexes ??= new TurnBatch(
+      (one) => this.#script(scripts.index, [one.key], one.args),
+      (many) => this.#scriptMany(scripts.indexMany, many, () => many.map(() => 1)),
+    );
+    return this.#indexes.call(call);
   }
 
   /** Merge through the per-key compare-and-set chain (see cas-chain.ts). */
@@ -346,23 +300,23 @@ export class RedisStore implements SessionStore {
   #compareAndSet(key: string, expected: string, next: string, userId: string | undefined, ttl: number): Promise<1 | 0 | string> {
     // The expected text itself, not a hash of it: a string compare in Lua is cheaper than hashing
     // on both sides, and sessions are small.
-    const call: CasCall = { key: this.#sessionKey(key), args: [expected, next, String(ttl)] };
+    const call: KeyCall = { key: this.#sessionKey(key), args: [expected, next, String(ttl)] };
     const written = this.client.isCluster ? this.#casOne(call) : (this.#writes ??= new TurnBatch((one) => this.#casOne(one), (many) => this.#casMany(many))).call(call);
     return userId === undefined ? written : Promise.all([written, this.#index(userId, key, Date.now() + ttl)]).then(([result]) => result);
   }
 
-  #casOne(call: CasCall): Promise<1 | 0 | string> {
+  #casOne(call: KeyCall): Promise<1 | 0 | string> {
     return this.#script(scripts.cas, [call.key], call.args, casReply);
   }
 
-  #casMany(calls: CasCall[]): Promise<(1 | 0 | string)[]> {
-    const keys: string[] = [];
-    const args: string[] = [];
-    for (const call of calls) {
-      keys.push(call.key);
-      args.push(...call.args);
-    }
-    return this.#script(scripts.casMany, keys, args, (results) => (results as unknown as (number | string)[]).map(casReply));
+  #casMany(calls: KeyCall[]): Promise<(1 | 0 | string)[]> {
+    return this.#scriptMany(scripts.casMany, calls, (results) => (results as unknown as (number | string)[]).map(casReply));
+  }
+
+  /** A many-key script over the calls of one turn (redis-scripts.ts). */
+  #scriptMany<T>(script: RedisScript, calls: KeyCall[], reply: (result: number | string) => T): Promise<T> {
+    const { keys, args } = flatten(calls);
+    return this.#script(script, keys, args, reply);
   }
 
   /**
@@ -371,7 +325,7 @@ export class RedisStore implements SessionStore {
    * fresh Redis costs no NOSCRIPT round trip per in-flight write. (Not on a Cluster: SCRIPT LOAD goes
    * to one node there; the fallback covers the others.)
    */
-  #script<T = number | string>(script: { lua: string; sha: string }, keys: string[], args: string[], reply?: (result: number | string) => T): Promise<T> {
+  #script<T = number | string>(script: RedisScript, keys: string[], args: string[], reply?: (result: number | string) => T): Promise<T> {
     if (!this.#scriptsLoaded && !this.client.isCluster) {
       this.#scriptsLoaded = true;
       for (const { lua } of Object.values(scripts)) {

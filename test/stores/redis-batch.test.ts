@@ -1,7 +1,9 @@
 /**
- * RedisStore sends the session reads of one event-loop turn as one MGET and its compare-and-sets as
- * one script call (stores/turn-batch.ts). Checked against the real Redis with MONITOR, counting only
- * commands on this test's own key prefix (other suites share the server).
+ * RedisStore sends the session reads of one event-loop turn as one MGET, its compare-and-sets as one
+ * script call and its user-index updates as one more (stores/turn-batch.ts). The script-cache fallback
+ * is tested on a private server (redis-contention.test.ts): SCRIPT FLUSH would touch the shared one.
+ * Checked against the real Redis with MONITOR, counting only commands on this test's own key prefix
+ * (other suites share the server).
  */
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -125,21 +127,39 @@ describe.skipIf(!up)("RedisStore batches the calls of one event-loop turn", () =
     }
   });
 
-  it("batched merges fall back to EVAL when the script cache was flushed", async () => {
+  it("logged-in sessions: the user-index updates of one turn are one script call too, and every session is listed", async () => {
     const keyPrefix = `sktest:${randomBytes(4).toString("hex")}:`;
     const { Redis: Client } = IOREDIS_VERSIONS[0]!;
+    const admin = new Client(REDIS_URL);
     const store = new RedisStore({ client: new Client(REDIS_URL), keyPrefix });
-    const admin = store.client as Redis;
+    const owner = (i: number) => `user${i % 3}`;
+    const loggedIn = (i: number) => session({ n: i, _sk: { createdAt: Date.now(), userId: owner(i) } });
     try {
-      await Promise.all([store.set("a", session(), MAX_AGE), store.set("b", session(), MAX_AGE)]);
-      expect(await Promise.all([store.merge("a", change({ m: 1 }), MAX_AGE), store.merge("b", change({ m: 1 }), MAX_AGE)])).toEqual([true, true]);
-      await admin.script("FLUSH");
-      expect(await Promise.all([store.merge("a", change({ m: 2 }), MAX_AGE), store.merge("b", change({ m: 2 }), MAX_AGE)])).toEqual([true, true]);
-      const [a, b] = await Promise.all([store.get("a"), store.get("b")]);
-      expect([a?.m, b?.m]).toEqual([2, 2]);
+      // Six logins in one turn (new sessions: SET each, the index updates batched).
+      const logins = await commandsOn(admin, keyPrefix, () => Promise.all([0, 1, 2, 3, 4, 5].map((i) => store.set(`k${i}`, loggedIn(i), MAX_AGE))));
+      const loginScripts = logins.filter((command) => command.name === "evalsha" || command.name === "eval");
+      expect(loginScripts).toHaveLength(1);
+      expect(loginScripts[0]?.keys).toEqual([0, 1, 2, 3, 4, 5].map((i) => `${keyPrefix}u:${owner(i)}`));
+      // Six writes in one turn: one compare-and-set script over the sessions, one over the indexes.
+      const writes = await commandsOn(admin, keyPrefix, async () => {
+        const reserved = (i: number) => ({ _expire: Date.now() + MAX_AGE, _sk: { createdAt: 1, userId: owner(i) } });
+        const results = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => store.merge(`k${i}`, { set: { m: i }, unset: [], reserved: reserved(i) }, MAX_AGE)));
+        expect(results).toEqual([true, true, true, true, true, true]);
+      });
+      const scripts = writes.filter((command) => command.name === "evalsha" || command.name === "eval");
+      expect(scripts.map((command) => command.keys.length).sort()).toEqual([6, 6]);
+      expect(scripts.flatMap((command) => command.keys).filter((key) => key.includes(":u:"))).toHaveLength(6);
+      for (const user of ["user0", "user1", "user2"]) {
+        const listed = (await store.listByUser(user)).map((entry) => entry.key).sort();
+        expect(listed).toEqual([0, 1, 2, 3, 4, 5].filter((i) => owner(i) === user).map((i) => `k${i}`));
+        const ttl = await admin.pttl(`${keyPrefix}u:${user}`);
+        expect(ttl).toBeGreaterThan(MAX_AGE - 5_000);
+        expect(ttl).toBeLessThanOrEqual(MAX_AGE);
+      }
     } finally {
       const left = await admin.keys(`${keyPrefix}*`);
       if (left.length > 0) await admin.del(...left);
+      await store.client.quit();
       await admin.quit();
     }
   });

@@ -1,0 +1,97 @@
+/**
+ * RedisStore's Lua scripts, each in a one-key form and a many-key form for the calls of one
+ * event-loop turn (turn-batch.ts). A many-key script takes the keys as KEYS and each key's
+ * arguments back to back in ARGV, and applies the keys one after another, so two entries for one
+ * key behave as two calls in a row.
+ */
+import { createHash } from "node:crypto";
+import { debuglog } from "node:util";
+
+const debug = debuglog("koa-sessionkit:redis");
+
+/**
+ * Writes `ARGV[2]` only if the key still holds exactly the text `ARGV[1]`: 1 written, 0 gone, or
+ * the current text when another writer got there first (so a retry needs no separate GET).
+ */
+const COMPARE_AND_SET = `
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if current ~= ARGV[1] then return current end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`;
+
+/** COMPARE_AND_SET over several keys: ARGV holds (expected, next, ttl) per key, the reply one result per key. */
+const COMPARE_AND_SET_MANY = `
+local results = {}
+for i = 1, #KEYS do
+  local at = (i - 1) * 3
+  local current = redis.call('GET', KEYS[i])
+  if not current then results[i] = 0
+  elseif current ~= ARGV[at + 1] then results[i] = current
+  else
+    redis.call('SET', KEYS[i], ARGV[at + 2], 'PX', ARGV[at + 3])
+    results[i] = 1
+  end
+end
+return results`;
+
+/**
+ * Adds a member (ARGV[2], scored by its expiry ARGV[1]) to a user's index, drops members expired
+ * by ARGV[3] (now) and lets the index live as long as its newest entry.
+ */
+const INDEX_ADD = `
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
+return 1`;
+
+/** INDEX_ADD over several indexes: ARGV holds (expiry, member, now) per key. */
+const INDEX_ADD_MANY = `
+for i = 1, #KEYS do
+  local at = (i - 1) * 3
+  redis.call('ZADD', KEYS[i], ARGV[at + 1], ARGV[at + 2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[at + 3])
+  local last = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('PEXPIREAT', KEYS[i], last[2]) end
+end
+return #KEYS`;
+
+export interface RedisScript {
+  lua: string;
+  /** EVALSHA's name for it. SHA-1 because Redis names scripts so; nothing is signed with it. */
+  sha: string;
+}
+
+const script = (lua: string): RedisScript => ({ lua, sha: createHash("sha1").update(lua).digest("hex") });
+
+export const scripts = {
+  cas: script(COMPARE_AND_SET),
+  casMany: script(COMPARE_AND_SET_MANY),
+  index: script(INDEX_ADD),
+  indexMany: script(INDEX_ADD_MANY),
+} as const;
+
+/** One script call on one key: the full Redis key and that key's ARGV. */
+export interface KeyCall {
+  key: string;
+  args: string[];
+}
+
+/** The KEYS and ARGV of a many-key script for these calls. */
+export function flatten(calls: readonly KeyCall[]): { keys: string[]; args: string[] } {
+  const keys: string[] = [];
+  const args: string[] = [];
+  for (const call of calls) {
+    keys.push(call.key);
+    for (const arg of call.args) args.push(arg);
+  }
+  return { keys, args };
+}
+
+/** A compare-and-set reply: 1 written, 0 gone, or the text another writer left. */
+export function casReply(result: number | string): 1 | 0 | string {
+  if (result === 1 || result === 0) return result;
+  debug("merge conflict");
+  return String(result);
+}
