@@ -33,12 +33,18 @@ export interface CaseDef {
    * first request, without warmup. Implies `contended`.
    */
   cold?: boolean;
+  /**
+   * Sessions made by auth's `login()` (so `_sk.userId` is set), as in an app with accounts: every
+   * write also keeps the user's session index, which RedisStore updates with one more script.
+   */
+  loggedIn?: boolean;
 }
 
 interface Variant {
   wholeObject?: boolean;
   contended?: boolean;
   cold?: boolean;
+  loggedIn?: boolean;
 }
 
 function def(name: string, library: Library, backend: Backend, operation: Operation, variant: Variant = {}): CaseDef {
@@ -69,6 +75,7 @@ export const CASES: readonly CaseDef[] = [
   def("sessionkit-redis-write", "sessionkit", "redis", "write"),
   def("koa-session-redis-write", "koa-session", "redis", "write"),
   def("sessionkit-redis-write-set", "sessionkit", "redis", "write", { wholeObject: true }),
+  def("sessionkit-redis-write-loggedin", "sessionkit", "redis", "write", { loggedIn: true }),
   def("sessionkit-redis-write-contended", "sessionkit", "redis", "write", { contended: true }),
   def("koa-session-redis-write-contended", "koa-session", "redis", "write", { contended: true }),
   def("sessionkit-redis-write-cold", "sessionkit", "redis", "write", { cold: true }),

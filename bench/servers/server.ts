@@ -3,7 +3,7 @@
  * (PORT, REDIS_URL, PG_URL, SQLITE_PATH, PG_TABLE, SCALE_MEMORY_COUNT, BENCH_WHOLE_OBJECT_WRITES). Prints one JSON line on stdout
  * when listening ({"ready":true,"port":N}) or when the case can't run ({"skipped":"reason"}).
  *
- * Routes: POST /login sets `session.userId = "u1"`; GET / is the measured request (read: returns
+ * Routes: POST /login sets `session.userId = "u1"` (a `-loggedin` case calls auth's login() first); GET / is the measured request (read: returns
  * session.userId and changes nothing; write: increments session.count); GET /__stats returns the
  * store operations this process counted (it runs before any session middleware, so it is never
  * measured and never touches a session).
@@ -162,7 +162,15 @@ async function koaApp(def: CaseDef): Promise<Koa> {
     }
   }
 
+  const login = def.loggedIn === true ? (await import("../../src/auth/index.js")).login : undefined;
+  // Synchronous for every measured request: an async handler would add a promise to koa-bare too.
   app.use((ctx) => {
+    if (ctx.path === "/login" && ctx.method === "POST" && login) {
+      return login(ctx, { id: "u1" }).then(() => {
+        if (ctx.session) ctx.session.userId = "u1";
+        ctx.body = "ok";
+      });
+    }
     if (ctx.path === "/login" && ctx.method === "POST") {
       if (ctx.session) ctx.session.userId = "u1";
       ctx.body = "ok";
