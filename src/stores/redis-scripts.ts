@@ -37,10 +37,14 @@ return results`;
 
 /**
  * Adds a member (ARGV[2], scored by its expiry ARGV[1]) to a user's index, drops members expired
- * by ARGV[3] (now) and lets the index live as long as its newest entry.
+ * by ARGV[3] (now) and lets the index live as long as its newest entry. A score only ever rises
+ * (ZADD GT, written out for Redis < 6.2): each process skips index writes while the score it last
+ * wrote still covers the session's expiry (RedisStore #index), which is only safe if no other
+ * process's write, with a shorter maxAge, can lower it.
  */
 const INDEX_ADD = `
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local current = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if (not current) or tonumber(current) < tonumber(ARGV[1]) then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
@@ -50,7 +54,8 @@ return 1`;
 const INDEX_ADD_MANY = `
 for i = 1, #KEYS do
   local at = (i - 1) * 3
-  redis.call('ZADD', KEYS[i], ARGV[at + 1], ARGV[at + 2])
+  local current = redis.call('ZSCORE', KEYS[i], ARGV[at + 2])
+  if (not current) or tonumber(current) < tonumber(ARGV[at + 1]) then redis.call('ZADD', KEYS[i], ARGV[at + 1], ARGV[at + 2]) end
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[at + 3])
   local last = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
   if last[2] then redis.call('PEXPIREAT', KEYS[i], last[2]) end

@@ -6,7 +6,8 @@
  * - `${keyPrefix}u:${userId}` is a sorted set of that user's session keys, scored by expiry, expiring
  *   itself with the longest-lived member. It is an index only: listByUser re-checks every session.
  *
- * A read is one GET. A write is one SET (plus one script on the user's index when `_sk.userId` is set).
+ * A read is one GET. A write is one SET, plus, when `_sk.userId` is set, one script on the user's
+ * index at most once a minute per session (redis-index-writes.ts).
  * merge and touch are compare-and-set: apply the change in JS, then a Lua script writes only if the
  * entry still holds the text the change was computed from, and never recreates a missing entry.
  * Parallel writers to one session from this process are pipelined (cas-chain.ts). Outside a Cluster,
@@ -29,6 +30,7 @@ import { parseStored, serializeStored } from "./json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import { CasChain, type CasMerge } from "./cas-chain.js";
 import { casReply, flatten, scripts, type KeyCall, type RedisScript } from "./redis-scripts.js";
+import { IndexWrites } from "./redis-index-writes.js";
 import { TurnBatch } from "./turn-batch.js";
 import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
 import {
@@ -135,6 +137,8 @@ export class RedisStore implements SessionStore {
   #writes: TurnBatch<KeyCall, 1 | 0 | string> | undefined;
   /** User-index updates of one event-loop turn (logged-in writes), one script call; none on a Cluster. */
   #indexes: TurnBatch<KeyCall, unknown> | undefined;
+  /** Which index writes can be skipped (redis-index-writes.ts). */
+  readonly #indexWrites = new IndexWrites((call) => this.#indexCall(call));
 
   /**
    * @throws SessionConfigError when none or more than one of client/url/sentinels is given, the
@@ -186,7 +190,7 @@ export class RedisStore implements SessionStore {
     // Two independent single-key commands: sent together, so still one round trip on one connection.
     await Promise.all([
       this.client.set(this.#sessionKey(key), json, "PX", ttl),
-      userId === undefined ? undefined : this.#index(userId, key, Date.now() + ttl),
+      userId === undefined ? undefined : this.#index(userId, key, Date.now() + ttl, true),
     ]);
   }
 
@@ -231,7 +235,8 @@ export class RedisStore implements SessionStore {
         dead.push(key);
         return;
       }
-      list.push(entryFromMeta(key, meta, expiries[i] ?? now));
+      // The score is rounded up (redis-index-writes.ts); the session's own expiry is the exact one.
+      list.push(entryFromMeta(key, meta, typeof stored._expire === "number" ? stored._expire : (expiries[i] ?? now)));
     });
     if (dead.length > 0) await this.client.zrem(indexKey, ...dead);
     return newestFirst(list);
@@ -275,9 +280,12 @@ export class RedisStore implements SessionStore {
     return this.client.mget(full);
   }
 
-  /** Records `key` in the user's index, scored by its expiry; batched per turn like the writes it goes with. */
-  #index(userId: string, key: string, expiresAt: number): Promise<unknown> {
-    const call: KeyCall = { key: this.#userKey(userId), args: [String(expiresAt), key, String(Date.now())] };
+  /** Makes the user's index cover `key` until `expiresAt` (redis-index-writes.ts decides when to write). */
+  #index(userId: string, key: string, expiresAt: number, force = false): Promise<unknown> | undefined {
+    return this.#indexWrites.record(this.#userKey(userId), key, expiresAt, force);
+  }
+
+  #indexCall(call: KeyCall): Promise<unknown> {
     if (this.client.isCluster) return this.#script(scripts.index, [call.key], call.args);
     this.#indexes ??= new TurnBatch(
       (one) => this.#script(scripts.index, [one.key], one.args),
@@ -302,7 +310,8 @@ export class RedisStore implements SessionStore {
     // on both sides, and sessions are small.
     const call: KeyCall = { key: this.#sessionKey(key), args: [expected, next, String(ttl)] };
     const written = this.client.isCluster ? this.#casOne(call) : (this.#writes ??= new TurnBatch((one) => this.#casOne(one), (many) => this.#casMany(many))).call(call);
-    return userId === undefined ? written : Promise.all([written, this.#index(userId, key, Date.now() + ttl)]).then(([result]) => result);
+    const indexed = userId === undefined ? undefined : this.#index(userId, key, Date.now() + ttl);
+    return indexed === undefined ? written : Promise.all([written, indexed]).then(([result]) => result);
   }
 
   #casOne(call: KeyCall): Promise<1 | 0 | string> {

@@ -132,6 +132,8 @@ describe.skipIf(!up)("RedisStore batches the calls of one event-loop turn", () =
     const { Redis: Client } = IOREDIS_VERSIONS[0]!;
     const admin = new Client(REDIS_URL);
     const store = new RedisStore({ client: new Client(REDIS_URL), keyPrefix });
+    // A second process: it has not written these indexes itself, so each of its writes does.
+    const other = new RedisStore({ client: new Client(REDIS_URL), keyPrefix });
     const owner = (i: number) => `user${i % 3}`;
     const loggedIn = (i: number) => session({ n: i, _sk: { createdAt: Date.now(), userId: owner(i) } });
     try {
@@ -143,7 +145,7 @@ describe.skipIf(!up)("RedisStore batches the calls of one event-loop turn", () =
       // Six writes in one turn: one compare-and-set script over the sessions, one over the indexes.
       const writes = await commandsOn(admin, keyPrefix, async () => {
         const reserved = (i: number) => ({ _expire: Date.now() + MAX_AGE, _sk: { createdAt: 1, userId: owner(i) } });
-        const results = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => store.merge(`k${i}`, { set: { m: i }, unset: [], reserved: reserved(i) }, MAX_AGE)));
+        const results = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => other.merge(`k${i}`, { set: { m: i }, unset: [], reserved: reserved(i) }, MAX_AGE)));
         expect(results).toEqual([true, true, true, true, true, true]);
       });
       const scripts = writes.filter((command) => command.name === "evalsha" || command.name === "eval");
@@ -153,12 +155,14 @@ describe.skipIf(!up)("RedisStore batches the calls of one event-loop turn", () =
         const listed = (await store.listByUser(user)).map((entry) => entry.key).sort();
         expect(listed).toEqual([0, 1, 2, 3, 4, 5].filter((i) => owner(i) === user).map((i) => `k${i}`));
         const ttl = await admin.pttl(`${keyPrefix}u:${user}`);
+        // The index lives as long as its newest score: the expiry rounded up to the next minute.
         expect(ttl).toBeGreaterThan(MAX_AGE - 5_000);
-        expect(ttl).toBeLessThanOrEqual(MAX_AGE);
+        expect(ttl).toBeLessThanOrEqual(MAX_AGE + 60_000);
       }
     } finally {
       const left = await admin.keys(`${keyPrefix}*`);
       if (left.length > 0) await admin.del(...left);
+      await other.client.quit();
       await store.client.quit();
       await admin.quit();
     }
