@@ -1,8 +1,8 @@
 /**
- * RedisStore's Lua scripts, each in a one-key form and a many-key form for the calls of one
- * event-loop turn (turn-batch.ts). A many-key script takes the keys as KEYS and each key's
- * arguments back to back in ARGV, and applies the keys one after another, so two entries for one
- * key behave as two calls in a row.
+ * RedisStore's Lua scripts. Each runs over any number of keys, one for a lone call (and on a
+ * Cluster, where one call must stay in one slot) or the calls of one event-loop turn (turn-batch.ts):
+ * the keys as KEYS, each key's arguments back to back in ARGV, applied one key after another, so
+ * two entries for one key behave as two calls in a row.
  */
 import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
@@ -10,18 +10,11 @@ import { debuglog } from "node:util";
 const debug = debuglog("koa-sessionkit:redis");
 
 /**
- * Writes `ARGV[2]` only if the key still holds exactly the text `ARGV[1]`: 1 written, 0 gone, or
+ * For each key, writes its `next` text only if the key still holds exactly its `expected` text.
+ * ARGV holds (expected, next, ttl) per key; the reply has one result per key: 1 written, 0 gone, or
  * the current text when another writer got there first (so a retry needs no separate GET).
  */
 const COMPARE_AND_SET = `
-local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
-if current ~= ARGV[1] then return current end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1`;
-
-/** COMPARE_AND_SET over several keys: ARGV holds (expected, next, ttl) per key, the reply one result per key. */
-const COMPARE_AND_SET_MANY = `
 local results = {}
 for i = 1, #KEYS do
   local at = (i - 1) * 3
@@ -36,22 +29,13 @@ end
 return results`;
 
 /**
- * Adds a member (ARGV[2], scored by its expiry ARGV[1]) to a user's index, drops members expired
- * by ARGV[3] (now) and lets the index live as long as its newest entry. A score only ever rises
- * (ZADD GT, written out for Redis < 6.2): each process skips index writes while the score it last
- * wrote still covers the session's expiry (RedisStore #index), which is only safe if no other
- * process's write, with a shorter maxAge, can lower it.
+ * For each user index (KEYS), with ARGV (score, member, now) per key: adds the member scored by its
+ * expiry, drops members expired by now and lets the index live as long as its newest entry. A score
+ * only ever rises (ZADD GT, written out for Redis < 6.2): each process skips index writes while the
+ * score it last wrote still covers the session's expiry (redis-index-writes.ts), which is only safe
+ * if no other process's write, with a shorter maxAge, can lower it.
  */
 const INDEX_ADD = `
-local current = redis.call('ZSCORE', KEYS[1], ARGV[2])
-if (not current) or tonumber(current) < tonumber(ARGV[1]) then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
-return 1`;
-
-/** INDEX_ADD over several indexes: ARGV holds (expiry, member, now) per key. */
-const INDEX_ADD_MANY = `
 for i = 1, #KEYS do
   local at = (i - 1) * 3
   local current = redis.call('ZSCORE', KEYS[i], ARGV[at + 2])
@@ -70,12 +54,7 @@ export interface RedisScript {
 
 const script = (lua: string): RedisScript => ({ lua, sha: createHash("sha1").update(lua).digest("hex") });
 
-export const scripts = {
-  cas: script(COMPARE_AND_SET),
-  casMany: script(COMPARE_AND_SET_MANY),
-  index: script(INDEX_ADD),
-  indexMany: script(INDEX_ADD_MANY),
-} as const;
+export const scripts = { cas: script(COMPARE_AND_SET), index: script(INDEX_ADD) } as const;
 
 /** One script call on one key: the full Redis key and that key's ARGV. */
 export interface KeyCall {
@@ -83,7 +62,7 @@ export interface KeyCall {
   args: string[];
 }
 
-/** The KEYS and ARGV of a many-key script for these calls. */
+/** The KEYS and ARGV of a script call for these calls. */
 export function flatten(calls: readonly KeyCall[]): { keys: string[]; args: string[] } {
   const keys: string[] = [];
   const args: string[] = [];

@@ -286,10 +286,10 @@ export class RedisStore implements SessionStore {
   }
 
   #indexCall(call: KeyCall): Promise<unknown> {
-    if (this.client.isCluster) return this.#script(scripts.index, [call.key], call.args);
-    this.#indexes ??= new TurnBatch(
-      (one) => this.#script(scripts.index, [one.key], one.args),
-      (many) => this.#scriptMany(scripts.indexMany, many, () => many.map(() => 1)),
+    if (this.client.isCluster) return this.#scriptOver(scripts.index, [call], () => 1);
+    this.#indexes ??= new TurnBatch<KeyCall, unknown>(
+      (one) => this.#scriptOver(scripts.index, [one], () => 1),
+      (many) => this.#scriptOver(scripts.index, many, () => many.map(() => 1)),
     );
     return this.#indexes.call(call);
   }
@@ -315,15 +315,15 @@ export class RedisStore implements SessionStore {
   }
 
   #casOne(call: KeyCall): Promise<1 | 0 | string> {
-    return this.#script(scripts.cas, [call.key], call.args, casReply);
+    return this.#casMany([call]).then(([result]) => result as 1 | 0 | string);
   }
 
   #casMany(calls: KeyCall[]): Promise<(1 | 0 | string)[]> {
-    return this.#scriptMany(scripts.casMany, calls, (results) => (results as unknown as (number | string)[]).map(casReply));
+    return this.#scriptOver(scripts.cas, calls, (results) => (results as unknown as (number | string)[]).map(casReply));
   }
 
-  /** A many-key script over the calls of one turn (redis-scripts.ts). */
-  #scriptMany<T>(script: RedisScript, calls: KeyCall[], reply: (result: number | string) => T): Promise<T> {
+  /** A script over these calls' keys (redis-scripts.ts): one call, or the calls of one turn. */
+  #scriptOver<T>(script: RedisScript, calls: KeyCall[], reply: (result: number | string) => T): Promise<T> {
     const { keys, args } = flatten(calls);
     return this.#script(script, keys, args, reply);
   }
