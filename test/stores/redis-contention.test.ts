@@ -104,7 +104,7 @@ describe.skipIf(!hasRedisServer)("RedisStore merges under 50-way contention on o
       expect(counts.evalsha ?? 0).toBe(1);
       expect(counts.eval ?? 0).toBe(0);
       expect(counts.get ?? 0).toBe(0);
-      // One SCRIPT LOAD per script the store has (compare-and-set, user index), at most twice.
+      // One SCRIPT LOAD per script the store has (compare-and-set, user index), sent ahead of the first EVALSHA.
       expect(counts.script ?? 0).toBeLessThanOrEqual(4);
     } finally {
       await store.close();
