@@ -1,0 +1,67 @@
+/**
+ * The benchmark's report pairs every comparison round by round. On this VM the speed drifts by 2×
+ * within a run, so a ratio of two medians can compare one case's fast round with the other's slow one
+ * (the 2026-12-06 20:02 run: redis-write vs redis-write-set CPU budget 1.13× by medians, 0.98× paired).
+ */
+import { describe, expect, it } from "vitest";
+import { targetChecks, type CaseSummary } from "../../bench/lib/report.js";
+
+function entry(name: string, reqPerSecRuns: number[], serverCpuUsRuns: number[], redisCpuUsRuns?: number[]): CaseSummary {
+  const mid = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  return {
+    name,
+    reqPerSec: mid(reqPerSecRuns),
+    p50Ms: 1,
+    p99Ms: 2,
+    storeReadsPerRequest: null,
+    storeWritesPerRequest: null,
+    serverCpuPct: 99,
+    reqPerSecRuns,
+    serverCpuUsRuns,
+    serverCpuUsPerRequest: mid(serverCpuUsRuns),
+    ...(redisCpuUsRuns ? { redisCpuUsRuns, redisCpuUsPerRequest: mid(redisCpuUsRuns) } : {}),
+  };
+}
+
+function line(report: string, start: string): string {
+  const found = report.split("\n").find((text) => text.includes(start));
+  if (found === undefined) throw new Error(`no line with ${start} in:\n${report}`);
+  return found;
+}
+
+describe("bench report", () => {
+  it("takes the CPU budget round by round, server plus Redis CPU", () => {
+    // Round 1 caught redis-write in a slow phase: its median (75) over set's (67) would be 1.12, a MISS.
+    const report = targetChecks([
+      entry("sessionkit-redis-write", [9742, 13765, 16991], [95.5, 68.9, 55.6], [6.5, 6.0, 6.4]),
+      entry("sessionkit-redis-write-set", [15810, 13298, 15586], [60.4, 72.3, 61.7], [4.8, 4.6, 5.0]),
+    ]);
+    const budget = line(report, "sessionkit-redis-write CPU/req ≤ 1.1 × sessionkit-redis-write-set");
+    expect(budget).toMatch(/^- PASS /);
+    // Per round (95.5+6.5)/(60.4+4.8), (68.9+6)/(72.3+4.6), (55.6+6.4)/(61.7+5): median 0.97.
+    expect(budget).toContain(": 0.97×");
+    expect(budget).toContain("102/65, 75/77, 62/67");
+  });
+
+  it("still reports a MISS when every round is over budget", () => {
+    const report = targetChecks([
+      entry("sessionkit-memory-write", [10000, 10000, 10000], [70, 66, 80]),
+      entry("sessionkit-memory-write-set", [12000, 12000, 12000], [55, 56, 60]),
+    ]);
+    expect(line(report, "sessionkit-memory-write CPU/req")).toMatch(/^- MISS .*: 1\.27×/);
+  });
+
+  it("pairs req/s ratios by round and takes their median", () => {
+    // Medians 24562 / 11437 = 2.15; per round 2.24, 2.14, 2.19 → 2.19.
+    const report = targetChecks([
+      entry("sessionkit-cookie-read", [24045, 24562, 25097], [41.3, 40.3, 39.4]),
+      entry("koa-session-cookie-read", [10754, 11455, 11437], [93.1, 87, 87.1]),
+    ]);
+    expect(line(report, "sessionkit-cookie-read ≥ 2.5 × koa-session-cookie-read")).toMatch(/^- MISS .*: 2\.19×/);
+  });
+
+  it("says SKIP, not PASS, for a comparison that was not measured", () => {
+    const report = targetChecks([entry("sessionkit-redis-write", [1, 1, 1], [1, 1, 1])]);
+    expect(line(report, "sessionkit-redis-write CPU/req")).toMatch(/^- SKIP /);
+  });
+});
