@@ -2,7 +2,7 @@
  * `npm run bench` — peers and koa-sessionkit, each case its own server process (core 0) driven by
  * wrk on core 1, interleaved and repeated; medians are reported, with the server's CPU share.
  *
- *   npm run bench                        all cases, 3 rounds × 6 s (+1 s warmup), 50 connections
+ *   npm run bench                        all cases, 8 interleaved rounds × 2 s windows, 50 connections
  *   npm run bench -- --quick             all cases once, 2 s each
  *   npm run bench -- --only a,b          just these cases
  *   npm run bench -- --scale             1,000 vs 1,000,000 live sessions per store (bench/scale.ts)
@@ -22,9 +22,10 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { CASES, PG_TABLE_CONNECT, PG_TABLE_SESSIONKIT, REDIS_PREFIX } from "./lib/cases.js";
 import { BENCH_DIR, HAS_TASKSET, onExit, startPrivateRedis } from "./lib/harness.js";
-import { runCase, type Environment } from "./lib/measure.js";
+import type { Environment } from "./lib/measure.js";
+import { measureRounds, type Measured } from "./lib/rounds.js";
 import { deletePrefix } from "./lib/redis-count.js";
-import { markdownTable, round, summarize, targetChecks, validity, type CaseRun, type CaseSummary } from "./lib/report.js";
+import { markdownTable, round, summarize, targetChecks, validity, type CaseSummary } from "./lib/report.js";
 import { HAS_WRK } from "./lib/wrk.js";
 
 const { values: flags } = parseArgs({
@@ -105,12 +106,15 @@ async function main(): Promise<void> {
   }
   if (!HAS_WRK) throw new Error("koa-sessionkit bench: wrk is not installed; install it (Debian/Ubuntu: apt-get install -y wrk) and run again");
   const quick = flags.quick === true;
-  // Three rounds: the median of three drops one round caught in a slow phase of the machine.
-  const rounds = Number(flags.rounds ?? (quick ? 1 : 3));
-  const duration = Number(flags.duration ?? (quick ? 2 : 6));
-  // A cold case measures the first 10 s after start; --quick keeps it to its short runs.
+  // Eight short windows per case (rounds.ts): a pair is measured seconds apart, and the median of
+  // eight pairs outvotes the few that straddle a change of the machine's speed.
+  const rounds = Number(flags.rounds ?? (quick ? 1 : 8));
+  const duration = Number(flags.duration ?? 2);
+  // A cold case measures the first 10 s after a fresh start, so it runs at most three times.
   const coldDuration = quick ? duration : 10;
+  const coldRounds = Math.min(rounds, 3);
   const warmup = quick ? 0.5 : 1;
+  const windowWarmup = quick ? 0 : 0.25;
   const connections = Number(flags.connections ?? 50);
   const sessions = flags.sessions === undefined ? undefined : Number(flags.sessions);
   const sessionsShown = sessions === undefined ? "one session per connection for writes, one for reads" : `${sessions} session(s)`;
@@ -133,34 +137,14 @@ async function main(): Promise<void> {
   };
   console.error(
     `node ${process.version}, ${cpus().length} cpus, taskset ${HAS_TASKSET ? "on (server core 0, wrk core 1)" : "unavailable"}, ` +
-      `redis ${env.redisPrivate ? "private instance" : redisUrl}, ${rounds} round(s) × ${duration} s, ${connections} connections, ${sessionsShown}`,
+      `redis ${env.redisPrivate ? "private instance" : redisUrl}, ${rounds} interleaved round(s) × ${duration} s (cold cases: ${coldRounds} × ${coldDuration} s), ${connections} connections, ${sessionsShown}`,
   );
 
   // Other processes on this 2-core machine make numbers noisy: the load average is kept with the results.
   const loadAtStart = loadavg().map((value) => round(value, 2));
-  const runs = new Map<string, CaseRun[]>();
-  const skipped = new Map<string, string>();
+  let measured: Measured = { runs: new Map(), skipped: new Map() };
   try {
-    for (let round = 1; round <= rounds; round++) {
-      for (const def of selected) {
-        if (skipped.has(def.name)) continue;
-        const outcome = await runCase(def, env, { duration, coldDuration, warmup, connections, sessions }).catch((error: unknown) => ({
-          skipped: `error: ${(error as Error).message.split("\n")[0] ?? ""}`,
-        }));
-        if ("skipped" in outcome) {
-          skipped.set(def.name, outcome.skipped);
-          console.error(`[${round}/${rounds}] ${def.name}: skipped (${outcome.skipped})`);
-          continue;
-        }
-        runs.set(def.name, [...(runs.get(def.name) ?? []), outcome]);
-        console.error(
-          `[${round}/${rounds}] ${def.name}: ${outcome.load.reqPerSec.toFixed(0)} req/s, server CPU ${outcome.serverCpuPct ?? "–"} %, ` +
-            `p50 ${outcome.load.p50Ms} ms, p99 ${outcome.load.p99Ms} ms, ` +
-            `reads ${outcome.reads?.toFixed(3) ?? "–"}, writes ${outcome.writes?.toFixed(3) ?? "–"}` +
-            (outcome.load.non2xx + outcome.load.errors > 0 ? `, non2xx ${outcome.load.non2xx}, errors ${outcome.load.errors}` : ""),
-        );
-      }
-    }
+    measured = await measureRounds(selected, env, { duration, coldDuration, warmup, connections, sessions, rounds, coldRounds, windowWarmup });
   } finally {
     if (privateRedis) await privateRedis.stop();
     else {
@@ -171,7 +155,7 @@ async function main(): Promise<void> {
     if (!env.pgProblem) await dropPgTables();
   }
 
-  const cases = selected.map((def) => summarize(def, runs.get(def.name) ?? [], skipped.get(def.name)));
+  const cases = selected.map((def) => summarize(def, measured.runs.get(def.name) ?? [], measured.skipped.get(def.name)));
   const output = {
     node: process.version,
     cpus: cpus().length,
@@ -179,7 +163,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     quick,
     generator: "wrk (1 thread)",
-    settings: { rounds, durationS: duration, coldDurationS: coldDuration, warmupS: warmup, connections, sessions: sessions ?? "per-connection writes", pinned: HAS_TASKSET, privateRedis: env.redisPrivate },
+    settings: { rounds, durationS: duration, coldRounds, coldDurationS: coldDuration, warmupS: warmup, windowWarmupS: windowWarmup, connections, sessions: sessions ?? "per-connection writes", pinned: HAS_TASKSET, privateRedis: env.redisPrivate },
     validity: validity(cases),
     loadAverage: { start: loadAtStart, end: loadavg().map((value) => round(value, 2)) },
     cases,
