@@ -93,6 +93,7 @@ async function measureWarm(cases: readonly CaseDef[], env: Environment, options:
         console.error(`[count] ${prepared.def.name}: reads ${counts.reads?.toFixed(3) ?? "–"}, writes ${counts.writes?.toFixed(3) ?? "–"} per request`);
       } catch (error) {
         await drop(prepared, firstLine(error));
+        console.error(`[count] ${prepared.def.name}: dropped (${firstLine(error)})`);
       }
     }
   } finally {
