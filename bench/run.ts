@@ -114,7 +114,9 @@ async function main(): Promise<void> {
   const coldDuration = quick ? duration : 10;
   const coldRounds = Math.min(rounds, 3);
   const warmup = quick ? 0.5 : 1;
-  const windowWarmup = quick ? 0 : 0.25;
+  // Every window follows a minute of idling while the other cases ran (V8 may have dropped compiled
+  // code meanwhile): a quarter second of unmeasured load first, in --quick too.
+  const windowWarmup = 0.25;
   const connections = Number(flags.connections ?? 50);
   const sessions = flags.sessions === undefined ? undefined : Number(flags.sessions);
   const sessionsShown = sessions === undefined ? "one session per connection for writes, one for reads" : `${sessions} session(s)`;
