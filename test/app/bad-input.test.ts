@@ -4,6 +4,8 @@
  * unsupported content types (415 after the CSRF decision), and JSON answers for form posts that ask
  * for JSON. Plus the CSRF spelling bypass on the app's own /logout.
  */
+import { createServer } from "node:http";
+import { connect, type AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import zlib from "node:zlib";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -148,6 +150,37 @@ describe("content types and negotiation", () => {
       expect(res.body).toEqual({
         error: `Unsupported content type ${type.split(";")[0]}; send application/json or application/x-www-form-urlencoded`,
       });
+    }
+  });
+
+  it("a POST with a Content-Type but no body (curl -X POST -H …) is not refused as an unsupported type", async () => {
+    const login = await http().post("/login").set("Accept", "application/json").send({ email: EMAIL, password: PASSWORD });
+    expect(login.status).toBe(200);
+    // Raw bytes: Node's and superagent's clients always add Content-Length: 0, curl sends neither it nor a body.
+    const server = createServer(handle.app.callback());
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const raw = (head: string): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const socket = connect(port, "127.0.0.1", () => socket.end(`${head}Host: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`));
+          let text = "";
+          socket.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+          socket.on("end", () => resolve(text));
+          socket.on("error", reject);
+        });
+      const dashboard = await raw(`GET /dashboard HTTP/1.1\r\nAccept: application/json\r\nCookie: ${cookieHeader(login)}\r\n`);
+      expect(dashboard).toMatch(/^HTTP\/1\.1 200 /);
+      const logout = await raw(`POST /logout HTTP/1.1\r\nAccept: application/json\r\nContent-Type: application/json\r\nCookie: ${cookieHeader(login)}\r\n`);
+      expect(logout).toMatch(/^HTTP\/1\.1 200 /);
+      expect(logout.endsWith('{"ok":true}')).toBe(true);
+      expect(logout).toMatch(/set-cookie: sessionkit\.sid=;/i);
+      // And an empty JSON login is the route's 400, not a 415.
+      const empty = await raw("POST /login HTTP/1.1\r\nAccept: application/json\r\nContent-Type: application/json\r\n");
+      expect(empty).toMatch(/^HTTP\/1\.1 400 /);
+      expect(empty.endsWith('{"error":"Email and password are required"}')).toBe(true);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
