@@ -28,6 +28,7 @@ function publicMessage(error: HttpLikeError, status: number): string {
   if (status === 403) return "Forbidden";
   if (status === 404) return "Not Found";
   if (status === 405) return "Method Not Allowed";
+  if (status === 501) return "Not Implemented";
   if (status === 503) return "Service temporarily unavailable";
   if (status < 500 && error.expose && error.message) return error.message;
   return status < 500 ? "Bad Request" : "Internal Server Error";
@@ -37,12 +38,16 @@ export function errorHandler(logger: Logger): Middleware {
   return async function handleErrors(ctx: Context, next) {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
+      // A status without a body (no route: 404; the router's 405 with Allow, or 501 for a method it
+      // does not know) would go out as Koa's plain-text status message: give it the API's shape.
+      if (ctx.status >= 400 && (ctx.body === undefined || ctx.body === null)) {
+        const status = ctx.status;
+        const message = publicMessage({}, status);
         noStore(ctx);
-        if (wantsHtml(ctx)) sendHtml(ctx, 404, errorPage(404, "Page not found"));
+        if (wantsHtml(ctx)) sendHtml(ctx, status, errorPage(status, status === 404 ? "Page not found" : message));
         else {
-          ctx.status = 404;
-          ctx.body = { error: "Not Found" };
+          ctx.body = { error: message };
+          ctx.status = status;
         }
       }
     } catch (caught) {

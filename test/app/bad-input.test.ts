@@ -184,6 +184,26 @@ describe("content types and negotiation", () => {
     }
   });
 
+  it("a method a route does not take is a JSON 405 with Allow (an HTML page for a browser), an unknown one a JSON 501", async () => {
+    const put = await http().put("/login").set("Accept", "application/json");
+    expect(put.status).toBe(405);
+    expect(put.headers["content-type"]).toMatch(/^application\/json/);
+    expect(put.headers.allow).toMatch(/POST/);
+    expect(put.body).toEqual({ error: "Method Not Allowed" });
+    const curlLike = await http().delete("/dashboard").set("Accept", "*/*");
+    expect(curlLike.status).toBe(405);
+    expect(curlLike.body).toEqual({ error: "Method Not Allowed" });
+    const page = await http().put("/login").set("Accept", "text/html");
+    expect(page.status).toBe(405);
+    expect(page.headers["content-type"]).toMatch(/^text\/html/);
+    const unknown = await http().search("/login").set("Accept", "application/json");
+    expect(unknown.status).toBe(501);
+    expect(unknown.body).toEqual({ error: "Not Implemented" });
+    const missing = await http().get("/no-such-page").set("Accept", "application/json");
+    expect(missing.status).toBe(404);
+    expect(missing.body).toEqual({ error: "Not Found" });
+  });
+
   it("a form post asking for JSON gets its 403 and 413 in JSON", async () => {
     const forbidden = await http().post("/login").set("Accept", "application/json").type("form").send({ email: EMAIL, password: PASSWORD });
     expect(forbidden.status).toBe(403);
