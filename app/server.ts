@@ -8,6 +8,7 @@ import type { Server } from "node:http";
 import type { Logger } from "pino";
 import { createApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
+import { UsersUnavailableError } from "./users/unavailable.js";
 
 /** In-flight requests get this long to finish after a shutdown signal. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
   try {
     handle = await createApp(config);
   } catch (error) {
-    fail(`could not start: ${oneLine(error)}`);
+    fail(`could not start: ${startFailure(error)}`);
   }
   const { app, logger, demoUser, close, health } = handle;
   if (demoUser) process.stdout.write(`Demo user: ${demoUser.email} / ${demoUser.password}\n`);
@@ -81,6 +82,19 @@ function stopServing(server: Server, logger: Logger, close: () => Promise<void>)
   });
   // Keep-alive connections with no request in flight would hold close() open.
   server.closeIdleConnections();
+}
+
+/**
+ * Why createApp failed, for an operator. An unreachable user database is said as such, with the
+ * driver's reason (its request-time message speaks of 503 answers, which mean nothing before start).
+ */
+function startFailure(error: unknown): string {
+  if (!(error instanceof UsersUnavailableError)) return oneLine(error);
+  const cause = error.cause;
+  const reasons = cause instanceof AggregateError ? cause.errors.map(oneLine) : [oneLine(cause)];
+  const code = (cause as { code?: unknown } | null)?.code;
+  const reason = reasons.filter(Boolean).join("; ") || (typeof code === "string" ? code : "no reason given");
+  return `the user database could not be reached (${reason}); check that DATABASE_URL's server (or the SQLite file in DATA_DIR) is up and reachable, then start again`;
 }
 
 function oneLine(error: unknown): string {

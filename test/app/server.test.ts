@@ -60,6 +60,12 @@ describe("reference app process", () => {
     ["redis without REDIS_URL", { SESSION_STORE: "redis" }, /REDIS_URL/],
     ["a bad PORT", { PORT: "http" }, /PORT must be/],
     ["production without SESSION_KEYS", { NODE_ENV: "production" }, /SESSION_KEYS is required when NODE_ENV=production/],
+    [
+      "an unreachable DATABASE_URL",
+      // Port 1 on loopback: nothing listens, so the connection is refused at once.
+      { DATABASE_URL: "postgres://postgres@127.0.0.1:1/test", SESSION_KEYS: TEST_KEY },
+      /^koa-sessionkit app: could not start: the user database could not be reached \(.*ECONNREFUSED.*\); check that DATABASE_URL's server .* then start again$/,
+    ],
   ])("refuses %s: exit code 1, one line on stderr, no stack trace", async (_name, env, message) => {
     const outcome = await run("app/server.ts", [], { DATA_DIR: dataDir, ...env });
     expect(outcome.code).toBe(1);
