@@ -158,7 +158,10 @@ export class RedisStore implements SessionStore {
       return;
     }
     if (sentinel) checkSentinels(redisOptions);
-    else if (typeof url !== "string") {
+    else if (typeof url === "string" && url.trim() === "") {
+      // ioredis would take "" as "localhost:6379": the wrong server, silently.
+      throw new SessionConfigError('RedisStore got an empty url (an unset or empty environment variable?); pass { url: "redis://host:6379" }');
+    } else if (typeof url !== "string") {
       throw new SessionConfigError(
         'RedisStore needs { client }, { url: "redis://host:6379" } or { sentinels: [{ host, port }], name: "mymaster" }',
       );

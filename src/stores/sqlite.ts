@@ -65,6 +65,19 @@ function loadBetterSqlite3(): typeof BetterSqlite3 {
   return loadPeer<typeof BetterSqlite3>("better-sqlite3", "SqliteStore");
 }
 
+/** The file opened, or a SessionConfigError naming the path and what to check (the driver's text is terse). */
+function openDatabase(Database: typeof BetterSqlite3, path: string): BetterSqlite3.Database {
+  try {
+    return new Database(path);
+  } catch (error) {
+    throw new SessionConfigError(
+      `SqliteStore could not open ${JSON.stringify(path)}: ${(error as Error).message}; check that its directory exists and this process may write there`,
+      "ERR_SESSIONKIT_CONFIG",
+      { cause: error },
+    );
+  }
+}
+
 type Row = [key: string, data: string, expiresAt: number, ...columns: MetaColumns];
 
 /**
@@ -101,8 +114,12 @@ export class SqliteStore implements SessionStore {
       this.database = options.database;
       this.#ownsDatabase = false;
     } else if (typeof options.path === "string") {
+      // better-sqlite3 takes "" as a temporary database, deleted on close: every session lost, silently.
+      if (options.path.trim() === "") {
+        throw new SessionConfigError('SqliteStore got an empty path (an unset or empty environment variable?); pass { path: "sessions.db" } (or ":memory:" on purpose)');
+      }
       const Database = loadBetterSqlite3();
-      this.database = new Database(options.path);
+      this.database = openDatabase(Database, options.path);
       this.#ownsDatabase = true;
       // WAL: readers never wait on the writer, and a commit is one fsync of the log, not of the file.
       this.database.pragma("journal_mode = WAL");

@@ -23,6 +23,12 @@ describe.skipIf(!up)("PostgresStore", () => {
     };
   });
 
+  it("refuses an empty connectionString (pg would fall back to PGHOST or the local socket)", () => {
+    for (const connectionString of ["", " "]) {
+      expect(() => new PostgresStore({ connectionString })).toThrow(/PostgresStore got an empty connectionString \(an unset or empty environment variable\?\)/);
+    }
+  });
+
   it("rejects table and schema names that are not plain identifiers", () => {
     expect(() => new PostgresStore({ connectionString: DATABASE_URL, table: 'x"; DROP TABLE y; --' })).toThrow(TypeError);
     expect(() => new PostgresStore({ connectionString: DATABASE_URL, schema: "1bad" })).toThrow(/plain SQL identifier/);

@@ -90,6 +90,8 @@ describe.skipIf(!up)("RedisStore", () => {
     expect(() => new RedisStore({ client, url: REDIS_URL })).toThrow(/one of client, url or sentinels/);
     expect(() => new RedisStore({ url: REDIS_URL, sentinels: [{ host: "127.0.0.1", port: 26379 }], name: "m" })).toThrow(/one of client/);
     expect(() => new RedisStore({})).toThrow(/needs \{ client \}, \{ url/);
+    // `{ url: process.env.REDIS_URL }` with REDIS_URL= set but empty: ioredis would quietly use localhost.
+    for (const url of ["", "  "]) expect(() => new RedisStore({ url })).toThrow(/RedisStore got an empty url \(an unset or empty environment variable\?\)/);
     expect(() => new RedisStore({ sentinels: [], name: "m" })).toThrow(/non-empty array of \{ host, port \}/);
     expect(() => new RedisStore({ sentinels: [{ host: "127.0.0.1", port: 26379 }] })).toThrow(/needs name/);
   });

@@ -42,6 +42,23 @@ describe("SqliteStore", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it("refuses an empty path, and a path it can't open, with the path and what to check", () => {
+    // better-sqlite3 would take "" as a temporary database, deleted on close.
+    for (const path of ["", " "]) expect(() => new SqliteStore({ path })).toThrow(/SqliteStore got an empty path \(an unset or empty environment variable\?\)/);
+    const missing = join(tmpdir(), `sk-no-such-dir-${process.pid}`, "sessions.db");
+    let thrown: unknown;
+    try {
+      new SqliteStore({ path: missing, pruneIntervalMs: false });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ name: "SessionConfigError", code: "ERR_SESSIONKIT_CONFIG" });
+    expect((thrown as Error).message).toContain(`SqliteStore could not open ${JSON.stringify(missing)}: `);
+    expect((thrown as Error).message).toMatch(/check that its directory exists and this process may write there$/);
+    const memory = new SqliteStore({ path: ":memory:", pruneIntervalMs: false });
+    void memory.close();
+  });
+
   it("prunes expired rows and rejects bad table names", async () => {
     const store = new SqliteStore({ path: ":memory:", pruneIntervalMs: false });
     await store.set("sk:short", { a: 1 }, 20);
