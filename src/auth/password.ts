@@ -125,7 +125,8 @@ const BCRYPT_PATTERN = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 
 /**
  * Check a password against a stored argon2, scrypt or bcrypt hash. A malformed or unknown hash (or a
- * non-string password) resolves false; only a password over 1024 bytes throws (PasswordTooLongError).
+ * non-string password, after the same work as a wrong one) resolves false; only a password over 1024
+ * bytes throws (PasswordTooLongError).
  *
  * @example
  * if (await verifyPassword(user.passwordHash, password)) {
@@ -134,7 +135,12 @@ const BCRYPT_PATTERN = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
  * }
  */
 export async function verifyPassword(hash: string, password: string): Promise<boolean> {
-  if (typeof password !== "string") return false;
+  if (typeof password !== "string") {
+    // Still spend a verification: a body without a password must not answer faster for a registered
+    // email (found: verifyPassword) than for an unknown one (verifyDummy), or timing lists accounts.
+    await verifyPassword(hash, "");
+    return false;
+  }
   checkLength(password);
   // Settle argon2's availability first, so needsRehash() after a login knows whether scrypt is a fallback.
   const api = await loadArgon2();

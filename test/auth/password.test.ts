@@ -27,6 +27,32 @@ describe("argon2id", () => {
   });
 });
 
+describe("no password in the body", () => {
+  afterEach(() => setArgon2LoaderForTests());
+
+  it("verifyPassword spends a real verification before resolving false, like verifyDummy for an unknown email", async () => {
+    const real = await import("@node-rs/argon2");
+    const calls: string[] = [];
+    setArgon2LoaderForTests(async () => ({
+      hash: real.hash,
+      verify: (...args: Parameters<typeof real.verify>) => {
+        calls.push(String(args[1]));
+        return real.verify(...args);
+      },
+    }));
+    const hash = await hashPassword("correct horse battery staple");
+    for (const missing of [undefined, null, 42, { $ne: "" }]) {
+      calls.length = 0;
+      expect(await verifyPassword(hash, missing as unknown as string)).toBe(false);
+      // The user's own hash was verified (against ""), as for a wrong password: same cost, same timing.
+      expect(calls).toEqual([""]);
+    }
+    calls.length = 0;
+    expect(await verifyDummy(undefined as unknown as string)).toBe(false);
+    expect(calls).toHaveLength(1);
+  });
+});
+
 describe("bcrypt (migrated hashes)", () => {
   it("verifies bcryptjs hashes, including $2y$, and always asks for a rehash", async () => {
     const hash = await bcryptjs.hash("hunter2", 4);
