@@ -57,9 +57,10 @@ function anonymousMeta(now: number): Parameters<SessionControl["updateMeta"]>[0]
  * @throws SessionConfigError (`ERR_SESSIONKIT_MISUSE`) for a missing id or a non-string role.
  *
  * @example
- * if (user && (await verifyPassword(user.passwordHash, password))) {
- *   await login(ctx, { id: user.id, role: user.role });
- * }
+ * const user = await users.findByEmail(email);
+ * // verifyDummy for an unknown email: the same time as a wrong password, so timing lists no accounts.
+ * const ok = user ? await verifyPassword(user.passwordHash, password) : await verifyDummy(password);
+ * if (user && ok) await login(ctx, { id: user.id, role: user.role });
  */
 export function login(ctx: Context, user: LoginUser): Promise<void> {
   return traced("login", () => loginNow(ctx, user));
