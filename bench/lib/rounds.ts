@@ -59,7 +59,6 @@ async function measureWarm(cases: readonly CaseDef[], env: Environment, options:
   let live: Prepared[] = [];
   const drop = async (prepared: Prepared, reason: string): Promise<void> => {
     skipped.set(prepared.def.name, reason);
-    runs.delete(prepared.def.name);
     live = live.filter((entry) => entry !== prepared);
     await prepared.close();
   };

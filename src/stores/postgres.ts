@@ -28,7 +28,7 @@ import {
   type StoredSession,
 } from "./contract.js";
 import { loadPeer } from "./peer.js";
-import { createdConcurrently, entryFromRow, exceptKeys, metaColumns, sqlIdentifier, startPruneTimer } from "./shared.js";
+import { createdConcurrently, entryFromRow, exceptKeys, metaColumns, refuseEmpty, sqlIdentifier, startPruneTimer } from "./shared.js";
 import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:postgres");
@@ -122,12 +122,7 @@ export class PostgresStore implements SessionStore {
       this.pool = options.pool;
       this.#ownsPool = false;
     } else if (typeof options.connectionString === "string") {
-      // pg would take "" as "use PGHOST, PGDATABASE… or the local socket": the wrong database, silently.
-      if (options.connectionString.trim() === "") {
-        throw new SessionConfigError(
-          'PostgresStore got an empty connectionString (an unset or empty environment variable?); pass { connectionString: "postgres://user@host:5432/db" } or { pool }',
-        );
-      }
+      refuseEmpty("PostgresStore", "connectionString", options.connectionString, '{ connectionString: "postgres://user@host:5432/db" } or { pool }');
       const pg = loadPg();
       /*
        * Failure policy for a pool we own: a connect that gets no answer fails after 5 s rather than

@@ -32,7 +32,7 @@ import { CasChain, type CasMerge } from "./cas-chain.js";
 import { casReply, flatten, scripts, type KeyCall, type RedisScript } from "./redis-scripts.js";
 import { IndexWrites } from "./redis-index-writes.js";
 import { TurnBatch } from "./turn-batch.js";
-import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
+import { entryFromMeta, exceptKeys, newestFirst, refuseEmpty } from "./shared.js";
 import {
   ttlMs,
   type MaxAge,
@@ -158,10 +158,8 @@ export class RedisStore implements SessionStore {
       return;
     }
     if (sentinel) checkSentinels(redisOptions);
-    else if (typeof url === "string" && url.trim() === "") {
-      // ioredis would take "" as "localhost:6379": the wrong server, silently.
-      throw new SessionConfigError('RedisStore got an empty url (an unset or empty environment variable?); pass { url: "redis://host:6379" }');
-    } else if (typeof url !== "string") {
+    else if (typeof url === "string") refuseEmpty("RedisStore", "url", url, '{ url: "redis://host:6379" }');
+    else {
       throw new SessionConfigError(
         'RedisStore needs { client }, { url: "redis://host:6379" } or { sentinels: [{ host, port }], name: "mymaster" }',
       );

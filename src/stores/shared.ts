@@ -72,6 +72,14 @@ export function sqlIdentifier(storeName: string, kind: string, name: unknown): s
 }
 
 /**
+ * An empty connection setting (what `process.env.X` gives when X is set but blank) would make the
+ * driver fall back to its own default (localhost, PGHOST, a temporary file): the wrong place, silently.
+ */
+export function refuseEmpty(storeName: string, option: string, value: string, fix: string): void {
+  if (value.trim() === "") throw new SessionConfigError(`${storeName} got an empty ${option} (an unset or empty environment variable?); pass ${fix}`);
+}
+
+/**
  * SQLSTATEs PostgreSQL answers a `CREATE … IF NOT EXISTS` (or `ADD COLUMN IF NOT EXISTS`) with when
  * another session is creating the same object at that moment: a unique violation in the catalog
  * (23505), duplicate_table (42P07), duplicate_object for the primary key's index (42710) and

@@ -26,7 +26,7 @@ import {
   type StoredSession,
 } from "./contract.js";
 import { loadPeer } from "./peer.js";
-import { entryFromRow, exceptKeys, metaColumns, sqlIdentifier, startPruneTimer, type MetaColumns, type MetaRow } from "./shared.js";
+import { entryFromRow, exceptKeys, metaColumns, refuseEmpty, sqlIdentifier, startPruneTimer, type MetaColumns, type MetaRow } from "./shared.js";
 import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:sqlite");
@@ -114,10 +114,7 @@ export class SqliteStore implements SessionStore {
       this.database = options.database;
       this.#ownsDatabase = false;
     } else if (typeof options.path === "string") {
-      // better-sqlite3 takes "" as a temporary database, deleted on close: every session lost, silently.
-      if (options.path.trim() === "") {
-        throw new SessionConfigError('SqliteStore got an empty path (an unset or empty environment variable?); pass { path: "sessions.db" } (or ":memory:" on purpose)');
-      }
+      refuseEmpty("SqliteStore", "path", options.path, '{ path: "sessions.db" } (or ":memory:" on purpose)');
       const Database = loadBetterSqlite3();
       this.database = openDatabase(Database, options.path);
       this.#ownsDatabase = true;
