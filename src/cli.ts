@@ -67,9 +67,29 @@ function currentKeys(list: string): string[] {
   return keys;
 }
 
+/**
+ * `--rotate "$SESSION_KEYS"` as `--rotate=<keys>`: a base64url key starts with "-" one time in 64,
+ * and parseArgs refuses a separate value that looks like an option, so the README's rotation command
+ * failed for those keys. A value that is one of our own options stays one (`--rotate --count 3` is
+ * still "--rotate needs a value").
+ */
+const OPTION = /^(--(count|rotate|max|help)(=|$)|-h$)/;
+function joinRotateValue(argv: readonly string[]): string[] {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const value = argv[i + 1];
+    if (arg === "--rotate" && value !== undefined && !OPTION.test(value)) {
+      args.push(`--rotate=${value}`);
+      i++;
+    } else args.push(arg);
+  }
+  return args;
+}
+
 function run(argv: readonly string[]): { stdout: string; stderr: string } {
   const { values, positionals } = parseArgs({
-    args: [...argv],
+    args: joinRotateValue(argv),
     allowPositionals: true,
     strict: true,
     options: {

@@ -75,6 +75,16 @@ describe("koa-sessionkit keys", () => {
     expect(stderr).toMatch(/new key first/i);
   });
 
+  it("--rotate takes keys that start with a dash (one base64url key in 64 does), as README's command passes them", async () => {
+    const current = [`-${"a".repeat(42)}`, `--${"b".repeat(41)}`];
+    const { stdout, code, stderr } = await cli("keys", "--rotate", current.join(","));
+    expect(stderr).not.toMatch(/ambiguous/);
+    expect(code).toBe(0);
+    expect(keysOf(stdout).slice(1)).toEqual(current);
+    // An option of ours right after --rotate is still read as a missing value, not as keys.
+    expect((await cli("keys", "--rotate", "--count", "3")).code).toBe(1);
+  });
+
   it("--rotate drops the oldest keys beyond --max (default 3)", async () => {
     const current = keysOf((await cli("keys", "--count", "3")).stdout);
     const rotated = keysOf((await cli("keys", "--rotate", current.join(","))).stdout);
