@@ -6,6 +6,7 @@
  * password. The throttle counts failures (these included) per email and per client.
  */
 import Router from "@koa/router";
+import type { Context } from "koa";
 import {
   csrfToken,
   currentUser,
@@ -37,8 +38,21 @@ function minutes(seconds: number): string {
   return `${count} minute${count === 1 ? "" : "s"}`;
 }
 
+/**
+ * The login form's CSRF token. Its secret lives in the visitor's anonymous session, which then lives
+ * only as long as the idle timeout, not the absolute timeout a login gets: a script loading the page
+ * without cookies adds a store entry per request, and those must not stay for 12 h. login() gives
+ * the session the full lifetime back. The maxAge is set only when it differs: setting it saves.
+ */
+function loginFormToken(ctx: Context, anonymousMaxAge: number): string {
+  const token = csrfToken(ctx);
+  if (ctx.session && !currentUser(ctx) && ctx.session.maxAge !== anonymousMaxAge) ctx.session.maxAge = anonymousMaxAge;
+  return token;
+}
+
 export function loginRoutes(deps: RouteDeps): Router {
   const router = new Router();
+  const formToken = (ctx: Context) => loginFormToken(ctx, deps.config.idleTimeoutMs);
 
   router.get("/", (ctx) => {
     noStore(ctx);
@@ -50,7 +64,7 @@ export function loginRoutes(deps: RouteDeps): Router {
     const next = nextFrom(ctx.query.next);
     if (currentUser(ctx)) return seeOther(ctx, next ?? "/dashboard");
     const notice = ctx.query.loggedOut !== undefined ? "You have been logged out." : undefined;
-    sendHtml(ctx, 200, loginPage({ csrfToken: csrfToken(ctx), next, notice }));
+    sendHtml(ctx, 200, loginPage({ csrfToken: formToken(ctx), next, notice }));
   });
 
   router.post("/login", async (ctx) => {
@@ -63,7 +77,7 @@ export function loginRoutes(deps: RouteDeps): Router {
     const typedEmail = emailInput?.trim() ?? "";
 
     const refuse = (status: number, jsonError: string, htmlError: string) => {
-      if (html) sendHtml(ctx, status, loginPage({ csrfToken: csrfToken(ctx), email: typedEmail, next, error: htmlError }));
+      if (html) sendHtml(ctx, status, loginPage({ csrfToken: formToken(ctx), email: typedEmail, next, error: htmlError }));
       else sendJson(ctx, status, { error: jsonError });
     };
 
@@ -83,7 +97,7 @@ export function loginRoutes(deps: RouteDeps): Router {
           ctx,
           429,
           loginPage({
-            csrfToken: csrfToken(ctx),
+            csrfToken: formToken(ctx),
             email: typedEmail,
             next,
             error: `Too many attempts. Try again in ${minutes(verdict.retryAfterSeconds)}.`,

@@ -51,8 +51,10 @@ function anonymousMeta(now: number): Parameters<SessionControl["updateMeta"]>[0]
 
 /**
  * Log `user` in: the session becomes `{ userId, role }` (anonymous data is dropped, including any
- * CSRF secret) under a new id; metadata records when and from where. Saved before it resolves.
- * Call it after the password checked out; it emits `auth.login`.
+ * CSRF secret) under a new id, with the session() option's `maxAge` (a per-session `maxAge` set
+ * before login is dropped; to shorten a login, e.g. "remember me" unticked, set `ctx.session.maxAge`
+ * after it); metadata records when and from where. Saved before it resolves. Call it after the
+ * password checked out; it emits `auth.login`.
  *
  * @throws SessionConfigError (`ERR_SESSIONKIT_MISUSE`) for a missing id or a non-string role.
  *
@@ -79,6 +81,9 @@ async function loginNow(ctx: Context, user: LoginUser): Promise<void> {
   const now = Date.now();
   const userId = String(id);
   ctx.session = user.role === undefined ? { userId } : { userId, role: user.role };
+  // A login lives as long as the app says, not as long as the anonymous session it replaces (a login
+  // page may give those a short life so that cookieless page loads don't fill the store).
+  controller.useDefaultMaxAge();
   const userAgent = ctx.get("user-agent");
   controller.updateMeta({
     createdAt: now,

@@ -122,6 +122,9 @@ export class ContextSession implements SessionController, SessionControl {
   requestTouch(): void {
     this.#pending.touch = true;
   }
+  useDefaultMaxAge(): void {
+    this.#maxAge = this.options.maxAge;
+  }
   /** Absolute expiry of this session in ms, if any. */
   get expiresAt(): number | undefined {
     return this.#expire;

@@ -200,6 +200,8 @@ export interface SessionControl {
   updateMeta(patch: Partial<SessionMeta>): void;
   /** Persist lastSeenAt (and extend the entry) without rewriting data. */
   requestTouch(): void;
+  /** Give this session the session() option's maxAge again, dropping a per-session one. */
+  useDefaultMaxAge(): void;
   /** Write what this request changed now; `save` forces a write, `regenerate` moves it to a new id. */
   commit(options?: { save?: boolean; regenerate?: boolean }): Promise<void>;
   /** This request's store; undefined in cookie mode. */

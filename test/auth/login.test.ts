@@ -36,6 +36,31 @@ describe("login (store mode)", () => {
     expect((await request(server).get("/me").set("Cookie", userCookie)).body).toEqual({ id: "42", role: "admin" });
   });
 
+  it("login gives the session the session() maxAge back: a short anonymous lifetime does not carry over", async () => {
+    const DAY = 86_400_000;
+    const { server, store } = buildApp({
+      session: { maxAge: DAY },
+      extra: {
+        "GET /form": (ctx) => {
+          ctx.session!.csrf = "secret";
+          ctx.session!.maxAge = 60_000;
+          ctx.body = { ok: true };
+        },
+      },
+    });
+    const anon = await request(server).get("/form");
+    const anonCookie = cookieHeader(anon);
+    const anonExpires = Date.parse(/expires=([^;]+)/i.exec(String(anon.headers["set-cookie"]))?.[1] ?? "");
+    expect(anonExpires - Date.now()).toBeLessThanOrEqual(60_000);
+    expect(store!.get(storeKeyFor(sessionId(anonCookie)))?._maxAge).toBe(60_000);
+
+    const res = await request(server).post("/login?id=7").set("Cookie", anonCookie);
+    const line = (res.headers["set-cookie"] as unknown as string[]).find((l) => l.startsWith("koa.sess="));
+    const expires = Date.parse(/expires=([^;]+)/i.exec(line ?? "")?.[1] ?? "");
+    expect(expires - Date.now()).toBeGreaterThan(DAY - 60_000);
+    expect(store!.get(storeKeyFor(sessionId(cookieHeader(res, anonCookie))))?._maxAge).toBe(DAY);
+  });
+
   it("the user id is metadata: setting ctx.session.userId does not log anyone in", async () => {
     const { server } = buildApp({
       extra: {
