@@ -85,10 +85,13 @@ export class StoreUnavailableError extends SessionkitError {
    * @param cause - what the store threw or rejected with (kept as `err.cause`, never shown to the client).
    */
   constructor(operation: string, cause: unknown, timedOut = false) {
-    const why = timedOut ? "did not answer in time" : "failed";
+    // The store's own reason, when it gave one, so a refused command (a store that can't take an
+    // argument) doesn't read like an outage. It goes to logs only; the client sees a plain 503.
+    const reason = !timedOut && cause instanceof Error && cause.message ? ` (${cause.message.slice(0, 200)})` : "";
+    const why = timedOut ? "did not answer in time" : `failed${reason}`;
     super(
       "ERR_SESSIONKIT_STORE_UNAVAILABLE",
-      `koa-sessionkit: the session store ${why} during ${operation}; the request was answered with 503 and nothing was written. Check that the store's server is reachable, or raise the storeTimeout option if it is only slow.`,
+      `koa-sessionkit: the session store ${why} during ${operation}; the request was answered with 503 and nothing was written. Check that the store's server is reachable and accepts the call, or raise the storeTimeout option if it is only slow.`,
       503,
       { cause },
     );

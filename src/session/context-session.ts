@@ -17,7 +17,8 @@ import { stringifyJson } from "../stores/deep-json.js";
 import { isThenable } from "../stores/call.js";
 import { isPlainRecord, rawJsonOf, withRawJson } from "../stores/json.js";
 import type { Identity, Loaded } from "./load.js";
-import { ONE_DAY_MS, sessionOptionsView, type ResolvedOptions, type SessionOptionsView } from "./options.js";
+import { ONE_DAY_MS, type ResolvedOptions } from "./options.js";
+import { sessionOptionsView, type SessionOptionsView } from "./request-options.js";
 import type { Runtime } from "./runtime.js";
 import { cookieExpires, saveReason, settled, storedObject, type Pending, type SaveReason } from "./save.js";
 import { Session, type SessionController } from "./session.js";
@@ -35,8 +36,8 @@ const debug = debuglog("koa-sessionkit:session");
 export class ContextSession implements SessionController, SessionControl {
   /** The request this controller serves. */
   readonly ctx: Context;
-  /** The middleware's options, resolved and validated once at start-up (shared by every request). */
-  readonly options: ResolvedOptions;
+  /** The middleware's options, resolved and validated once at start-up (shared by every request)… */
+  #options: ResolvedOptions;
   readonly #transport: Transport;
 
   #session: Session | null | undefined;
@@ -53,7 +54,7 @@ export class ContextSession implements SessionController, SessionControl {
 
   constructor(ctx: Context, runtime: Runtime) {
     this.ctx = ctx;
-    this.options = runtime.options;
+    this.#options = runtime.options;
     this.#maxAge = runtime.options.maxAge;
     this.#transport = runtime.transportFor(ctx);
   }
@@ -90,12 +91,16 @@ export class ContextSession implements SessionController, SessionControl {
     this.#maxAge = value;
   }
 
-  /**
-   * `ctx.sessionOptions`: this request's copy, so a per-session maxAge never leaks to others. Made on
-   * first read only; most requests never look at it.
-   */
+  /** …or this request's own copy, once ctx.sessionOptions changed a cookie attribute (request-options.ts). */
+  get options(): ResolvedOptions {
+    return this.#options;
+  }
+  replaceOptions(next: ResolvedOptions): void {
+    this.#options = next;
+  }
+  /** `ctx.sessionOptions`: this request's view, so a per-request change never leaks to others. */
   get sessionOptions(): SessionOptionsView {
-    return (this.#sessionOptions ??= sessionOptionsView(this.options, () => this.#maxAge, (value) => (this.#maxAge = value)));
+    return (this.#sessionOptions ??= sessionOptionsView(this));
   }
   /**
    * Claim this request for one middleware run; false when an outer session() (the same app's, installed
@@ -258,7 +263,7 @@ export class ContextSession implements SessionController, SessionControl {
     debug("commit: %s", reason || "nothing to save");
     if (!reason && !this.#pending.legacy) {
       const identity = this.#identity;
-      if (this.#pending.reissue && identity && this.#transport.kind === "store") this.#transport.reissue(this.ctx, identity, cookieExpires(this.#expire, this.#maxAge));
+      if (this.#pending.reissue && identity && this.#transport.kind === "store") this.#transport.reissue(this.ctx, identity, cookieExpires(this.#expire, this.#maxAge), this.#options);
       else if (this.#pending.clearCookie) this.#clear(false);
       return undefined;
     }
@@ -289,6 +294,7 @@ export class ContextSession implements SessionController, SessionControl {
       cookieExpires: cookieExpires(expire, this.#maxAge),
       reissue: this.#pending.reissue,
       legacyUnchanged: this.#pending.legacy !== undefined && reason !== "changed" && reason !== "force",
+      options: this.#options,
     };
     if (transport.kind === "store") {
       const identity = await transport.save(this.ctx, input, this.#identity);
@@ -303,7 +309,7 @@ export class ContextSession implements SessionController, SessionControl {
     } else if (!(await transport.save(this.ctx, input))) {
       return; // a koa-session cookie kept as it is (see CookieTransport.save)
     }
-    if (this.#pending.legacy) await transport.retire(this.ctx, this.#pending.legacy.storeKey);
+    if (this.#pending.legacy) await transport.retire(this.ctx, this.#pending.legacy.storeKey, this.#options);
     this.#snapshot.remember(json, session);
     this.#expire = expire;
     this.#settle();
@@ -344,7 +350,7 @@ export class ContextSession implements SessionController, SessionControl {
 
   /** Expire the client's cookie (or, for an externalKey session that was destroyed, its key). */
   #clear(destroyed: boolean): void {
-    this.#transport.clear(this.ctx, destroyed);
+    this.#transport.clear(this.ctx, destroyed, this.#options);
     this.#pending.clearCookie = false;
   }
 }

@@ -68,9 +68,9 @@ export interface CookieLifetime {
 }
 
 /**
- * The attribute text around `expires`, per (frozen) options: `; path=…` before it; domain, samesite,
- * secure and httponly after it, with and without Secure. Formatted once, not per Set-Cookie line
- * (and the signature cookie's name with it).
+ * The attribute text around `expires`, per (frozen) options: `; path=…` before it; domain, priority,
+ * samesite, secure, httponly and partitioned after it, with and without Secure. Formatted once per
+ * options object, not per Set-Cookie line (and the signature cookie's name with it).
  */
 interface AttributeText {
   /** `<key>.sig`, the signature cookie's name. */
@@ -87,9 +87,10 @@ function attributeText(options: ResolvedOptions): AttributeText {
   if (!text) {
     let tail = "";
     if (options.domain) tail += `; domain=${options.domain}`;
+    if (options.priority) tail += `; priority=${options.priority}`;
     if (options.sameSite) tail += `; samesite=${options.sameSite === true ? "strict" : options.sameSite}`;
-    const httpOnly = options.httpOnly ? "; httponly" : "";
-    text = { sigName: `${options.key}.sig`, head: `; path=${options.path}`, tail: tail + httpOnly, secureTail: `${tail}; secure${httpOnly}` };
+    const end = (options.httpOnly ? "; httponly" : "") + (options.partitioned ? "; partitioned" : "");
+    text = { sigName: `${options.key}.sig`, head: `; path=${options.path}`, tail: tail + end, secureTail: `${tail}; secure${end}` };
     attributeTexts.set(options, text);
   }
   return text;

@@ -118,8 +118,9 @@ export function loadFromCookie(ctx: Context, runtime: SharedState, sealer: Seale
     debug("sealed cookie %s did not open; starting a fresh session", logTag(sealed.token));
     auditEvent(ctx, "session.invalid_signature", { reason: "sealed cookie did not open" });
   } else if (sealed.kind === "expired") {
-    emit(ctx, "expired", { key: undefined, value: undefined, ctx });
-    auditEvent(ctx, "session.expired", { reason: "cookie expired" });
+    emit(ctx, "expired", { key: undefined, value: sealed.stored, ctx });
+    const userId = sealed.stored?._sk?.userId;
+    auditEvent(ctx, "session.expired", { userId: typeof userId === "string" ? userId : undefined, reason: "cookie expired" });
   } else if (accept(ctx, runtime, sealed.stored, undefined)) {
     return { stored: sealed.stored as StoredSession, reissue: sealed.keyIndex > 0, stale: false };
   }
@@ -200,7 +201,7 @@ export function rawCookie(ctx: Context, name: string): string | undefined {
 export type SealedCookie =
   | { kind: "none" }
   | { kind: "unopened"; token: string }
-  | { kind: "expired" }
+  | { kind: "expired"; stored: StoredSession | null }
   | { kind: "opened"; stored: StoredSession | null; keyIndex: number };
 
 /**
@@ -223,17 +224,9 @@ export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer:
     if (opened) cache?.set(token, opened);
   }
   if (!opened) return { kind: "unopened", token };
-  if (opened.expiresAt !== undefined && opened.expiresAt <= Date.now()) return { kind: "expired" };
-  if (options.decode) {
-    let stored: StoredSession | null = null;
-    try {
-      const decoded = options.decode(opened.payload);
-      stored = isPlainRecord(decoded) ? normalizeStored(decoded) : null;
-    } catch {
-      stored = null;
-    }
-    return { kind: "opened", stored, keyIndex: opened.keyIndex };
-  }
+  // Expired: the session is still handed to the session:expired event, as koa-session does.
+  if (opened.expiresAt !== undefined && opened.expiresAt <= Date.now()) return { kind: "expired", stored: decodePayload(options, opened.payload) };
+  if (options.decode) return { kind: "opened", stored: decodePayload(options, opened.payload), keyIndex: opened.keyIndex };
   // The same cookie parses to the same session every time: parse it once. The frozen template is
   // handed out only when the request can't change it through the object (flat values; the
   // controller copies them into the request's own Session) and nobody else sees it (no `valid`
@@ -242,4 +235,15 @@ export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer:
   const template = opened.template;
   const stored = template && !options.valid && rejectReason(ctx, options, template) === null ? template : parseStored(opened.payload);
   return { kind: "opened", stored, keyIndex: opened.keyIndex };
+}
+
+/** A sealed cookie's payload as a session (through the app's `decode` when given); null if it isn't one. */
+function decodePayload(options: ResolvedOptions, payload: string): StoredSession | null {
+  if (!options.decode) return parseStored(payload);
+  try {
+    const decoded = options.decode(payload);
+    return isPlainRecord(decoded) ? normalizeStored(decoded) : null;
+  } catch {
+    return null;
+  }
 }

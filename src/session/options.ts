@@ -7,7 +7,7 @@ import type { Context } from "koa";
 import { SessionConfigError } from "../errors.js";
 import { keyring, type Keyring, type KeyInput } from "../crypto/keyring.js";
 import type { MaxAge, SessionStore } from "../stores/contract.js";
-import type { SessionOptions, SameSite } from "./types.js";
+import type { CookiePriority, SessionOptions, SameSite } from "./types.js";
 
 export const ONE_DAY_MS = 24 * 60 * 60 * 1000;
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -19,6 +19,10 @@ export interface ResolvedOptions
   secure: boolean | undefined;
   sameSite: SameSite;
   domain: string | undefined;
+  /** The cookie's Priority attribute (Chrome), lower case; undefined when not set. */
+  priority: CookiePriority | undefined;
+  /** The cookie's Partitioned attribute (CHIPS): a separate cookie jar per top-level site. */
+  partitioned: boolean;
   store: SessionStore | undefined;
   ContextStore: SessionOptions["ContextStore"];
   externalKey: SessionOptions["externalKey"];
@@ -73,6 +77,46 @@ function parseSameSite(value: unknown): SameSite {
   fail(`option "sameSite" must be "strict", "lax", "none" or a boolean, got ${JSON.stringify(value)}`);
 }
 
+/** The cookie attributes a browser checks, as given (secure, sameSite, path, domain, priority, partitioned). */
+export type CookieAttributeInput = Pick<SessionOptions, "secure" | "sameSite" | "path" | "domain" | "priority" | "partitioned">;
+
+/**
+ * Validate the cookie's attributes together, the way browsers judge them, and fill in defaults:
+ * Secure becomes required (and the default) for SameSite=None, Partitioned and the `__Host-` /
+ * `__Secure-` name prefixes. Used by session() and by a per-request change of ctx.sessionOptions.
+ */
+export function cookieAttributes(key: string, input: CookieAttributeInput): Pick<ResolvedOptions, "secure" | "sameSite" | "path" | "domain" | "priority" | "partitioned"> {
+  const sameSite = parseSameSite(input.sameSite);
+  const path = input.path ?? "/";
+  // Set-Cookie lines are formatted by hand, so nothing that could end or split an attribute gets in.
+  if (typeof path !== "string" || !/^\/[\x20-\x3a\x3c-\x7e]*$/.test(path)) {
+    fail(`option "path" must start with "/" and hold no ";" or control characters, got ${JSON.stringify(path)}`);
+  }
+  if (input.domain !== undefined && (typeof input.domain !== "string" || !/^\.?[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(input.domain))) {
+    fail(`option "domain" must be a host name such as "example.com", got ${JSON.stringify(input.domain)}`);
+  }
+  const priority = typeof input.priority === "string" ? input.priority.toLowerCase() : input.priority;
+  if (priority !== undefined && priority !== "low" && priority !== "medium" && priority !== "high") {
+    fail(`option "priority" must be "low", "medium" or "high", got ${JSON.stringify(input.priority)}`);
+  }
+  const partitioned = input.partitioned ?? false;
+  if (sameSite === "none" && input.secure === false) {
+    fail('sameSite "none" requires Secure cookies, which browsers enforce; remove secure: false or choose sameSite "lax"');
+  }
+  if (partitioned && input.secure === false) {
+    fail("partitioned cookies must be Secure, which browsers enforce; remove secure: false or partitioned: true");
+  }
+  if (key.startsWith("__Host-")) {
+    if (input.secure === false || input.domain !== undefined || path !== "/") {
+      fail(`a "__Host-" cookie name requires secure cookies, path "/" and no domain; fix the options for "${key}"`);
+    }
+  } else if (key.startsWith("__Secure-") && input.secure === false) {
+    fail(`a "__Secure-" cookie name requires secure cookies; remove secure: false for "${key}"`);
+  }
+  const secureRequired = key.startsWith("__Host-") || key.startsWith("__Secure-") || sameSite === "none" || partitioned;
+  return { secure: input.secure ?? (secureRequired ? true : undefined), sameSite, path, domain: input.domain, priority, partitioned };
+}
+
 export function resolveOptions(input: SessionOptions, appKeys: unknown): ResolvedOptions {
   if (typeof input !== "object" || input === null) fail("options must be an object");
   const key = input.key ?? "koa.sess";
@@ -88,7 +132,7 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
     fail(`option "maxAge" must be a positive number of milliseconds or "session", got ${JSON.stringify(maxAge)}`);
   }
 
-  for (const name of ["autoCommit", "overwrite", "httpOnly", "signed", "rolling", "renew", "secure"] as const) {
+  for (const name of ["autoCommit", "overwrite", "httpOnly", "signed", "rolling", "renew", "secure", "partitioned"] as const) {
     checkBoolean(name, input[name]);
   }
   for (const name of ["encode", "decode", "genid", "valid", "beforeSave", "ContextStore"] as const) {
@@ -103,6 +147,14 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
   if (mode === "cookie" && (input.store || input.ContextStore || input.externalKey)) {
     fail('mode "cookie" keeps the whole session in the cookie; remove the store, ContextStore and externalKey options or use mode "store"');
   }
+  // koa-session's encode/decode shape its cookie sessions, its default. Here the default keeps
+  // sessions in a store and would never call them: an app that only swapped the import would move to
+  // a MemoryStore without a word, so say what to do instead.
+  if (input.mode === undefined && !input.store && !input.ContextStore && !input.externalKey && (input.encode || input.decode)) {
+    fail(
+      'options "encode"/"decode" shape cookie sessions, which koa-sessionkit keeps only with mode: "cookie" (sealed with AES-256-GCM around encode\'s output); add mode: "cookie", or remove encode/decode to keep sessions in a store',
+    );
+  }
   if (input.externalKey !== undefined) {
     const accessor = input.externalKey as Partial<NonNullable<SessionOptions["externalKey"]>>;
     if (typeof accessor?.get !== "function" || typeof accessor.set !== "function") {
@@ -110,25 +162,7 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
     }
   }
 
-  const sameSite = parseSameSite(input.sameSite);
-  const path = input.path ?? "/";
-  // Set-Cookie lines are formatted by hand, so nothing that could end or split an attribute gets in.
-  if (typeof path !== "string" || !/^\/[\x20-\x3a\x3c-\x7e]*$/.test(path)) {
-    fail(`option "path" must start with "/" and hold no ";" or control characters, got ${JSON.stringify(path)}`);
-  }
-  if (input.domain !== undefined && (typeof input.domain !== "string" || !/^\.?[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(input.domain))) {
-    fail(`option "domain" must be a host name such as "example.com", got ${JSON.stringify(input.domain)}`);
-  }
-  if (sameSite === "none" && input.secure === false) {
-    fail('sameSite "none" requires Secure cookies, which browsers enforce; remove secure: false or choose sameSite "lax"');
-  }
-  if (key.startsWith("__Host-")) {
-    if (input.secure === false || input.domain !== undefined || path !== "/") {
-      fail(`a "__Host-" cookie name requires secure cookies, path "/" and no domain; fix the options for "${key}"`);
-    }
-  } else if (key.startsWith("__Secure-") && input.secure === false) {
-    fail(`a "__Secure-" cookie name requires secure cookies; remove secure: false for "${key}"`);
-  }
+  const cookie = cookieAttributes(key, input);
 
   const storeTimeout = input.storeTimeout ?? 3000;
   if (typeof storeTimeout !== "number" || !(storeTimeout > 0)) fail(`option "storeTimeout" must be a positive number of ms`);
@@ -152,8 +186,6 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
     ring = keyring(keySource as readonly KeyInput[] | Keyring);
   }
 
-  const secure = input.secure ?? (key.startsWith("__Host-") || key.startsWith("__Secure-") || sameSite === "none" ? true : undefined);
-
   return Object.freeze({
     key,
     maxAge,
@@ -164,10 +196,7 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
     signed: mode === "cookie" ? false : signed,
     rolling: input.rolling ?? false,
     renew: input.renew ?? false,
-    secure,
-    sameSite,
-    path,
-    domain: input.domain,
+    ...cookie,
     mode,
     store: input.store,
     ContextStore: input.ContextStore,
@@ -183,17 +212,4 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
     legacyKeys,
     keyring: ring,
   });
-}
-
-/** What `ctx.sessionOptions` shows: the options, with `maxAge` read and written through this request. */
-export type SessionOptionsView = Omit<ResolvedOptions, "maxAge"> & { maxAge: MaxAge | undefined };
-
-export function sessionOptionsView(
-  options: ResolvedOptions,
-  getMaxAge: () => MaxAge | undefined,
-  setMaxAge: (value: MaxAge | undefined) => void,
-): SessionOptionsView {
-  const view = { ...options } as SessionOptionsView;
-  Object.defineProperty(view, "maxAge", { get: getMaxAge, set: setMaxAge, enumerable: true });
-  return view;
 }

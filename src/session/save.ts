@@ -121,6 +121,8 @@ export interface SaveInput {
   reissue: boolean;
   /** A koa-session session accepted on this request that the handler did not change. */
   legacyUnchanged: boolean;
+  /** This request's options (ctx.sessionOptions may have changed cookie attributes or rolling). */
+  options: ResolvedOptions;
 }
 
 export interface StoreCall {

@@ -58,17 +58,16 @@ export class StoreTransport {
     const written = await writeToStore(this.store, current.storeKey, input, {
       ttl: typeof maxAge === "number" ? maxAge + STORE_GRACE_MS : maxAge,
       timeout: this.#options.storeTimeout,
-      setOptions: { changed: input.reason === "changed", rolling: this.#options.rolling, ctx },
+      setOptions: { changed: input.reason === "changed", rolling: input.options.rolling, ctx },
     });
     if (!written) return null;
     // Plain "touch" only refreshes server-side bookkeeping; the browser's cookie is unchanged.
-    if (input.reason !== "touch" || input.reissue) this.reissue(ctx, current, input.cookieExpires);
+    if (input.reason !== "touch" || input.reissue) this.reissue(ctx, current, input.cookieExpires, input.options);
     return current;
   }
 
-  /** Send the id again (signed under the first key). */
-  reissue(ctx: Context, identity: Identity, expires: Date | undefined): void {
-    const options = this.#options;
+  /** Send the id again (signed under the first key), with this request's cookie attributes. */
+  reissue(ctx: Context, identity: Identity, expires: Date | undefined, options: ResolvedOptions): void {
     if (options.externalKey) options.externalKey.set(ctx, identity.id);
     else writeCookie(ctx, options, identity.id, { expires }, identity.signature);
   }
@@ -87,15 +86,13 @@ export class StoreTransport {
   }
 
   /** Tell the client the session is gone. */
-  clear(ctx: Context, destroyed: boolean): void {
-    const options = this.#options;
+  clear(ctx: Context, destroyed: boolean, options: ResolvedOptions): void {
     if (!options.externalKey) clearCookie(ctx, options);
     else if (destroyed) options.externalKey.set(ctx, "");
   }
 
   /** The koa-session session now lives in our format: its entry (and a stray `.sig`) go. */
-  async retire(ctx: Context, legacyStoreKey: string | undefined): Promise<void> {
-    const options = this.#options;
+  async retire(ctx: Context, legacyStoreKey: string | undefined, options: ResolvedOptions): Promise<void> {
     if (legacyStoreKey !== undefined) await this.#destroyEntry(ctx, legacyStoreKey);
     if (!options.signed && !options.externalKey) clearCompanionSignature(ctx, options);
   }
@@ -121,7 +118,7 @@ export class CookieTransport {
 
   /** Resolves false when a koa-session cookie is kept as it is instead (nothing sent). */
   async save(ctx: Context, input: SaveInput): Promise<boolean> {
-    const options = this.#runtime.options;
+    const options = input.options;
     const payload = options.encode ? options.encode(input.stored) : input.json;
     const token = this.#sealer.seal(payload, options.key, input.now, input.expire ?? input.now + ONE_DAY_MS);
     const lifetime = { expires: input.cookieExpires };
@@ -142,12 +139,12 @@ export class CookieTransport {
     return Promise.resolve(undefined);
   }
 
-  clear(ctx: Context): void {
-    clearCookie(ctx, this.#runtime.options);
+  clear(ctx: Context, _destroyed: boolean, options: ResolvedOptions): void {
+    clearCookie(ctx, options);
   }
 
-  async retire(ctx: Context): Promise<void> {
-    clearCompanionSignature(ctx, this.#runtime.options);
+  async retire(ctx: Context, _legacyStoreKey: string | undefined, options: ResolvedOptions): Promise<void> {
+    clearCompanionSignature(ctx, options);
   }
 }
 

@@ -45,6 +45,9 @@ export interface ExternalKeyAccessor {
   set(ctx: Context, value: string): void;
 }
 
+/** A cookie's Priority attribute, as Koa's cookies module sends it. */
+export type CookiePriority = "low" | "medium" | "high";
+
 /**
  * Options of {@link session}: koa-session 7's, with the same names and defaults, plus `keys`,
  * `storeTimeout`, `legacy`, `legacyKeys` and `onEvent`.
@@ -89,6 +92,10 @@ export interface SessionOptions {
   path?: string;
   /** The cookie's Domain. Default: none (host-only, required for a `__Host-` cookie name). */
   domain?: string;
+  /** The cookie's Priority attribute (Chrome): "low", "medium" or "high". Default: not sent. */
+  priority?: CookiePriority | (string & Record<never, never>);
+  /** Partitioned (CHIPS): the cookie is kept per top-level site, for an app embedded in others' pages. Implies Secure. Default false. */
+  partitioned?: boolean;
   /** "store" (default): the cookie holds an id. "cookie": the whole session, sealed with AES-256-GCM. */
   mode?: "store" | "cookie";
   /** Where sessions live in store mode. Default: a bounded in-process MemoryStore. */

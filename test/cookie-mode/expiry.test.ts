@@ -5,6 +5,7 @@
  */
 import request from "supertest";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { SessionEvent, StoredSession } from "../../src/index.js";
 import { cookieApp, cookieHeader, cookieValue, KEY_A, setCookies } from "./helpers.js";
 
 const T0 = Date.UTC(2030, 0, 1, 12, 0, 0);
@@ -119,5 +120,21 @@ describe("cookie mode: server-enforced expiry", () => {
     at(90_000);
     expect((await get(app, "/whoami", first)).body.user).toBeNull();
     expect((await get(app, "/whoami", second)).body.user).toBe("alice");
+  });
+
+  it("session:expired carries the expired session (as koa-session's cookie sessions do), through decode too", async () => {
+    for (const options of [{}, { encode: (v: object) => JSON.stringify(v), decode: (t: string) => JSON.parse(t) as StoredSession }]) {
+      const { app } = cookieApp([KEY_A], { maxAge: MINUTE, ...options });
+      at(0);
+      const copy = cookieValue(await request(app.callback()).get("/login"));
+      const events: SessionEvent[] = [];
+      app.on("session:expired", (event: SessionEvent) => events.push(event));
+      at(MINUTE + 1);
+      expect((await get(app, "/whoami", copy)).body.user).toBeNull();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(events).toHaveLength(1);
+      expect(events[0]?.key).toBeUndefined();
+      expect(events[0]?.value).toMatchObject({ user: "alice", _expire: T0 + MINUTE });
+    }
   });
 });

@@ -2,7 +2,7 @@ import Keygrip from "keygrip";
 import Koa from "koa";
 import request from "supertest";
 import { describe, expect, it } from "vitest";
-import session, { MemoryStore, type SessionOptions } from "../../src/index.js";
+import session, { MemoryStore, type SessionOptions, type StoredSession } from "../../src/index.js";
 import { Client, KEY1, KEY2, viewCounter } from "./_util.js";
 
 const NO_KEYS = Symbol("no keys");
@@ -96,6 +96,19 @@ describe("session() refuses bad configuration at start-up", () => {
     expect(configError(bad({ genid: "uuid" })).message).toMatch(/"genid" must be a function/);
     expect(configError(bad({ valid: true })).message).toMatch(/"valid" must be a function/);
     expect(configError(bad({ beforeSave: {} })).message).toMatch(/"beforeSave" must be a function/);
+  });
+
+  it("encode/decode without a store or mode (a koa-session cookie app that only swapped the import) say to add mode: \"cookie\"", () => {
+    const encode = (value: object) => JSON.stringify(value);
+    const decode = (text: string) => JSON.parse(text) as StoredSession;
+    for (const options of [{ encode, decode }, { encode }, { decode }]) {
+      const err = configError(bad(options));
+      expect(err.message).toContain('mode: "cookie"');
+      expect((err as { code?: string }).code).toBe("ERR_SESSIONKIT_CONFIG");
+    }
+    // With a store koa-session ignores them too; with cookie mode they apply.
+    expect(() => session({ encode, decode, store: new MemoryStore() }, appWith())).not.toThrow();
+    expect(() => session({ encode, decode, mode: "cookie" }, appWith())).not.toThrow();
   });
 
   it("bad store object", () => {

@@ -7,7 +7,7 @@ import request from "supertest";
 import { describe, expect, it } from "vitest";
 import { IncomingMessage, ServerResponse } from "node:http";
 import { Socket } from "node:net";
-import session, { contextSession, MemoryStore, SessionConfigError, keyring } from "../../src/index.js";
+import session, { contextSession, MemoryStore, SessionConfigError, StoreUnavailableError, keyring } from "../../src/index.js";
 import { SqliteStore } from "../../src/stores/sqlite.js";
 import { PostgresStore } from "../../src/stores/postgres.js";
 import { RedisStore } from "../../src/stores/redis.js";
@@ -67,6 +67,16 @@ describe("SessionConfigError everywhere, with stable codes", () => {
     await request(app.callback()).get("/number").expect(500);
     await request(app.callback()).get("/maxage").expect(500);
     expect(errors.map((err) => (err as SessionConfigError).code)).toEqual(["ERR_SESSIONKIT_MISUSE", "ERR_SESSIONKIT_MISUSE"]);
+  });
+
+  it("a store failure names the store's own reason (a refused command is not an outage); a timeout says it timed out", () => {
+    const cause = new Error("ERR value is not an integer or out of range");
+    const failed = new StoreUnavailableError("set", cause);
+    expect(failed.message).toContain("failed (ERR value is not an integer or out of range) during set");
+    expect(failed.cause).toBe(cause);
+    expect(failed.code).toBe("ERR_SESSIONKIT_STORE_UNAVAILABLE");
+    expect(new StoreUnavailableError("get", "not an Error").message).toContain("failed during get");
+    expect(new StoreUnavailableError("get", undefined, true).message).toContain("did not answer in time during get");
   });
 
   it("the session controller asked for on an app without session(): ERR_SESSIONKIT_NOT_INSTALLED", () => {
