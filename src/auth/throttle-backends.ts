@@ -1,9 +1,9 @@
 /**
  * Where loginThrottle keeps its failure counters, on rate-limiter-flexible: memory (one process,
  * forgotten on restart), SQLite (one host, kept across restarts), Redis or PostgreSQL (shared by every
- * instance of the app). A counter is a fixed window that starts
- * at the first failure; the failure that reaches the limit blocks the key for `blockMs`, which is the
- * lockout (rate-limiter-flexible's own blockDuration would only start one failure later).
+ * instance of the app). A counter is a fixed window that starts at the first attempt; every attempt
+ * is counted when it starts (`take`), so parallel attempts can't all pass one check. The failure
+ * that reaches the limit locks the key for `blockMs` (`lock`), which is the lockout.
  *
  * Internal to throttle.ts. The client types are structural, so neither ioredis, pg nor better-sqlite3
  * is imported.
@@ -36,8 +36,9 @@ export interface CounterKind {
 }
 
 export interface FailureBackend {
-  peek(key: string): Promise<Counter | null>;
-  hit(key: string): Promise<Counter>;
+  take(key: string): Promise<Counter>;
+  lock(key: string): Promise<Counter>;
+  refund(key: string): Promise<void>;
   reset(key: string): Promise<void>;
 }
 
@@ -155,27 +156,33 @@ export class LimiterBackend implements FailureBackend {
     return this.#ready;
   }
 
-  async peek(key: string): Promise<Counter | null> {
+  /**
+   * Count one attempt (atomically: parallel attempts get distinct counts) and return the counter.
+   * A key that is locked, or already past the limit, answers with its count too: never a throw.
+   */
+  async take(key: string): Promise<Counter> {
     await this.#whenReady();
-    const res = await this.#limiter.get(key);
-    return res && res.consumedPoints > 0 ? { count: res.consumedPoints, msLeft: Math.max(0, res.msBeforeNext) } : null;
-  }
-
-  async hit(key: string): Promise<Counter> {
-    await this.#whenReady();
-    let res: RateLimiterRes;
     try {
-      res = await this.#limiter.consume(key);
+      const res = await this.#limiter.consume(key);
+      return { count: res.consumedPoints, msLeft: res.msBeforeNext };
     } catch (rejection) {
-      // Over the limit already (still locked): the library rejects with the counter, not an Error.
+      // Over the limit (or locked): the library rejects with the counter, not an Error.
       if (rejection instanceof RateLimiterRes) return { count: rejection.consumedPoints, msLeft: rejection.msBeforeNext };
       throw rejection;
     }
-    if (res.consumedPoints === this.#kind.limit) {
-      await (this.#limiter as RateLimiterStoreAbstract).block(key, Math.ceil(this.#kind.blockMs / 1000));
-      return { count: res.consumedPoints, msLeft: this.#kind.blockMs };
-    }
-    return { count: res.consumedPoints, msLeft: res.msBeforeNext };
+  }
+
+  /** Lock the key for blockMs (the lockout), from now. */
+  async lock(key: string): Promise<Counter> {
+    await this.#whenReady();
+    await (this.#limiter as RateLimiterStoreAbstract).block(key, Math.ceil(this.#kind.blockMs / 1000));
+    return { count: this.#kind.limit, msLeft: this.#kind.blockMs };
+  }
+
+  /** Give back one attempt (a successful login is no failure of its IP). */
+  async refund(key: string): Promise<void> {
+    await this.#whenReady();
+    await this.#limiter.reward(key, 1);
   }
 
   async reset(key: string): Promise<void> {

@@ -8,6 +8,10 @@
  * - Per IP: `ipLimit` (100) failures within the window block the address (password spraying over
  *   many accounts). The IP is `ctx.ip`, which honours X-Forwarded-For only when `app.proxy` is set.
  *
+ * `check` counts the attempt as it lets it through (atomically, in the counter store), so parallel
+ * guesses can't all pass one look at the counter; `fail` keeps it counted, `succeed` clears the
+ * account's count and refunds the IP's attempt. An attempt abandoned in between counts as a failure.
+ *
  * Counters are rate-limiter-flexible limiters: in memory by default (one process); pass `redis` (an
  * ioredis client) or `pg` (a pg Pool; the table is created on first use) to share them between
  * instances, or `sqlite` (a better-sqlite3 database) to keep them across restarts of one process.
@@ -93,7 +97,10 @@ export type ThrottleResult =
 
 /** What {@link loginThrottle} returns: call check before the password check, then fail or succeed. */
 export interface LoginThrottle {
-  /** Before checking the password: may this attempt go ahead? Rejects with ThrottleUnavailableError (503) when the counters can't be read. */
+  /**
+   * Before checking the password: may this attempt go ahead? Counts it (settle it with fail or
+   * succeed). Rejects with ThrottleUnavailableError (503) when the counters can't be reached.
+   */
   check(ctx: Context, email: unknown): Promise<ThrottleResult>;
   /**
    * After a wrong password or unknown account. Resolves whether the next attempt is allowed; rejects
@@ -166,10 +173,11 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
   const accountKey = (email: unknown): string => createHash("sha256").update(normalizeEmail(email)).digest("base64url");
   const ipKey = (ctx: Context): string => ctx.ip || "unknown";
 
-  function verdict(account: Counter | null, ip: Counter | null): ThrottleResult {
+  /** Refused when either counter is past `limit` (check) or at it (after a failure, which counts). */
+  function verdict(account: Counter, ip: Counter, allowedUpTo: 0 | 1): ThrottleResult {
     let waitMs = 0;
-    if (account && account.count >= accountLimit) waitMs = Math.max(waitMs, account.msLeft);
-    if (ip && ip.count >= ipLimit) waitMs = Math.max(waitMs, ip.msLeft);
+    if (account.count >= accountLimit + allowedUpTo) waitMs = Math.max(waitMs, account.msLeft);
+    if (ip.count >= ipLimit + allowedUpTo) waitMs = Math.max(waitMs, ip.msLeft);
     return waitMs > 0 ? { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } : { allowed: true };
   }
 
@@ -184,30 +192,71 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
     }
   }
 
+  /**
+   * The attempt check() let through, per request: fail() and succeed() settle it. Counting at check
+   * (not at fail) is what makes 30 parallel wrong passwords 10 attempts and 20 refusals, instead
+   * of 30 password checks that all passed one look at a counter of 0.
+   */
+  const attempts = new WeakMap<Context, Attempt>();
+
   return {
     check: (ctx, email) =>
       counted(ctx, "check", async () => {
-        const [account, ip] = await Promise.all([accounts.peek(accountKey(email)), ips.peek(ipKey(ctx))]);
-        return verdict(account, ip);
+        const keys = { account: accountKey(email), ip: ipKey(ctx) };
+        const [account, ip] = await Promise.all([accounts.take(keys.account), ips.take(keys.ip)]);
+        const result = verdict(account, ip, 1);
+        if (result.allowed) attempts.set(ctx, { keys, account, ip });
+        else attempts.delete(ctx);
+        return result;
       }),
     fail: (ctx, email, details) =>
       counted(ctx, "fail", async () => {
-        const [account, ip] = await Promise.all([accounts.hit(accountKey(email)), ips.hit(ipKey(ctx))]);
+        const keys = { account: accountKey(email), ip: ipKey(ctx) };
+        const checked = attempts.get(ctx);
+        attempts.delete(ctx);
+        // Counted by check() already, or (fail() without check()) counted now.
+        const counts = checked?.keys.account === keys.account ? checked : await takeBoth(keys);
         const userId = details?.userId;
         auditEvent(ctx, "auth.login_failed", { userId, reason: "invalid credentials" });
-        // Exactly at the limit: this failure is the one that locks (later ones are refused by check).
-        if (account?.count === accountLimit) auditEvent(ctx, "auth.lockout", { userId, reason: "account: too many failed logins" });
-        if (ip?.count === ipLimit) auditEvent(ctx, "auth.lockout", { userId, reason: "ip: too many failed logins" });
-        return verdict(account, ip);
+        // Exactly at the limit: this failure is the one that locks (later attempts are refused by check).
+        let { account, ip } = counts;
+        if (account.count === accountLimit) {
+          account = await accounts.lock(keys.account);
+          auditEvent(ctx, "auth.lockout", { userId, reason: "account: too many failed logins" });
+        }
+        if (ip.count === ipLimit) {
+          ip = await ips.lock(keys.ip);
+          auditEvent(ctx, "auth.lockout", { userId, reason: "ip: too many failed logins" });
+        }
+        return verdict(account, ip, 0);
       }),
-    async succeed(_ctx, email) {
+    async succeed(ctx, email) {
+      const checked = attempts.get(ctx);
+      attempts.delete(ctx);
       // Not awaited: the password was right, and a counter that could not be reset only makes later
-      // lockouts come sooner, which is no reason to hold up or refuse this login.
-      callStore("throttle reset", resetTimeout, () => accounts.reset(accountKey(email))).catch((error: unknown) =>
+      // lockouts come sooner, which is no reason to hold up or refuse this login. The IP's attempt
+      // is given back (its failures stay): a success is no reason to block an office's address.
+      const work = async () => {
+        await accounts.reset(accountKey(email));
+        if (checked) await ips.refund(checked.keys.ip);
+      };
+      callStore("throttle reset", resetTimeout, work).catch((error: unknown) =>
         debug("could not reset the failure counter after a successful login: %s", (error as Error).message),
       );
     },
   };
+
+  async function takeBoth(keys: Attempt["keys"]): Promise<Pick<Attempt, "account" | "ip">> {
+    const [account, ip] = await Promise.all([accounts.take(keys.account), ips.take(keys.ip)]);
+    return { account, ip };
+  }
+}
+
+/** An attempt counted by check(): its keys and the counts it was given. */
+interface Attempt {
+  keys: { account: string; ip: string };
+  account: Counter;
+  ip: Counter;
 }
 
 /** Answer 429 with Retry-After and `{"error":"Too many attempts"}`. */

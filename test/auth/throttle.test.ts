@@ -73,9 +73,34 @@ async function lockoutScenario(servers: Array<ReturnType<typeof loginApp>>) {
   }
 }
 
+/**
+ * Parallel guesses (issue: 30 wrong passwords sent at once all got a password check, since each
+ * check saw the counter before any failure was counted). Every attempt is counted at check().
+ */
+async function parallelScenario(makeServers: () => Array<ReturnType<typeof loginApp>>) {
+  const servers = makeServers();
+  const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => attempt(servers[i % servers.length]!, "alice@example.com", "wrong")));
+  const statuses = burst.map((res) => res.status);
+  expect(statuses.filter((status) => status === 401)).toHaveLength(10);
+  expect(statuses.filter((status) => status === 429)).toHaveLength(20);
+  expect((await attempt(servers[0]!, "alice@example.com", "right password")).status).toBe(429);
+
+  // 9 failures, then 19 wrong and the right one at once: one attempt is left, so one of the 20 is
+  // let through (the right password only if it drew that attempt) and the rest are refused.
+  const fresh = makeServers();
+  for (let i = 0; i < 9; i++) expect((await attempt(fresh[0]!, "alice@example.com", "wrong")).status).toBe(401);
+  const passwords = [...Array.from({ length: 19 }, () => "wrong"), "right password"];
+  const race = await Promise.all(passwords.map((password, i) => attempt(fresh[i % fresh.length]!, "alice@example.com", password)));
+  expect(race.filter((res) => res.status !== 429)).toHaveLength(1);
+}
+
 describe("loginThrottle (memory)", () => {
   it("locks an account after 10 failures in a row: even the right password gets 429", async () => {
     await lockoutScenario([loginApp(loginThrottle())]);
+  });
+
+  it("parallel wrong passwords get exactly accountLimit password checks; the rest are refused", async () => {
+    await parallelScenario(() => [loginApp(loginThrottle())]);
   });
 
   it("a success resets the account counter", async () => {
@@ -141,6 +166,15 @@ describe.skipIf(!redisUp)("loginThrottle (Redis): shared by two app instances", 
     expect(keys.length).toBeGreaterThan(0);
     expect(keys.join(" ")).not.toMatch(/alice/i);
   });
+
+  it("parallel wrong passwords over two instances get exactly accountLimit password checks", async () => {
+    const redis = clients[0]!;
+    let run = 0;
+    await parallelScenario(() => {
+      const keyPrefix = `${prefix}parallel${run++}:`;
+      return [loginApp(loginThrottle({ redis, keyPrefix })), loginApp(loginThrottle({ redis: clients[1]!, keyPrefix }))];
+    });
+  });
 });
 
 const postgresUp = await requireService("postgres");
@@ -156,6 +190,14 @@ describe.skipIf(!postgresUp)("loginThrottle (PostgreSQL): shared by two app inst
     pool = new pg.Pool({ connectionString: DATABASE_URL });
     const servers = [loginApp(loginThrottle({ pg: pool, tableName: table })), loginApp(loginThrottle({ pg: pool, tableName: table }))];
     await lockoutScenario(servers);
+  });
+
+  it("parallel wrong passwords over two instances get exactly accountLimit password checks", async () => {
+    let run = 0;
+    await parallelScenario(() => {
+      const keyPrefix = `parallel${run++}:`;
+      return [loginApp(loginThrottle({ pg: pool!, tableName: table, keyPrefix })), loginApp(loginThrottle({ pg: pool!, tableName: table, keyPrefix }))];
+    });
   });
 
   /** A pool whose CREATE TABLE is rewritten by `create`; the real pool runs everything else. */
@@ -211,6 +253,11 @@ describe("loginThrottle (SQLite): one database file, kept across restarts", () =
     try {
       const servers = databases.map((sqlite) => loginApp(loginThrottle({ sqlite, tableName: "sk_login_limits" })));
       await lockoutScenario(servers);
+      let run = 0;
+      await parallelScenario(() => {
+        const keyPrefix = `parallel${run++}:`;
+        return databases.map((sqlite) => loginApp(loginThrottle({ sqlite, tableName: "sk_login_limits", keyPrefix })));
+      });
       // A "restart": a fresh connection and throttle on the same file.
       databases.push(new Database(file));
       const restarted = loginApp(loginThrottle({ sqlite: databases[2] as Database.Database, tableName: "sk_login_limits" }));
