@@ -22,6 +22,7 @@ import { auditEvent, sessionHandle } from "../events.js";
 import type { SessionListEntry, SessionStore } from "../stores/contract.js";
 import { sessionControl } from "../session/middleware.js";
 import { callStore } from "../stores/call.js";
+import { authConfigOf, type AuthConfig } from "./config.js";
 import { currentUser, endSession } from "./login.js";
 
 export { sessionHandle };
@@ -36,7 +37,7 @@ export interface SessionInfo {
   createdAt: number;
   /** Last time the session was written or touched (ms since epoch). */
   lastSeenAt: number;
-  /** When the session expires (ms since epoch). */
+  /** When the session ends if it is not used again: the earliest of its idle timeout, its absolute timeout and the store's expiry (ms since epoch). */
   expiresAt: number;
   /** The client IP at login, when recorded. */
   ip?: string;
@@ -59,13 +60,22 @@ function indexedStore(ctx: Context, capability: "listByUser" | "destroyByUser"):
   return store as UserIndexedStore;
 }
 
-function toInfo(entry: SessionListEntry, currentKey: string | undefined): SessionInfo {
+/**
+ * When a listed session really ends: the store keeps an entry for the cookie's maxAge, but auth()
+ * ends it earlier, idleTimeout after it was last seen or absoluteTimeout after login (login() sets
+ * createdAt, so that is when the absolute limit started).
+ */
+function endsAt(entry: SessionListEntry, config: AuthConfig): number {
+  return Math.min(entry.expiresAt, entry.lastSeenAt + config.idleTimeoutMs, entry.createdAt + config.absoluteTimeoutMs);
+}
+
+function toInfo(entry: SessionListEntry, currentKey: string | undefined, expiresAt: number): SessionInfo {
   const info: SessionInfo = {
     id: sessionHandle(entry.key),
     current: entry.key === currentKey,
     createdAt: entry.createdAt,
     lastSeenAt: entry.lastSeenAt,
-    expiresAt: entry.expiresAt,
+    expiresAt,
   };
   if (entry.ip !== undefined) info.ip = entry.ip;
   if (entry.userAgent !== undefined) info.userAgent = entry.userAgent;
@@ -78,7 +88,8 @@ function listByUser(ctx: Context, store: UserIndexedStore, userId: string, timeo
 }
 
 /**
- * The logged-in user's live sessions, most recently active first; [] when nobody is logged in.
+ * The logged-in user's live sessions, most recently active first; [] when nobody is logged in. A
+ * session past auth()'s idle or absolute timeout is left out, though the store may still hold it.
  *
  * @throws StoreCapabilityError when the store can't list a user's sessions (cookie mode, koa-session stores).
  *
@@ -93,12 +104,22 @@ export async function listSessions(ctx: Context): Promise<SessionInfo[]> {
   if (!user) return [];
   const controller = sessionControl(ctx);
   const entries = await listByUser(ctx, store, user.id, controller.storeTimeout);
-  return entries.map((entry) => toInfo(entry, controller.storeKey));
+  const config = authConfigOf(ctx);
+  const now = Date.now();
+  const sessions: SessionInfo[] = [];
+  for (const entry of entries) {
+    const expiresAt = endsAt(entry, config);
+    // Past its idle or absolute timeout: over, though the store still holds it until its TTL or the
+    // next request with its cookie. This request's own session is live (auth() let it through).
+    if (expiresAt > now || entry.key === controller.storeKey) sessions.push(toInfo(entry, controller.storeKey, expiresAt));
+  }
+  return sessions;
 }
 
 /**
  * Destroy every session of the logged-in user (all but this one with `exceptCurrent`). Resolves how
- * many were revoked; 0 when nobody is logged in. Without exceptCurrent this request is logged out too.
+ * many store entries were removed (ones already past their idle timeout included); 0 when nobody is
+ * logged in. Without exceptCurrent this request is logged out too.
  */
 export async function logoutEverywhere(ctx: Context, options: { exceptCurrent?: boolean } = {}): Promise<number> {
   const store = indexedStore(ctx, "destroyByUser");

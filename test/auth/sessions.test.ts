@@ -1,5 +1,5 @@
 import request from "supertest";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { SessionStore } from "../../src/index.js";
 import { buildApp, cookieHeader, CountingStore } from "./helpers.js";
 
@@ -25,6 +25,37 @@ describe("a user's sessions", () => {
     // A handle is not a session cookie.
     const fake = `koa.sess=${list[0]!.id}`;
     expect((await request(server).get("/me").set("Cookie", fake)).status).toBe(401);
+  });
+
+  it("leaves out sessions past their idle or absolute timeout, and says when each listed one really ends", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const t0 = Date.parse("2030-01-01T00:00:00Z");
+      vi.setSystemTime(t0);
+      const MINUTE = 60_000;
+      // The store keeps entries for a day (maxAge); auth() ends them after 10 idle minutes or 30 in all.
+      const { server } = buildApp({ session: { maxAge: 86_400_000 }, auth: { idleTimeout: 10 * MINUTE, absoluteTimeout: 30 * MINUTE } });
+      cookieHeader(await request(server).post("/login?id=u9").set("User-Agent", "idle laptop"));
+      const phone = cookieHeader(await request(server).post("/login?id=u9").set("User-Agent", "phone"));
+      vi.setSystemTime(t0 + 8 * MINUTE);
+      let list = (await request(server).get("/sessions").set("Cookie", phone)).body as Listed[];
+      expect(list.map((s) => s.userAgent).sort()).toEqual(["idle laptop", "phone"]);
+      expect(list.find((s) => s.userAgent === "idle laptop")?.expiresAt).toBe(t0 + 10 * MINUTE);
+
+      vi.setSystemTime(t0 + 16 * MINUTE); // the laptop has been idle 16 minutes; the phone was seen at 8
+      list = (await request(server).get("/sessions").set("Cookie", phone)).body as Listed[];
+      expect(list.map((s) => s.userAgent)).toEqual(["phone"]);
+      // Idle end as stored: last seen at 8 + 10 (this request's touch is written after the handler).
+      expect(list[0]?.expiresAt).toBe(t0 + 18 * MINUTE);
+
+      vi.setSystemTime(t0 + 24 * MINUTE);
+      await request(server).get("/me").set("Cookie", phone); // seen at 24: idle end 34
+      vi.setSystemTime(t0 + 25 * MINUTE);
+      list = (await request(server).get("/sessions").set("Cookie", phone)).body as Listed[];
+      expect(list[0]?.expiresAt).toBe(t0 + 30 * MINUTE); // now the absolute end comes first
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("logoutEverywhere({ exceptCurrent }) ends the others and keeps this one", async () => {
