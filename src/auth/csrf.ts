@@ -32,6 +32,8 @@
 import type { Context, Middleware, Next } from "koa";
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { SessionConfigError } from "../errors.js";
+import { sessionControl } from "../session/middleware.js";
+import { refuseNonObjectOptions, refuseUncalledFactory } from "./misuse.js";
 
 /** Options of {@link csrf}. */
 export interface CsrfOptions {
@@ -56,6 +58,9 @@ function sessionSecret(ctx: Context): string | undefined {
  * Creates the session's secret on first use, so the session (e.g. the login page's) is saved.
  */
 export function csrfToken(ctx: Context): string {
+  // Throws ERR_SESSIONKIT_NOT_INSTALLED without session(): a token with nowhere to keep its secret
+  // would be refused on every post.
+  sessionControl(ctx);
   let secret = sessionSecret(ctx);
   if (!secret) {
     secret = randomBytes(SECRET_BYTES).toString("base64url");
@@ -120,6 +125,21 @@ function needsCsrfToken(ctx: Context): boolean {
   return !JSON_MEDIA_TYPE.test(mediaType);
 }
 
+let warnedUnparsed = false;
+
+/**
+ * A form post refused while nothing parsed its body: most likely csrf() sits before the body parser,
+ * so `_csrf` was never seen. Said once per process (a warning, since the client's input triggers it).
+ */
+function warnIfUnparsed(ctx: Context): void {
+  if (warnedUnparsed || (ctx.request as { body?: unknown }).body !== undefined || ctx.get("x-csrf-token")) return;
+  warnedUnparsed = true;
+  process.emitWarning(
+    "csrf() refused a post whose body no parser had read (ctx.request.body is undefined), so its _csrf field was not seen; install csrf() after your body parser (app.use(bodyParser()) first), or send the token in the x-csrf-token header",
+    { code: "ERR_SESSIONKIT_CSRF_UNPARSED", type: "KoaSessionkitWarning" },
+  );
+}
+
 function reject(ctx: Context, error: string): void {
   ctx.status = 403;
   ctx.set("Cache-Control", "no-store");
@@ -140,7 +160,13 @@ function reject(ctx: Context, error: string): void {
  * // from a script: fetch(url, { method: "POST", headers: { "x-csrf-token": token }, body })
  */
 export function csrf(options: CsrfOptions = {}): Middleware {
-  const allowed = new Set((options.allowedOrigins ?? []).map(normalizeOrigin));
+  refuseUncalledFactory("csrf", options, "csrf()");
+  refuseNonObjectOptions("csrf", options, '{ allowedOrigins: ["https://admin.example.com"] }');
+  const origins: unknown = options.allowedOrigins ?? [];
+  if (!Array.isArray(origins)) {
+    throw new SessionConfigError(`csrf({ allowedOrigins }) must be an array of origins, e.g. ["https://admin.example.com"], got ${typeof origins}`);
+  }
+  const allowed = new Set((origins as unknown[]).map((origin) => normalizeOrigin(String(origin))));
 
   return async function csrfMiddleware(ctx: Context, next: Next): Promise<void> {
     if (!UNSAFE_METHODS.has(ctx.method)) return next();
@@ -152,7 +178,11 @@ export function csrf(options: CsrfOptions = {}): Middleware {
     } else if (origin && origin.toLowerCase() !== ownOrigin(ctx) && !originAllowed) {
       return reject(ctx, "Cross-site request blocked");
     }
-    if (needsCsrfToken(ctx) && !verifyCsrfToken(ctx, submittedToken(ctx))) return reject(ctx, "Invalid CSRF token");
+    if (needsCsrfToken(ctx) && !verifyCsrfToken(ctx, submittedToken(ctx))) {
+      sessionControl(ctx); // without session() there is no secret to check against: say so, not 403
+      warnIfUnparsed(ctx);
+      return reject(ctx, "Invalid CSRF token");
+    }
     await next();
   };
 }

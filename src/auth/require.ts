@@ -19,6 +19,7 @@ import type { Context, Middleware, Next } from "koa";
 import { sessionControl } from "../session/middleware.js";
 import { currentUser } from "./login.js";
 import { SessionConfigError } from "../errors.js";
+import { refuseNonObjectOptions, refuseUncalledFactory } from "./misuse.js";
 
 /** Options of {@link requireAuth}. */
 export interface RequireAuthOptions {
@@ -76,6 +77,8 @@ function unauthenticated(ctx: Context, loginPath: string): void {
  * router.get("/account", requireAuth({ loginPath: "/signin" }), (ctx) => { ctx.body = currentUser(ctx); });
  */
 export function requireAuth(options: RequireAuthOptions = {}): Middleware {
+  refuseUncalledFactory("requireAuth", options, "requireAuth()");
+  refuseNonObjectOptions("requireAuth", options, '{ loginPath: "/signin" }');
   const loginPath = options.loginPath ?? "/login";
   if (typeof loginPath !== "string" || safeNextPath(loginPath) !== loginPath) {
     throw new SessionConfigError(`requireAuth({ loginPath }) must be a same-origin path such as "/login", got ${String(loginPath)}`);
@@ -89,9 +92,10 @@ export function requireAuth(options: RequireAuthOptions = {}): Middleware {
 
 /** Let only users logged in with one of the given roles through (403 otherwise; 401 when logged out). */
 export function requireRole(role: string | readonly string[]): Middleware {
-  const roles = new Set(typeof role === "string" ? [role] : role);
+  refuseUncalledFactory("requireRole", role, 'requireRole("admin")');
+  const roles = new Set(typeof role === "string" ? [role] : Array.isArray(role) ? role : []);
   if (roles.size === 0 || [...roles].some((name) => typeof name !== "string" || name.length === 0)) {
-    throw new SessionConfigError("requireRole(role) needs a non-empty role name or list of names");
+    throw new SessionConfigError(`requireRole(role) needs a non-empty role name or list of names, e.g. requireRole("admin"), got ${JSON.stringify(role) ?? typeof role}`);
   }
   return async function requireRoleMiddleware(ctx: Context, next: Next): Promise<void> {
     const user = currentUser(ctx);
@@ -107,6 +111,7 @@ export function requireRole(role: string | readonly string[]): Middleware {
  * sensitive actions such as changing the email or password. 401 `{"error":"Reauthentication required"}`.
  */
 export function requireRecentAuth(maxAgeMs: number): Middleware {
+  refuseUncalledFactory("requireRecentAuth", maxAgeMs, "requireRecentAuth(5 * 60_000)");
   if (typeof maxAgeMs !== "number" || !Number.isFinite(maxAgeMs) || maxAgeMs <= 0) {
     throw new SessionConfigError(`requireRecentAuth(maxAgeMs) needs a positive number of milliseconds, got ${String(maxAgeMs)}`);
   }

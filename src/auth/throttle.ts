@@ -44,6 +44,7 @@ import { auditEvent } from "../events.js";
 import { ThrottleUnavailableError } from "./errors.js";
 import { LimiterBackend, type Counter, type PgLike, type RedisLike, type SqliteLike, type Store } from "./throttle-backends.js";
 import { SessionConfigError } from "../errors.js";
+import { refuseNonObjectOptions } from "./misuse.js";
 
 const debug = debuglog("koa-sessionkit:throttle");
 
@@ -148,6 +149,7 @@ export function normalizeEmail(email: unknown): string {
  * });
  */
 export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle {
+  refuseNonObjectOptions("loginThrottle", options, "{ redis }");
   const accountLimit = positiveInteger("accountLimit", options.accountLimit, 10);
   const ipLimit = positiveInteger("ipLimit", options.ipLimit, 100);
   const windowMs = positiveInteger("windowSeconds", options.windowSeconds, 900) * 1000;
@@ -261,6 +263,12 @@ interface Attempt {
 
 /** Answer 429 with Retry-After and `{"error":"Too many attempts"}`. */
 export function tooManyAttempts(ctx: Context, retryAfterSeconds: number): void {
+  if (typeof retryAfterSeconds !== "number" || !Number.isFinite(retryAfterSeconds)) {
+    throw new SessionConfigError(
+      `tooManyAttempts(ctx, seconds) needs the retryAfterSeconds of an awaited throttle.check() or fail(), got ${String(retryAfterSeconds)}; was the check awaited (const gate = await throttle.check(ctx, email))?`,
+      "ERR_SESSIONKIT_MISUSE",
+    );
+  }
   ctx.status = 429;
   ctx.set("Retry-After", String(Math.max(1, Math.ceil(retryAfterSeconds))));
   ctx.set("Cache-Control", "no-store");

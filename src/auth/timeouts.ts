@@ -21,6 +21,7 @@ import { sessionControl } from "../session/middleware.js";
 import { attachAuthConfig, type AuthConfig } from "./config.js";
 import { endSession } from "./login.js";
 import { SessionConfigError } from "../errors.js";
+import { refuseNonObjectOptions, refuseUncalledFactory } from "./misuse.js";
 
 const debug = debuglog("koa-sessionkit:auth");
 
@@ -57,6 +58,8 @@ function positive(name: string, value: number | undefined, fallback: number): nu
  * app.use(auth({ idleTimeout: 30 * 60_000, absoluteTimeout: 12 * 3_600_000, onEvent: (e) => log.info(e) }));
  */
 export function auth(options: AuthOptions = {}): Middleware {
+  refuseUncalledFactory("auth", options, "auth()");
+  refuseNonObjectOptions("auth", options, "{ idleTimeout: 30 * 60_000 }");
   const idleTimeoutMs = positive("idleTimeout", options.idleTimeout, 30 * 60 * 1000);
   const config: AuthConfig = Object.freeze({
     idleTimeoutMs,
@@ -85,6 +88,10 @@ export function auth(options: AuthOptions = {}): Middleware {
     }
     attachAuthConfig(ctx, config);
     const controller = sessionControl(ctx);
+    if (!controller.active) {
+      // Before session() the session isn't loaded yet: every timeout check would see nobody logged in.
+      throw new SessionConfigError("auth() ran before session() on this request, so it could not see the session; install app.use(session(…, app)) before app.use(auth())", "ERR_SESSIONKIT_MISUSE");
+    }
     // Cookie mode opens the cookie on first access; store mode already loaded it.
     const session = controller.get();
     const meta = controller.meta;

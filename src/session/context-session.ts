@@ -106,6 +106,9 @@ export class ContextSession implements SessionController, SessionControl {
    * Claim this request for one middleware run; false when an outer session() (the same app's, installed
    * twice) already runs it, so the inner one neither loads again nor commits twice.
    */
+  get active(): boolean {
+    return this.#entered;
+  }
   enter(): boolean {
     if (this.#entered) return false;
     this.#entered = true;

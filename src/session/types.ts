@@ -207,6 +207,8 @@ export interface SessionControl {
   updateMeta(patch: Partial<SessionMeta>): void;
   /** Persist lastSeenAt (and extend the entry) without rewriting data. */
   requestTouch(): void;
+  /** True once session() started on this request (a middleware before it sees no session yet). */
+  readonly active: boolean;
   /** Give this session the session() option's maxAge again, dropping a per-session one. */
   useDefaultMaxAge(): void;
   /** Write what this request changed now; `save` forces a write, `regenerate` moves it to a new id. */

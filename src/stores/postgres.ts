@@ -119,6 +119,10 @@ export class PostgresStore implements SessionStore {
     this.#indexPrefix = `${options.schema ?? ""}${options.schema ? "_" : ""}${options.table ?? "koa_sessions"}`.slice(0, 40);
     this.#createTable = options.createTable ?? true;
     if (options.pool) {
+      // A connection string where a pool belongs would otherwise fail only at the first request, as a 503.
+      if (typeof (options.pool as Partial<Pool>).query !== "function") {
+        throw new SessionConfigError(`PostgresStore({ pool }) needs a pg Pool (new pg.Pool(…)), got ${typeof options.pool === "string" ? "a string; pass it as { connectionString }" : typeof options.pool}`);
+      }
       this.pool = options.pool;
       this.#ownsPool = false;
     } else if (typeof options.connectionString === "string") {

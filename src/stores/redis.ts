@@ -153,6 +153,10 @@ export class RedisStore implements SessionStore {
       throw new SessionConfigError("RedisStore takes one of client, url or sentinels; drop the others");
     }
     if (client) {
+      // A URL where a client belongs would otherwise fail only at the first request, as a 503.
+      if (typeof (client as Partial<RedisStore["client"]>).get !== "function") {
+        throw new SessionConfigError(`RedisStore({ client }) needs an ioredis client (new Redis(url)), got ${typeof client === "string" ? "a string; pass it as { url }" : typeof client}`);
+      }
       this.client = client;
       this.#ownsClient = false;
       return;
