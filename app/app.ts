@@ -16,7 +16,7 @@ import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import Koa from "koa";
 import type { Logger } from "pino";
-import session from "../src/index.js";
+import session, { type SessionStore } from "../src/index.js";
 import { auth, csrf, hashPassword, loginThrottle } from "../src/auth/index.js";
 import { acceptedContentTypes, parseBody } from "./body.js";
 import type { AppConfig } from "./config.js";
@@ -88,6 +88,8 @@ function buildApp(
   health: HealthState,
 ): Koa {
   const app = new Koa({ proxy: config.trustProxy });
+  // One key per instance, so instances probing one store at the same moment never touch each other's.
+  const sessionProbeKey = `${READINESS_PROBE_KEY}:${randomBytes(8).toString("hex")}`;
   app.keys = config.sessionKeys;
   // Errors are logged once, by the error boundary; Koa's default handler would print stacks to stderr.
   app.silent = true;
@@ -95,8 +97,10 @@ function buildApp(
   app.use(
     healthRoutes(
       [
-        // A read of a key no session uses: one real round trip to whichever store holds sessions.
-        { name: "sessions", check: async () => resources.store.get(READINESS_PROBE_KEY, undefined, {}) },
+        // A write and a delete of a key no session uses: a store that still reads but can't write
+        // (a full disk, Redis at maxmemory, a PostgreSQL primary demoted to read-only) fails every
+        // login, so it must take the instance out of rotation too.
+        { name: "sessions", check: () => probeStoreWrite(resources.store, sessionProbeKey) },
         { name: "users", check: () => resources.users.findById(READINESS_PROBE_KEY) },
       ],
       health,
@@ -173,6 +177,13 @@ function securityHeaders(): Koa.Middleware {
       );
     }
   };
+}
+
+/** Write a short-lived entry and remove it: one round trip each, through the same store as sessions. */
+async function probeStoreWrite(store: SessionStore, key: string): Promise<void> {
+  const maxAge = 60_000;
+  await store.set(key, { _expire: Date.now() + maxAge, _maxAge: maxAge }, maxAge, { changed: true });
+  await store.destroy(key, {});
 }
 
 /** First start with no users: create demo@example.com with a random password. */

@@ -6,6 +6,7 @@
  *   another Content-Encoding                        415 "Unsupported content encoding …"
  *   body over 1 MB                                  413
  *   invalid JSON                                    400 "Malformed JSON"
+ *   JSON nested past the parser's stack            400 "JSON body is nested too deeply"
  *   valid JSON that is not an object (null, "x", [])  400 "JSON body must be an object … got null"
  *   a "__proto__" key anywhere                      400 "JSON body must not use \"__proto__\" as a key"
  *   a body of any other Content-Type                415 naming the accepted types (acceptedContentTypes,
@@ -81,6 +82,8 @@ function parseJsonObject(text: string): Record<string, unknown> {
     parsed = JSON.parse(text, refuseProtoKeys);
   } catch (error) {
     if (error instanceof BodyError) throw error;
+    // Valid JSON nested thousands of levels deep overflows the reviver's recursion: say that, not "malformed".
+    if (error instanceof RangeError) throw new BodyError(400, "JSON body is nested too deeply");
     throw new BodyError(400, "Malformed JSON");
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {

@@ -286,11 +286,24 @@ function readOrCreateKeyFile(file: string): { keys: string[]; created: boolean }
     return { keys, created: false };
   }
   const keys = [randomBytes(32).toString("base64url")];
+  let fd: number | undefined;
   try {
     // "wx": never overwrite a file another process created in the meantime.
-    fs.writeFileSync(file, `${keys.join("\n")}\n`, { mode: 0o600, flag: "wx" });
+    fd = fs.openSync(file, "wx", 0o600);
+    fs.writeFileSync(fd, `${keys.join("\n")}\n`);
+    fs.closeSync(fd);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EEXIST") return readOrCreateKeyFile(file);
+    // Created but not written (a full disk): remove it, or every later start would find an empty
+    // key file and refuse to start even once there is room again.
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // already closed: the write finished and close failed; the file is removed all the same
+      }
+      fs.rmSync(file, { force: true });
+    }
     throw new ConfigError(`session key file ${file} could not be written: ${(error as Error).message}`);
   }
   return { keys, created: true };

@@ -8,6 +8,9 @@ import type { Logger } from "pino";
 import { noStore, sendHtml, wantsHtml } from "./http.js";
 import { errorPage } from "./views/pages.js";
 
+/** Codes of koa-sessionkit's outage errors (503 + Retry-After): the store or the throttle's counters. */
+const OUTAGE_CODES: ReadonlySet<string> = new Set(["ERR_SESSIONKIT_STORE_UNAVAILABLE", "ERR_SESSIONKIT_THROTTLE_UNAVAILABLE"]);
+
 interface HttpLikeError {
   status?: number;
   statusCode?: number;
@@ -40,6 +43,12 @@ export function errorHandler(logger: Logger): Middleware {
       await next();
       // A status without a body (no route: 404; the router's 405 with Allow, or 501 for a method it
       // does not know) would go out as Koa's plain-text status message: give it the API's shape.
+      // A 5xx a middleware answered in JSON (session()'s 503 while its store is down) is a page for a browser.
+      const answered = ctx.body as { error?: unknown } | undefined;
+      if (ctx.status >= 500 && typeof answered?.error === "string" && wantsHtml(ctx)) {
+        sendHtml(ctx, ctx.status, errorPage(ctx.status, answered.error));
+        return;
+      }
       if (ctx.status >= 400 && (ctx.body === undefined || ctx.body === null)) {
         const status = ctx.status;
         const message = publicMessage({}, status);
@@ -56,7 +65,12 @@ export function errorHandler(logger: Logger): Middleware {
       // Only 4xx from the HTTP layer (body parser, ctx.throw) keep their status; everything else is 500.
       const status = typeof raw === "number" && raw >= 400 && raw < 600 ? raw : 500;
       const message = publicMessage(error, status);
-      if (status >= 500) {
+      if (OUTAGE_CODES.has(error.code ?? "")) {
+        // A store or counter store that is down or slow: an outage, not a bug in this code, so one
+        // line without a stack (the store's own store.error audit line says which call failed).
+        const cause = (caught as { cause?: { message?: unknown } }).cause?.message;
+        logger.warn({ status, code: error.code, method: ctx.method, path: ctx.path, cause: typeof cause === "string" ? cause : undefined }, "request refused: store unavailable");
+      } else if (status >= 500) {
         logger.error({ err: caught, method: ctx.method, path: ctx.path }, "request failed");
       } else {
         // The client's mistake: one line, no stack (a stack would say our code failed).

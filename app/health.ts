@@ -3,8 +3,8 @@
  *
  * - /healthz: the process is up and serving HTTP. Always 200 `{"ok":true}`; it checks nothing else,
  *   so a store outage never gets a healthy process restarted.
- * - /readyz: this instance can serve logins. 200 `{"ok":true}` when the session store and the user
- *   database each answer within a second; otherwise 503 `{"ok":false,"failing":[...]}` naming them.
+ * - /readyz: this instance can serve logins. 200 `{"ok":true}` when the session store takes a write
+ *   and the user database answers, each within a second; otherwise 503 `{"ok":false,"failing":[...]}` naming them.
  *   During a graceful shutdown it answers 503 with "shutdown" so the balancer drains the instance.
  *
  * Both are answered before the request log, the body parser and session(): a poll every few seconds
@@ -28,7 +28,7 @@ export const PROBE_TIMEOUT_MS = 1000;
 
 export function healthRoutes(probes: readonly ReadinessProbe[], state: HealthState): Koa.Middleware {
   // Polls that arrive while a round of probes is running share it, so a burst of balancer checks
-  // costs one store read and one user lookup.
+  // costs one store write + delete and one user lookup.
   let inFlight: Promise<string[]> | undefined;
   const failing = (): Promise<string[]> => {
     inFlight ??= runProbes(probes).finally(() => {

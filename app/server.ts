@@ -7,6 +7,7 @@
 import type { Server } from "node:http";
 import type { Logger } from "pino";
 import { createApp } from "./app.js";
+import { answerClientErrors } from "./http.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { UsersUnavailableError } from "./users/unavailable.js";
 
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
   if (demoUser) process.stdout.write(`Demo user: ${demoUser.email} / ${demoUser.password}\n`);
 
   const server: Server = app.listen(config.port, config.host);
+  answerClientErrors(server);
   server.on("error", (error: NodeJS.ErrnoException) => {
     void close().finally(() => fail(`could not listen on ${config.host}:${config.port}: ${oneLine(error)}`));
   });

@@ -31,7 +31,8 @@ const NOTICES: Record<string, string> = {
 
 function noticeFrom(ctx: Context): string | undefined {
   const key = ctx.query.notice;
-  return typeof key === "string" ? NOTICES[key] : undefined;
+  // Own keys only: ?notice=constructor must not find Object.prototype.constructor.
+  return typeof key === "string" && Object.hasOwn(NOTICES, key) ? NOTICES[key] : undefined;
 }
 
 interface SessionView {

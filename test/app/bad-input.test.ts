@@ -5,6 +5,7 @@
  * for JSON. Plus the CSRF spelling bypass on the app's own /logout.
  */
 import { createServer } from "node:http";
+import { answerClientErrors } from "../../app/http.js";
 import { connect, type AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import zlib from "node:zlib";
@@ -130,6 +131,11 @@ describe("JSON bodies", () => {
 
   it("malformed JSON is still 'Malformed JSON'; an empty body is an empty object", async () => {
     expect((await postJson('{"email":')).body).toEqual({ error: "Malformed JSON" });
+    // Valid JSON nested past what the parser's reviver can recurse through is not "malformed".
+    const deep = `{"email":"a@b.c","password":"x","n":${"[".repeat(20_000)}${"]".repeat(20_000)}}`;
+    const nested = await postJson(deep);
+    expect(nested.status).toBe(400);
+    expect(nested.body).toEqual({ error: "JSON body is nested too deeply" });
     const empty = await postJson("");
     expect(empty.status).toBe(400);
     expect(empty.body).toEqual({ error: "Email and password are required" });
@@ -179,6 +185,37 @@ describe("content types and negotiation", () => {
       const empty = await raw("POST /login HTTP/1.1\r\nAccept: application/json\r\nContent-Type: application/json\r\n");
       expect(empty).toMatch(/^HTTP\/1\.1 400 /);
       expect(empty.endsWith('{"error":"Email and password are required"}')).toBe(true);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it("requests Node's HTTP parser refuses (bad chunk size, two Content-Lengths, huge headers) get a JSON error, not an empty body", async () => {
+    const server = createServer(handle.app.callback());
+    answerClientErrors(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const raw = (bytes: string): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const socket = connect(port, "127.0.0.1", () => socket.write(bytes));
+          let text = "";
+          socket.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+          socket.on("end", () => resolve(text));
+          socket.on("error", reject);
+        });
+      const host = `Host: 127.0.0.1:${port}\r\n`;
+      const cases: Array<[string, number, string]> = [
+        [`POST /login HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\n\r\nzz\r\n`, 400, "Bad Request"],
+        [`POST /login HTTP/1.1\r\n${host}Content-Length: 1\r\nContent-Length: 2\r\n\r\nab`, 400, "Bad Request"],
+        [`GET /login HTTP/1.1\r\n${host}X-Big: ${"a".repeat(20_000)}\r\n\r\n`, 431, "Request Header Fields Too Large"],
+      ];
+      for (const [bytes, status, text] of cases) {
+        const answer = await raw(bytes);
+        expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+        expect(answer).toMatch(/content-type: application\/json/i);
+        expect(answer.endsWith(JSON.stringify({ error: text }))).toBe(true);
+      }
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }

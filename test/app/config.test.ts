@@ -1,4 +1,5 @@
 /** app/config.ts: parsing, validation and generated keys, without spawning a process. */
+import fs from "node:fs";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -92,6 +93,26 @@ describe("app config", () => {
       expect(() => loadConfig({ DATA_DIR: dataDir, NODE_ENV: "production" })).toThrow(/SESSION_KEYS is required/);
     } finally {
       await rm(path.dirname(dataDir), { recursive: true, force: true });
+    }
+  });
+
+  it("a key file that could not be written (disk full) is not left behind empty to block the next start", async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), "sk-app-cfg-"));
+    const write = fs.writeFileSync.bind(fs);
+    // What a full disk does: the file is created (open succeeds), the bytes are not written.
+    const full = vi.spyOn(fs, "writeFileSync").mockImplementation((target, _data, options) => {
+      write(target, "", options);
+      throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    });
+    try {
+      expect(() => loadConfig({ DATA_DIR: dataDir }, { notice: () => {} })).toThrow(/could not be written: ENOSPC/);
+      expect(fs.existsSync(path.join(dataDir, "keys"))).toBe(false);
+      full.mockRestore();
+      // Room again: the next start generates the key as a first start does.
+      expect(Buffer.byteLength(loadConfig({ DATA_DIR: dataDir }, { notice: () => {} }).sessionKeys[0] ?? "")).toBeGreaterThanOrEqual(32);
+    } finally {
+      full.mockRestore();
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 

@@ -1,5 +1,7 @@
 /** /healthz and /readyz: no session, no cookie, no log line; readiness names what is failing. */
 import net from "node:net";
+import path from "node:path";
+import Database from "better-sqlite3";
 import { Writable } from "node:stream";
 import pino from "pino";
 import request from "supertest";
@@ -103,6 +105,22 @@ describe("health endpoints", () => {
     expect(elapsed).toBeLessThan(PROBE_TIMEOUT_MS + 1500);
     expect((await app.http().get("/healthz")).status).toBe(200);
   });
+
+  it("/readyz is 503 naming the session store when it reads but can't write (another process holds the SQLite write lock)", async () => {
+    const app = await start({ SESSION_STORE: "sqlite" });
+    expect((await app.http().get("/readyz")).status).toBe(200);
+    const blocker = new Database(path.join(app.dataDir, "app.db"));
+    try {
+      blocker.exec("BEGIN EXCLUSIVE"); // WAL: readers go on, every write waits for busy_timeout and fails
+      const res = await app.http().get("/readyz");
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({ ok: false, failing: ["sessions"] });
+    } finally {
+      if (blocker.inTransaction) blocker.exec("ROLLBACK");
+      blocker.close();
+    }
+    expect((await app.http().get("/readyz")).status).toBe(200);
+  }, 20_000);
 
   it("/readyz is 503 naming the user database when it refuses connections", async () => {
     const port = await closedPort();

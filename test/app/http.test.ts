@@ -106,6 +106,11 @@ describe("reference app: HTML pages and forms", () => {
     const revoked = await agent.post(revokeAction as string).type("form").set("Accept", HTML).send({ _csrf: csrfFrom(sessions.text) });
     expect(revoked.status).toBe(303);
     expect(revoked.headers.location).toBe("/account/sessions?notice=revoked");
+    // Only the app's own notices: a name Object.prototype has shows nothing.
+    for (const name of ["constructor", "toString", "__proto__"]) {
+      const page = await agent.get(`/account/sessions?notice=${name}`).set("Accept", HTML);
+      expect(page.text).not.toMatch(/native code|\[object Object\]/);
+    }
     expect((await other.get("/dashboard").set("Accept", "application/json")).status).toBe(401);
 
     const passwordPage = await agent.get("/account/password").set("Accept", HTML);

@@ -3,7 +3,14 @@
  * store, the login throttle and the user database all fail closed with 503 + Retry-After and a short
  * JSON error; never a 500, never a stack trace, and never a login that skipped the throttle.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pino from "pino";
+import request from "supertest";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../../app/app.js";
+import { parseConfig } from "../../app/config.js";
 import { isUnavailable } from "../../app/users/unavailable.js";
 import { keyring } from "../../src/index.js";
 import { COOKIE, loginJson, startTestApp, TEST_KEY } from "./helpers.js";
@@ -35,6 +42,33 @@ describe("the reference app while a dependency is down", () => {
       expect((await t.http().get("/dashboard").set("Accept", "application/json").set("Cookie", forged)).status).toBe(401);
     } finally {
       await t.close();
+    }
+  }, 20_000);
+
+  it("logs an outage as one warning line without a stack, and shows a browser a 503 page, not JSON", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const stream = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
+    const dataDir = await mkdtemp(path.join(tmpdir(), "sk-app-outage-"));
+    const config = { ...parseConfig({ DATA_DIR: dataDir, SESSION_STORE: "redis", REDIS_URL: "redis://127.0.0.1:1", SESSION_KEYS: TEST_KEY }), seedDemoUser: false };
+    const handle = await createApp(config, { logger: pino({ level: "info" }, stream), throttleKeyPrefix: `test:${process.pid}:outage:` });
+    try {
+      const server = handle.app.callback();
+      expect((await loginJson(request(server), "someone@example.com", "a password of some length")).status).toBe(503);
+      const refused = lines.filter((line) => line.msg === "request refused: store unavailable");
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toMatchObject({ level: 40, status: 503, code: "ERR_SESSIONKIT_THROTTLE_UNAVAILABLE", path: "/login" });
+      expect(JSON.stringify(lines)).not.toMatch(/"stack"|\n\s+at /);
+
+      const id = "A".repeat(43);
+      const cookie = `${COOKIE}=${id}; ${COOKIE}.sig=${keyring([TEST_KEY]).sign(`${COOKIE}=${id}`)}`;
+      const page = await request(server).get("/dashboard").set("Accept", "text/html").set("Cookie", cookie);
+      expect(page.status).toBe(503);
+      expect(page.headers["content-type"]).toMatch(/^text\/html/);
+      expect(page.headers["retry-after"]).toBeDefined();
+      expect(page.text).toContain("Service temporarily unavailable");
+    } finally {
+      await handle.close();
+      await rm(dataDir, { recursive: true, force: true });
     }
   }, 20_000);
 

@@ -12,10 +12,15 @@ import { parseConfig } from "../../app/config.js";
 import { TEST_KEY } from "./helpers.js";
 import { baseEnv, ROOT, run, type Outcome } from "./process.js";
 
-/** Start the server on a free port (PORT=0) and resolve its URL once it listens. */
-function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => Outcome; exited: Promise<Outcome> }> {
+/**
+ * Start the server on a free port (PORT=0) and resolve its URL once it listens. `viaNpm` runs
+ * `npm start` as a user does, so signals go to npm's process, which must hand them on (a chain
+ * npm → sh → tsx → node once dropped SIGTERM at sh and left the server running).
+ */
+function startServer(env: Record<string, string>, viaNpm = false): Promise<{ child: ChildProcess; url: string; output: () => Outcome; exited: Promise<Outcome> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "app/server.ts"], { cwd: ROOT, env: baseEnv({ PORT: "0", ...env }) });
+    const [command, args] = viaNpm ? ["npm", ["start", "--silent"]] : [process.execPath, ["--import", "tsx", "app/server.ts"]];
+    const child = spawn(command, args, { cwd: ROOT, env: baseEnv({ PORT: "0", ...env }) });
     const result: Outcome = { code: null, signal: null, stdout: "", stderr: "" };
     const exited = new Promise<Outcome>((done) => {
       child.on("exit", (code, signal) => {
@@ -77,7 +82,7 @@ describe("reference app process", () => {
   });
 
   it("starts (npm start), prints the demo user once, serves /login, and exits 0 on SIGTERM", async () => {
-    const first = await startServer({ DATA_DIR: dataDir, LOG_LEVEL: "info" });
+    const first = await startServer({ DATA_DIR: dataDir, LOG_LEVEL: "info" }, true);
     const page = await request(first.url).get("/login");
     expect(page.status).toBe(200);
     expect(page.headers["content-type"]).toMatch(/^text\/html/);
@@ -104,13 +109,15 @@ describe("reference app process", () => {
     expect(done.stdout).not.toContain("sessionkit.sid");
 
     // Second start: same keys, sessions survive (SQLite), no new demo user.
-    const second = await startServer({ DATA_DIR: dataDir });
+    const second = await startServer({ DATA_DIR: dataDir }, true);
     const cookie = (login.headers["set-cookie"] as unknown as string[]).map((line) => line.split(";")[0]).join("; ");
     const dashboard = await request(second.url).get("/dashboard").set("Accept", "application/json").set("Cookie", cookie);
     expect(dashboard.status).toBe(200);
     expect(second.output().stdout).not.toContain("Demo user");
     second.child.kill("SIGINT");
     expect((await second.exited).code).toBe(0);
+    // npm exited because the server did: nothing is left listening.
+    await expect(request(second.url).get("/healthz").timeout(1000)).rejects.toThrow();
   });
 
   it("finishes an in-flight request before exiting on SIGTERM", async () => {
