@@ -95,6 +95,7 @@ export class ContextSession implements SessionController, SessionControl {
   get options(): ResolvedOptions {
     return this.#options;
   }
+  /** Use `next` for the rest of this request (ctx.sessionOptions changed a cookie attribute). */
   replaceOptions(next: ResolvedOptions): void {
     this.#options = next;
   }
@@ -106,13 +107,14 @@ export class ContextSession implements SessionController, SessionControl {
    * Claim this request for one middleware run; false when an outer session() (the same app's, installed
    * twice) already runs it, so the inner one neither loads again nor commits twice.
    */
-  get active(): boolean {
-    return this.#entered;
-  }
   enter(): boolean {
     if (this.#entered) return false;
     this.#entered = true;
     return true;
+  }
+  /** True once session() started on this request (auth() checks it is installed after session()). */
+  get active(): boolean {
+    return this.#entered;
   }
   /** Save at commit even if the data is unchanged. */
   requireSave(): void {
