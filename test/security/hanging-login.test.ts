@@ -25,7 +25,8 @@ const SLACK = 250;
 const USER = "user-1";
 const EMAIL = "hang@example.com";
 
-type ThrottleQuery = "peek" | "hit" | "reset";
+/** check() counts the attempt with an upsert ("count"); succeed() deletes the account's counter ("reset"). */
+type ThrottleQuery = "peek" | "count" | "reset";
 
 /**
  * A pg Pool for the throttle's counters that can stall its queries by kind. Named Pool because
@@ -41,7 +42,7 @@ class Pool {
       : /^\s*DELETE FROM \S+ WHERE key/.test(text)
         ? "reset"
         : /INSERT INTO/.test(text)
-          ? "hit"
+          ? "count"
           : undefined;
     const run = () => (typeof config === "string" ? this.real.query(config, values) : this.real.query(config));
     return Promise.resolve(behave(kind ? (this.behaviour.get(kind) ?? "ok") : "ok", run));
@@ -222,7 +223,7 @@ describe.skipIf(!postgresUp)("login with a stalling throttle counter store (Post
     const server = await throttled();
     const cookie = await visitor(server);
     const before = await userSessions(server);
-    pool.behaviour.set("peek", "hang");
+    pool.behaviour.set("count", "hang");
     expectBounded503(await send(server.port, "/login", cookie));
     expect(await userSessions(server)).toBe(before);
   });
@@ -240,7 +241,7 @@ describe.skipIf(!postgresUp)("login with a stalling throttle counter store (Post
     const server = await throttled();
     const cookie = await visitor(server);
     const before = await userSessions(server);
-    pool.behaviour.set("peek", { delayMs: STORE_TIMEOUT * 0.7 });
+    pool.behaviour.set("count", { delayMs: STORE_TIMEOUT * 0.7 });
     server.store.behaviour.set("set", "hang");
     expectBounded503(await send(server.port, "/login", cookie));
     expect(await userSessions(server)).toBe(before);
