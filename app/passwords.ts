@@ -1,6 +1,7 @@
 /**
  * The reference app's rule for new passwords (password change and `npm run user:add`):
- * - at least 12 characters (ASVS 4.0.3 V2.1.1, 5.0 6.2.1), counted in code points so "🔑" is one;
+ * - at least 12 characters (ASVS 4.0.3 V2.1.1, 5.0 6.2.1), counted in code points so "🔑" is one,
+ *   and not only whitespace;
  * - at most 1024 bytes, the limit the hashing helpers enforce anyway;
  * - not one of the ~49,000 most common passwords (V2.1.7, 6.2.4), compared case-insensitively.
  *
@@ -36,6 +37,8 @@ function commonPasswords(): Promise<ReadonlySet<string>> {
 /** Why `password` can't be a new password, as a sentence for the user; undefined when it is fine. */
 export async function newPasswordProblem(password: string, options: PasswordRuleOptions = {}): Promise<string | undefined> {
   if ([...password].length < MIN_PASSWORD_LENGTH) return `New password must be at least ${MIN_PASSWORD_LENGTH} characters`;
+  // Spaces are allowed anywhere (passphrases), but twelve of them and nothing else is no password.
+  if (password.trim() === "") return "New password must contain something other than spaces";
   if (Buffer.byteLength(password, "utf8") > MAX_PASSWORD_BYTES) return `New password must be at most ${MAX_PASSWORD_BYTES} bytes`;
   if ((await commonPasswords()).has(password.toLowerCase())) {
     return "New password is on a list of commonly used passwords; choose a less common one";

@@ -125,6 +125,7 @@ export function accountRoutes(deps: RouteDeps): Router {
     if (Buffer.byteLength(currentPassword, "utf8") > MAX_PASSWORD_BYTES || Buffer.byteLength(newPassword, "utf8") > MAX_PASSWORD_BYTES) {
       return refuse(400, `Passwords must be at most ${MAX_PASSWORD_BYTES} bytes`);
     }
+    if (newPassword === currentPassword) return refuse(400, "New password must differ from the current one");
     const problem = await newPasswordProblem(newPassword, {
       breachedPasswordUrl: deps.config.breachedPasswordUrl,
       onUnchecked: () => deps.logger.warn({ userId: user.id }, "breached-password check unavailable; new password accepted unchecked"),

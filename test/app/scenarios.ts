@@ -144,6 +144,9 @@ export function coreScenarios(label: string, env: () => Record<string, string>):
         expect(listed.status).toBe(400);
         expect(listed.body).toEqual({ error: "New password is on a list of commonly used passwords; choose a less common one" });
       }
+      const same = await a.post("/account/password").send({ currentPassword: user.password, newPassword: user.password });
+      expect(same.status).toBe(400);
+      expect(same.body).toEqual({ error: "New password must differ from the current one" });
       expect((await b.get("/dashboard").set("Accept", "application/json")).status).toBe(200);
 
       const res = await a.post("/account/password").send({ currentPassword: user.password, newPassword: "a brand new secret" });
