@@ -347,10 +347,15 @@ export class ContextSession implements SessionController, SessionControl {
 
   async #destroy(): Promise<void> {
     const old = this.#identity;
+    const legacy = this.#pending.legacy;
     this.#identity = undefined;
     this.#snapshot.forget();
     await this.#transport.destroy(this.ctx, old);
+    // A koa-session session ended on the request that brought it: its entry goes too, or the old
+    // cookie would log the user back in after the logout.
+    if (legacy) await this.#transport.retire(this.ctx, legacy.storeKey, this.#options);
     this.#clear(true);
+    this.#pending.legacy = undefined;
   }
 
   /** Expire the client's cookie (or, for an externalKey session that was destroyed, its key). */

@@ -15,9 +15,9 @@
 import type { Context } from "koa";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { debuglog } from "node:util";
-import { logTag } from "../crypto/ids.js";
+import { logTag, storeKeyFor } from "../crypto/ids.js";
 import type { SessionStore, StoredSession } from "../stores/contract.js";
-import { isPlainRecord, safeParse } from "../stores/json.js";
+import { isPlainRecord, normalizeStored, safeParse } from "../stores/json.js";
 import type { LegacyReader, LegacySession } from "./runtime.js";
 import type { ResolvedOptions } from "./options.js";
 import { callStore } from "../stores/call.js";
@@ -85,6 +85,19 @@ function decodeCookieSession(value: string): StoredSession | undefined {
   }
 }
 
+/** How long after a move a koa-session cookie still finds its session under the successor id. */
+const SUCCESSOR_WINDOW_MS = 60_000;
+
+/**
+ * The id a koa-session session is re-issued under: an HMAC of its koa-session id under the first
+ * key, so only the server can derive it, and every request carrying that cookie derives the same.
+ */
+function successorOf(options: ResolvedOptions, rawKey: string): { id: string; storeKey: string } {
+  const keyring = options.keyring as NonNullable<ResolvedOptions["keyring"]>;
+  const id = keyring.sign(`koa-sessionkit legacy successor\0${rawKey}`);
+  return { id, storeKey: storeKeyFor(id, options.prefix) };
+}
+
 export function createLegacyReader(options: ResolvedOptions): LegacyReader {
   // koa-session signed with app.keys as they were; the current keys verify too, for apps whose old
   // keys were already long enough to keep.
@@ -102,12 +115,20 @@ export function createLegacyReader(options: ResolvedOptions): LegacyReader {
       if (options.externalKey) return undefined;
       const rawKey = signedValue(ctx, options, keys);
       if (rawKey === undefined || !EXTERNAL_KEY.test(rawKey)) return undefined;
+      const get = (key: string) => callStore("get", options.storeTimeout, () => store.get(key, options.maxAge, { rolling: options.rolling, ctx }), { ctx, store });
+      const successor = successorOf(options, rawKey);
       // koa-session kept the entry under the raw id (no hash); the controller destroys it after re-issuing.
-      const stored = await callStore("get", options.storeTimeout, () =>
-        store.get(rawKey, options.maxAge, { rolling: options.rolling, ctx }), { ctx, store });
+      const stored = await get(rawKey);
       debug("cookie %s: koa-session store entry %s", logTag(rawKey), stored ? "found" : "missing");
-      if (!isPlainRecord(stored)) return undefined;
-      return { stored: stored as StoredSession, legacyStoreKey: rawKey };
+      if (isPlainRecord(stored)) return { stored: stored as StoredSession, legacyStoreKey: rawKey, successor };
+      // Gone: a request sent alongside this one (a page's parallel requests all carry the old cookie)
+      // may have just moved it. Within a minute of that move, its successor is this session too.
+      const moved = normalizeStored(await get(successor.storeKey));
+      const movedAt = moved?._sk?.createdAt;
+      if (moved && typeof movedAt === "number" && Date.now() - movedAt < SUCCESSOR_WINDOW_MS) {
+        return { stored: moved, legacyStoreKey: undefined, successor, alreadyMoved: true };
+      }
+      return { stored: null, legacyStoreKey: rawKey };
     },
   };
 }

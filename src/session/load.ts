@@ -93,8 +93,12 @@ function withoutSession(ctx: Context, runtime: SharedState, store: SessionStore,
 async function adoptLegacyFromStore(ctx: Context, runtime: SharedState, legacy: LegacyReader, store: SessionStore, incoming: IncomingId, stale: boolean): Promise<Loaded> {
   const found = await legacy.read(ctx, store);
   const stored = found ? normalizeStored(found.stored) : null;
-  if (found && accept(ctx, runtime, stored, found.legacyStoreKey)) {
-    return adoptLegacy(stored as StoredSession, found.legacyStoreKey);
+  if (found && accept(ctx, runtime, stored, found.legacyStoreKey ?? found.successor?.storeKey)) {
+    const identity = found.successor ? { id: found.successor.id, storeKey: found.successor.storeKey } : undefined;
+    // Moved by a parallel request already: an ordinary session under the successor id, whose cookie
+    // this client still has to receive.
+    if (found.alreadyMoved) return { stored: stored as StoredSession, identity, reissue: true, stale: false };
+    return { ...adoptLegacy(stored as StoredSession, found.legacyStoreKey), identity };
   }
   return noSession(ctx, incoming, stale);
 }

@@ -11,9 +11,17 @@ import type { Transport } from "./transport.js";
 
 /** A koa-session 7 session found on this request (see legacy.ts). */
 export interface LegacySession {
-  stored: StoredSession;
+  /** The session; null when the koa-session cookie verified but its entry is gone (session:missed). */
+  stored: StoredSession | null;
   /** The koa-session store key to destroy once the session is re-issued. */
   legacyStoreKey?: string;
+  /**
+   * Store mode: the id the session is re-issued under, derived from the koa-session id, so parallel
+   * first requests with one koa-session cookie all land on one new session instead of racing.
+   */
+  successor?: { id: string; storeKey: string };
+  /** The koa-session entry was gone but a parallel request had just re-issued it under `successor`. */
+  alreadyMoved?: boolean;
 }
 
 export interface LegacyReader {

@@ -4,71 +4,13 @@
  * reads it once, keeps the user logged in and re-issues it in koa-sessionkit's format. Without the
  * option, a koa-session cookie is just a fresh session.
  */
-import Koa from "koa";
-import type { Context, Middleware } from "koa";
-import koaSession from "koa-session";
 import request from "supertest";
 import { createHmac } from "node:crypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import session, { storeKeyFor } from "../../src/index.js";
-import type { SessionOptions } from "../../src/index.js";
+import { storeKeyFor, type SessionOptions } from "../../src/index.js";
 import { keyring } from "../../src/crypto/keyring.js";
 import { cookieHeader, KEY_A, KEY_B, setCookies } from "./helpers.js";
-
-/** The simplest store both libraries accept: a Map of JSON copies, as a real store would keep. */
-class MapStore {
-  readonly map = new Map<string, string>();
-  async get(key: string): Promise<Record<string, unknown> | undefined> {
-    const text = this.map.get(key);
-    return text === undefined ? undefined : (JSON.parse(text) as Record<string, unknown>);
-  }
-  async set(key: string, value: unknown): Promise<void> {
-    this.map.set(key, JSON.stringify(value));
-  }
-  async destroy(key: string): Promise<void> {
-    this.map.delete(key);
-  }
-}
-
-const PROFILE = { name: "Alice", roles: ["admin", "editor"], prefs: { theme: "dark" } };
-
-/** The same routes on both libraries: what a real app keeps across the switch. */
-function routes(ctx: Context): void {
-  const current = ctx.session as Record<string, unknown> | null;
-  if (!current) throw new Error("session missing");
-  if (ctx.path === "/login") {
-    current.user = "alice";
-    current.profile = PROFILE;
-    ctx.body = "ok";
-  } else {
-    ctx.body = { user: current.user ?? null, profile: current.profile ?? null };
-  }
-}
-
-function makeApp(keys: string[], middleware: (app: Koa) => Middleware): { app: Koa; errors: unknown[] } {
-  const app = new Koa();
-  app.keys = keys;
-  app.silent = true;
-  const errors: unknown[] = [];
-  app.on("error", (err: unknown) => errors.push(err));
-  app.use(middleware(app));
-  app.use(routes);
-  return { app, errors };
-}
-
-const oldApp = (keys: string[], options: Parameters<typeof koaSession>[0] = {}) =>
-  makeApp(keys, (app) => koaSession(options, app) as Middleware);
-const newApp = (keys: string[], options: SessionOptions = {}) => makeApp(keys, (app) => session(options, app));
-
-/** The cookies a browser would now hold, as a Cookie header. */
-function jar(res: request.Response): string {
-  const values: Record<string, string> = {};
-  for (const [name, { value }] of setCookies(res)) if (value) values[name] = value;
-  return cookieHeader(values);
-}
-
-const LOGGED_IN = { user: "alice", profile: PROFILE };
-const ANONYMOUS = { user: null, profile: null };
+import { ANONYMOUS, jar, LOGGED_IN, MapStore, newApp, oldApp } from "./legacy-fixtures.js";
 
 describe("legacy koa-session, store mode", () => {
   it("keeps the user logged in, re-issues a koa-sessionkit cookie and destroys the legacy entry", async () => {
@@ -100,10 +42,20 @@ describe("legacy koa-session, store mode", () => {
     expect(next.body).toEqual(LOGGED_IN);
     expect(next.headers["set-cookie"]).toBeUndefined();
 
-    // Replaying the legacy cookie after migration finds nothing: the entry was destroyed.
-    const replay = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
-    expect(replay.status).toBe(200);
-    expect(replay.body).toEqual(ANONYMOUS);
+    // The legacy entry is gone. For a minute the old cookie still finds the session it moved to (a
+    // page's other requests, sent with the old cookie alongside this one, must not log the user
+    // out) and is given the same new cookie; after that it finds nothing.
+    const alongside = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
+    expect(alongside.body).toEqual(LOGGED_IN);
+    expect(setCookies(alongside).get("koa.sess")?.value).toBe(id);
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 61_000 });
+    try {
+      const replay = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
+      expect(replay.status).toBe(200);
+      expect(replay.body).toEqual(ANONYMOUS);
+    } finally {
+      vi.useRealTimers();
+    }
     expect(errors).toEqual([]);
   });
 
@@ -278,8 +230,13 @@ describe("legacyKeys: koa-session keys shorter than 32 bytes", () => {
     const id = setCookies(migrated).get("koa.sess")?.value as string;
     expect(setCookies(migrated).get("koa.sess.sig")?.value).toBe(keyring([KEY_A]).sign(`koa.sess=${id}`));
     expect(store.map.has(legacyId)).toBe(false);
-    const replay = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
-    expect(replay.body).toEqual(ANONYMOUS);
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 61_000 });
+    try {
+      const replay = await request(app.callback()).get("/whoami").set("Cookie", jar(before));
+      expect(replay.body).toEqual(ANONYMOUS);
+    } finally {
+      vi.useRealTimers();
+    }
     expect(errors).toEqual([]);
   });
 
