@@ -91,7 +91,7 @@ export class StoreUnavailableError extends SessionkitError {
     const why = timedOut ? "did not answer in time" : `failed${reason}`;
     super(
       "ERR_SESSIONKIT_STORE_UNAVAILABLE",
-      `koa-sessionkit: the session store ${why} during ${operation}; the request was answered with 503 and nothing was written. Check that the store's server is reachable and accepts the call, or raise the storeTimeout option if it is only slow.`,
+      `koa-sessionkit: the session store ${why} during ${operation}; the request was answered with 503 and made no further store calls. Check that the store's server is reachable and accepts the call, or raise the storeTimeout option if it is only slow.`,
       503,
       { cause },
     );

@@ -97,7 +97,9 @@ export function auth(options: AuthOptions = {}): Middleware {
     const meta = controller.meta;
     if (session && typeof meta?.userId === "string") {
       const now = Date.now();
-      const lastSeenAt = meta.lastSeenAt ?? meta.authAt ?? meta.createdAt;
+      // A time that is not a number (a hand-edited entry) must not disable the idle timeout: with
+      // none usable, the session counts as idle.
+      const lastSeenAt = [meta.lastSeenAt, meta.authAt, meta.createdAt].find((value) => typeof value === "number" && Number.isFinite(value)) ?? -Infinity;
       const absoluteOver = typeof meta.absoluteExpiresAt === "number" && meta.absoluteExpiresAt <= now;
       const idleOver = now - lastSeenAt >= config.idleTimeoutMs;
       if (absoluteOver || idleOver) {

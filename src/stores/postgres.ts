@@ -259,8 +259,8 @@ export class PostgresStore implements SessionStore {
   }
 
   /**
-   * Run the one-statement jsonb form of merge/touch. jsonb cannot hold "\u0000" (error 22P05), which
-   * JSON text can, and PostgreSQL's JSON parser recurses, so a value nested some tens of thousands of
+   * Run the one-statement jsonb form of merge/touch. jsonb cannot hold "\u0000" (error 22P05) or a
+   * lone UTF-16 surrogate such as "\udc00" (22P02), which JSON text can, and PostgreSQL's JSON parser recurses, so a value nested some tens of thousands of
    * levels deep hits its stack limit (54001); for such a session, fall back to read-modify-write
    * under a row lock, done in JS.
    */
@@ -269,9 +269,9 @@ export class PostgresStore implements SessionStore {
       return ((await this.#query(statement, values)).rowCount ?? 0) > 0;
     } catch (error) {
       const code = (error as { code?: string }).code;
-      if (code !== "22P05" && code !== "54001") throw error;
+      if (code !== "22P05" && code !== "54001" && code !== "22P02") throw error;
     }
-    debug("%s of …%s falls back to a locked read-modify-write: its data holds \\u0000 or is nested too deep for jsonb", statement, key.slice(-6));
+    debug("%s of …%s falls back to a locked read-modify-write: its data holds \\u0000, a lone surrogate or nesting too deep for jsonb", statement, key.slice(-6));
     const client = await this.pool.connect();
     try {
       await client.query("BEGIN");

@@ -54,9 +54,13 @@ export type MetaColumns = [userId: string | null, createdAt: number, lastSeenAt:
 
 /** user_id, created_at, last_seen_at, ip and user_agent, taken from `_sk` when a session is written. */
 export function metaColumns(session: StoredSession, now: number): MetaColumns {
-  const meta = session._sk;
-  const createdAt = meta?.createdAt ?? now;
-  return [meta?.userId ?? null, createdAt, meta?.lastSeenAt ?? createdAt, meta?.ip ?? null, meta?.userAgent ?? null];
+  // Typed columns (bigint, text): a hand-edited or foreign entry with a string where a time belongs
+  // must not make every later write of that session fail in the database.
+  const meta = session._sk as Record<string, unknown> | undefined;
+  const time = (value: unknown) => (typeof value === "number" && Number.isFinite(value) ? Math.trunc(value) : undefined);
+  const text = (value: unknown) => (typeof value === "string" ? value : null);
+  const createdAt = time(meta?.createdAt) ?? now;
+  return [text(meta?.userId), createdAt, time(meta?.lastSeenAt) ?? createdAt, text(meta?.ip), text(meta?.userAgent)];
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;

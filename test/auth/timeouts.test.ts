@@ -1,5 +1,6 @@
 import request from "supertest";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { storeKeyFor } from "../../src/index.js";
 import { buildApp, cookieHeader } from "./helpers.js";
 
 const MINUTE = 60_000;
@@ -89,6 +90,17 @@ describe("idle and absolute timeouts (fake clock)", () => {
     const res = await request(server).post("/cart").set("Cookie", cookie);
     expect(res.status).toBe(200);
     expect((await request(server).get("/me").set("Cookie", cookieHeader(res, cookie))).status).toBe(401);
+  });
+
+  it("a stored session whose times are not numbers (hand-edited) counts as idle instead of never timing out", async () => {
+    const { server, store } = buildApp();
+    const cookie = cookieHeader(await request(server).post("/login?id=1"));
+    expect((await request(server).get("/me").set("Cookie", cookie)).status).toBe(200);
+    const id = /koa\.sess=([^;]+)/.exec(cookie)?.[1] as string;
+    const key = storeKeyFor(id);
+    const stored = store!.get(key)!;
+    store!.set(key, { ...stored, _sk: { ...stored._sk, lastSeenAt: "x", authAt: "y", createdAt: "z" } } as never, 24 * 60 * MINUTE);
+    expect((await request(server).get("/me").set("Cookie", cookie)).status).toBe(401);
   });
 
   it("works in cookie mode too", async () => {

@@ -178,6 +178,28 @@ export function runStoreContract(
       expect((await store.get(key, 120_000, {})) ?? null).toBeNull();
     });
 
+    itIfHas("merge")("a lone UTF-16 surrogate (valid JSON text, refused by jsonb) can be stored, merged and touched", async () => {
+      const merge = need(store.merge, "merge").bind(store);
+      const key = storeKeyOf(uid());
+      const now = Date.now();
+      await store.set(key, sessionFor(now, 60_000, { lone: "x\udc00y" }), 60_000, {});
+      expect(await merge(key, { set: { more: 1 }, unset: [], reserved: { _expire: now + 60_000 } }, 60_000, {})).toBe(true);
+      if (store.touch) await store.touch(key, { _expire: now + 90_000, _sk: { createdAt: now, lastSeenAt: now + 1 } }, 90_000, { changed: false });
+      expect(await store.get(key, 60_000, {})).toMatchObject({ lone: "x\udc00y", more: 1 });
+      await store.destroy(key, {});
+    });
+
+    itIfHas("merge")("an entry whose metadata has strings where times belong (hand-edited) still takes writes", async () => {
+      const merge = need(store.merge, "merge").bind(store);
+      const key = storeKeyOf(uid());
+      const now = Date.now();
+      const edited = { ...sessionFor(now, 60_000, { a: 1 }), _sk: { createdAt: "y", lastSeenAt: "z" } } as unknown as StoredSession;
+      await store.set(key, edited, 60_000, {});
+      expect(await merge(key, { set: { a: 2 }, unset: [], reserved: { _expire: now + 60_000, _sk: { createdAt: "y", lastSeenAt: now } as never } }, 60_000, {})).toBe(true);
+      expect(await store.get(key, 60_000, {})).toMatchObject({ a: 2 });
+      await store.destroy(key, {});
+    });
+
     itIfHas("merge")("keeps all 50 of 50 parallel merges that each set their own key", async () => {
       const merge = need(store.merge, "merge").bind(store);
       const key = storeKeyOf(uid());

@@ -1,10 +1,13 @@
 import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { SqliteStore } from "../../src/stores/sqlite.js";
 import { runStoreContract } from "./contract.js";
+
+const ROOT = resolve(import.meta.dirname, "../..");
 
 runStoreContract("SqliteStore (file)", async () => {
   const dir = mkdtempSync(join(tmpdir(), "sk-sqlite-"));
@@ -58,6 +61,30 @@ describe("SqliteStore", () => {
     const memory = new SqliteStore({ path: ":memory:", pruneIntervalMs: false });
     void memory.close();
   });
+
+  it("two processes writing one file at the same time never fail with SQLITE_BUSY (merge takes the write lock up front)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sk-sqlite-2p-"));
+    const file = join(dir, "sessions.db");
+    try {
+      await new SqliteStore({ path: file, pruneIntervalMs: false }).close(); // create the table once
+      const writer = (prefix: string) =>
+        new Promise<{ writes: number; errorCount: number; errors: string[] }>((resolve, reject) => {
+          const child = spawn(process.execPath, ["--import", "tsx", "test/stores/fixtures/sqlite-writer.ts", file, prefix, "1500"], { cwd: ROOT });
+          let out = "";
+          let err = "";
+          child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+          child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()));
+          child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as never) : reject(new Error(`writer exited ${code}: ${err}`))));
+        });
+      const results = await Promise.all([writer("a:"), writer("b:")]);
+      for (const result of results) {
+        expect(result.errors).toEqual([]);
+        expect(result.writes).toBeGreaterThan(100);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it("prunes expired rows and rejects bad table names", async () => {
     const store = new SqliteStore({ path: ":memory:", pruneIntervalMs: false });
