@@ -52,10 +52,20 @@ export interface PostgresStoreOptions {
 }
 
 /**
- * The table and indexes, for users who run their own migrations (then pass createTable: false).
- * `table` is the quoted, optionally schema-qualified name, e.g. `"koa_sessions"`.
+ * Index names are per schema and at most 63 bytes: derive them from the whole (schema-qualified)
+ * table name, so two tables never share one, and keep a long name unique with a hash of it.
  */
-export function POSTGRES_SCHEMA_SQL(table = '"koa_sessions"', indexPrefix = "koa_sessions"): string {
+function indexPrefixFor(table: string): string {
+  const name = table.replace(/"/g, "").replace(/\./g, "_");
+  return name.length <= 40 ? name : `${name.slice(0, 31)}_${createHash("sha1").update(name).digest("hex").slice(0, 8)}`;
+}
+
+/**
+ * The table and indexes, for users who run their own migrations (then pass createTable: false).
+ * `table` is the optionally schema-qualified name, quoted or not, e.g. `"koa_sessions"` or
+ * `app.sessions`; the index names are derived from it unless `indexPrefix` is given.
+ */
+export function POSTGRES_SCHEMA_SQL(table = '"koa_sessions"', indexPrefix = indexPrefixFor(table)): string {
   return `CREATE TABLE IF NOT EXISTS ${table} (
   key          text PRIMARY KEY,
   data         text NOT NULL,
@@ -116,7 +126,7 @@ export class PostgresStore implements SessionStore {
   constructor(options: PostgresStoreOptions = {}) {
     const table = sqlIdentifier("PostgresStore", "table", options.table ?? "koa_sessions");
     this.table = options.schema === undefined ? table : `${sqlIdentifier("PostgresStore", "schema", options.schema)}.${table}`;
-    this.#indexPrefix = `${options.schema ?? ""}${options.schema ? "_" : ""}${options.table ?? "koa_sessions"}`.slice(0, 40);
+    this.#indexPrefix = indexPrefixFor(`${options.schema ?? ""}${options.schema ? "_" : ""}${options.table ?? "koa_sessions"}`);
     this.#createTable = options.createTable ?? true;
     if (options.pool) {
       // A connection string where a pool belongs would otherwise fail only at the first request, as a 503.

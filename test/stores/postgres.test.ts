@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { PostgresStore } from "../../src/stores/postgres.js";
+import { POSTGRES_SCHEMA_SQL, PostgresStore } from "../../src/stores/postgres.js";
 import { DATABASE_URL, requireService } from "../helpers/services.js";
 import { runStoreContract } from "./contract.js";
 
@@ -49,6 +49,32 @@ describe.skipIf(!up)("PostgresStore", () => {
     } finally {
       await store.close();
       expect(store.pool.ending).toBe(true);
+      await admin.query(`DROP SCHEMA "${schema}" CASCADE`);
+      await admin.end();
+    }
+  });
+
+  it("two tables in one schema each get their indexes (POSTGRES_SCHEMA_SQL and long table names)", async () => {
+    const schema = `sk_idx_${randomBytes(4).toString("hex")}`;
+    const admin = new pg.Pool({ connectionString: DATABASE_URL });
+    await admin.query(`CREATE SCHEMA "${schema}"`);
+    const long = "tenant_sessions_for_region_europe_west_and_more";
+    const stores = [`${long}_1`, `${long}_2`].map((table) => new PostgresStore({ pool: admin, schema, table, pruneIntervalMs: false }));
+    try {
+      for (const table of ["app1_sessions", "app2_sessions"]) await admin.query(POSTGRES_SCHEMA_SQL(`${schema}.${table}`));
+      for (const store of stores) await store.set("sk:x", { a: 1 }, 60_000);
+      const { rows } = await admin.query<{ tablename: string; n: string }>(
+        "SELECT tablename, count(*) AS n FROM pg_indexes WHERE schemaname = $1 GROUP BY tablename ORDER BY tablename",
+        [schema],
+      );
+      // Each: the primary key, expires_at and user_id.
+      expect(rows).toEqual([
+        { tablename: "app1_sessions", n: "3" },
+        { tablename: "app2_sessions", n: "3" },
+        { tablename: `${long}_1`, n: "3" },
+        { tablename: `${long}_2`, n: "3" },
+      ]);
+    } finally {
       await admin.query(`DROP SCHEMA "${schema}" CASCADE`);
       await admin.end();
     }
