@@ -43,6 +43,7 @@ import {
 } from "./contract.js";
 import { loadPeer } from "./peer.js";
 import { SessionConfigError } from "../errors.js";
+import { warnIfEvicting } from "./redis-eviction.js";
 
 const debug = debuglog("koa-sessionkit:redis");
 
@@ -158,6 +159,7 @@ export class RedisStore implements SessionStore {
         throw new SessionConfigError(`RedisStore({ client }) needs an ioredis client (new Redis(url)), got ${typeof client === "string" ? "a string; pass it as { url }" : typeof client}`);
       }
       this.client = client;
+      warnIfEvicting(client);
       this.#ownsClient = false;
       return;
     }
@@ -173,6 +175,7 @@ export class RedisStore implements SessionStore {
     const settings = { ...failFastRedisOptions(), ...redisOptions };
     this.client = sentinel ? new RedisClass(settings) : new RedisClass(url as string, settings);
     this.#ownsClient = true;
+    warnIfEvicting(this.client);
     // Without a listener ioredis prints every reconnect error; failures reach callers as rejections anyway.
     this.client.on("error", (error: Error) => debug("redis client error: %s", error.message));
   }
