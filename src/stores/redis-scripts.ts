@@ -18,7 +18,10 @@ const COMPARE_AND_SET = `
 local results = {}
 for i = 1, #KEYS do
   local at = (i - 1) * 3
-  local current = redis.call('GET', KEYS[i])
+  -- pcall: a key of another type under our prefix (not ours to read) counts as gone, rather than
+  -- failing the whole batch, and with it other users' writes, with WRONGTYPE.
+  local current = redis.pcall('GET', KEYS[i])
+  if type(current) == 'table' then current = false end
   if not current then results[i] = 0
   elseif current ~= ARGV[at + 1] then results[i] = current
   else
@@ -38,7 +41,13 @@ return results`;
 const INDEX_ADD = `
 for i = 1, #KEYS do
   local at = (i - 1) * 3
-  local current = redis.call('ZSCORE', KEYS[i], ARGV[at + 2])
+  -- The index is derived data under our prefix: a key of another type there (WRONGTYPE) is
+  -- replaced, rather than failing the whole batch, and with it other users' logins.
+  local current = redis.pcall('ZSCORE', KEYS[i], ARGV[at + 2])
+  if type(current) == 'table' and current.err then
+    redis.call('DEL', KEYS[i])
+    current = false
+  end
   if (not current) or tonumber(current) < tonumber(ARGV[at + 1]) then redis.call('ZADD', KEYS[i], ARGV[at + 1], ARGV[at + 2]) end
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[at + 3])
   local last = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')

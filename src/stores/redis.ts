@@ -130,7 +130,7 @@ export class RedisStore implements SessionStore {
   /** Compare-and-set merges, pipelined per session (cas-chain.ts). */
   readonly #cas = new CasChain(
     (key, expected, next, userId, ttl) => this.#compareAndSet(key, expected, next, userId, ttl),
-    (key) => this.client.get(this.#sessionKey(key)),
+    (key) => this.client.get(this.#sessionKey(key)).catch(missingIfWrongType),
   );
   /** Session reads of one event-loop turn, sent as one MGET (turn-batch.ts); none on a Cluster. */
   #reads: TurnBatch<string, string | null> | undefined;
@@ -183,9 +183,10 @@ export class RedisStore implements SessionStore {
   get(key: string): Promise<StoredSession | null> {
     // Not async: every request's read comes through here, and the async frame is one more promise.
     const full = this.#sessionKey(key);
-    if (this.client.isCluster) return this.client.get(full).then(parseStored);
+    if (this.client.isCluster) return this.client.get(full).then(parseStored, missingIfWrongType);
     this.#reads ??= new TurnBatch(
-      (one) => this.client.get(one),
+      // MGET answers nil for a key of another type; a lone GET must too, not a 503 on every request.
+      (one) => this.client.get(one).catch(missingIfWrongType),
       (many) => this.client.mget(many),
     );
     return this.#reads.call(full).then(parseStored);
@@ -362,3 +363,9 @@ export class RedisStore implements SessionStore {
 }
 
 export default RedisStore;
+
+/** A key of another type under our prefix (not a session we wrote) reads as no session. */
+function missingIfWrongType(error: unknown): null {
+  if (error instanceof Error && error.message.startsWith("WRONGTYPE")) return null;
+  throw error;
+}
