@@ -35,13 +35,12 @@ function withOption(options: ResolvedOptions, name: string, value: unknown): Res
   if (!PER_REQUEST.has(name)) {
     misuse(`ctx.sessionOptions.${name} can't change for one request: it is fixed when session() is called. Per request you can change ${PER_REQUEST_LIST}`);
   }
-  if ((BOOLEANS as readonly string[]).includes(name)) {
-    if (typeof value !== "boolean") misuse(`ctx.sessionOptions.${name} must be true or false, got ${JSON.stringify(value)}`);
-    return Object.freeze({ ...options, [name]: value });
-  }
-  if ((name === "partitioned" || (name === "secure" && value !== undefined)) && typeof value !== "boolean") {
+  const plainSwitch = (BOOLEANS as readonly string[]).includes(name);
+  // secure may also go back to undefined: Secure exactly when the request is HTTPS.
+  if ((plainSwitch || name === "partitioned" || (name === "secure" && value !== undefined)) && typeof value !== "boolean") {
     misuse(`ctx.sessionOptions.${name} must be true or false, got ${JSON.stringify(value)}`);
   }
+  if (plainSwitch) return Object.freeze({ ...options, [name]: value });
   const input = { secure: options.secure, sameSite: options.sameSite, path: options.path, domain: options.domain, priority: options.priority, partitioned: options.partitioned, [name]: value };
   try {
     return Object.freeze({ ...options, ...cookieAttributes(options.key, input) });

@@ -185,11 +185,12 @@ export class RedisStore implements SessionStore {
     const full = this.#sessionKey(key);
     if (this.client.isCluster) return this.client.get(full).then(parseStored, missingIfWrongType);
     this.#reads ??= new TurnBatch(
-      // MGET answers nil for a key of another type; a lone GET must too, not a 503 on every request.
-      (one) => this.client.get(one).catch(missingIfWrongType),
+      (one) => this.client.get(one),
       (many) => this.client.mget(many),
     );
-    return this.#reads.call(full).then(parseStored);
+    // MGET answers nil for a key of another type; a lone GET rejects with WRONGTYPE, which must read
+    // as no session too, not a 503 on every request (handled here: no extra promise per read).
+    return this.#reads.call(full).then(parseStored, missingIfWrongType);
   }
 
   async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
