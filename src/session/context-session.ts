@@ -13,14 +13,13 @@ import { debuglog } from "node:util";
 import { logTag } from "../crypto/ids.js";
 import { SessionConfigError } from "../errors.js";
 import type { MaxAge, SessionMeta, SessionStore } from "../stores/contract.js";
-import { stringifyJson } from "../stores/deep-json.js";
 import { isThenable } from "../stores/call.js";
-import { isPlainRecord, rawJsonOf, withRawJson } from "../stores/json.js";
+import { isPlainRecord, rawJsonOf } from "../stores/json.js";
 import type { Identity, Loaded } from "./load.js";
-import { ONE_DAY_MS, type ResolvedOptions } from "./options.js";
+import type { ResolvedOptions } from "./options.js";
 import { sessionOptionsView, type SessionOptionsView } from "./request-options.js";
 import type { Runtime } from "./runtime.js";
-import { cookieExpires, saveReason, settled, storedObject, type Pending, type SaveReason } from "./save.js";
+import { cookieExpires, saveInput, saveReason, settled, type Pending, type SaveReason } from "./save.js";
 import { Session, type SessionController } from "./session.js";
 import { Snapshot } from "./snapshot.js";
 import type { StoreTransport, Transport } from "./transport.js";
@@ -278,29 +277,9 @@ export class ContextSession implements SessionController, SessionControl {
 
   async #save(session: Session, reason: SaveReason): Promise<void> {
     const now = Date.now();
-    // Without a maxAge the session still ends after one day, as in koa-session.
-    const maxAge = this.#maxAge ?? ONE_DAY_MS;
-    const expire = typeof maxAge === "number" ? now + maxAge : undefined;
     this.#meta = { ...(this.#meta ?? { createdAt: now }), lastSeenAt: now };
-    const data = session.toJSON();
-    const stored = storedObject(data, expire, this.#maxAge, this.#meta);
-    const json = stringifyJson(stored);
+    const input = saveInput(session, { reason, now, maxAge: this.#maxAge, meta: this.#meta, snapshot: this.#snapshot, pending: this.#pending, options: this.#options });
     const transport = this.#transport;
-    const input = {
-      reason,
-      stored: withRawJson(stored, json),
-      json,
-      data,
-      previousJson: this.#snapshot.json,
-      previousData: this.#snapshot.data(),
-      maxAge,
-      now,
-      expire,
-      cookieExpires: cookieExpires(expire, this.#maxAge),
-      reissue: this.#pending.reissue,
-      legacyUnchanged: this.#pending.legacy !== undefined && reason !== "changed" && reason !== "force",
-      options: this.#options,
-    };
     if (transport.kind === "store") {
       const identity = await transport.save(this.ctx, input, this.#identity);
       if (!identity) {
@@ -315,8 +294,8 @@ export class ContextSession implements SessionController, SessionControl {
       return; // a koa-session cookie kept as it is (see CookieTransport.save)
     }
     if (this.#pending.legacy) await transport.retire(this.ctx, this.#pending.legacy.storeKey, this.#options);
-    this.#snapshot.remember(json, session);
-    this.#expire = expire;
+    this.#snapshot.remember(input.json, session);
+    this.#expire = input.expire;
     this.#settle();
   }
 

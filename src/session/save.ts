@@ -14,7 +14,7 @@ import { SessionConfigError } from "../errors.js";
 import { isThenable, storeCall } from "../stores/call.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession, StoreSetOptions } from "../stores/contract.js";
 import { stringifyJson } from "../stores/deep-json.js";
-import { parseStored, serializeStored } from "../stores/json.js";
+import { parseStored, serializeStored, withRawJson } from "../stores/json.js";
 import { diffData } from "./changes.js";
 import { CUSTOM_ID } from "./load.js";
 import { ONE_DAY_MS, type ResolvedOptions } from "./options.js";
@@ -123,6 +123,45 @@ export interface SaveInput {
   legacyUnchanged: boolean;
   /** This request's options (ctx.sessionOptions may have changed cookie attributes or rolling). */
   options: ResolvedOptions;
+}
+
+/** What a save needs from the controller's state. */
+export interface SaveState {
+  reason: SaveReason;
+  now: number;
+  /** This session's lifetime, undefined when none was set. */
+  maxAge: MaxAge | undefined;
+  /** The session's metadata, lastSeenAt already moved to now. */
+  meta: SessionMeta;
+  snapshot: Snapshot;
+  pending: Pending;
+  options: ResolvedOptions;
+}
+
+/** Build one save: the stored object, its text, and the cookie's expiry. */
+export function saveInput(session: Session, state: SaveState): SaveInput {
+  // Without a maxAge the session still ends after one day, as in koa-session.
+  const maxAge = state.maxAge ?? ONE_DAY_MS;
+  const expire = typeof maxAge === "number" ? state.now + maxAge : undefined;
+  const data = session.toJSON();
+  const stored = storedObject(data, expire, state.maxAge, state.meta);
+  const json = stringifyJson(stored);
+  const { reason, pending } = state;
+  return {
+    reason,
+    stored: withRawJson(stored, json),
+    json,
+    data,
+    previousJson: state.snapshot.json,
+    previousData: state.snapshot.data(),
+    maxAge,
+    now: state.now,
+    expire,
+    cookieExpires: cookieExpires(expire, state.maxAge),
+    reissue: pending.reissue,
+    legacyUnchanged: pending.legacy !== undefined && reason !== "changed" && reason !== "force",
+    options: state.options,
+  };
 }
 
 export interface StoreCall {

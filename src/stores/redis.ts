@@ -25,14 +25,14 @@
  * @module koa-sessionkit/redis
  */
 import { debuglog } from "node:util";
-import type { Cluster, Redis, RedisOptions } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { parseStored, serializeStored } from "./json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import { CasChain, type CasMerge } from "./cas-chain.js";
 import { casReply, flatten, scripts, type KeyCall, type RedisScript } from "./redis-scripts.js";
 import { IndexWrites } from "./redis-index-writes.js";
 import { TurnBatch } from "./turn-batch.js";
-import { entryFromMeta, exceptKeys, newestFirst, refuseEmpty } from "./shared.js";
+import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
 import {
   ttlMs,
   type MaxAge,
@@ -41,71 +41,13 @@ import {
   type SessionStore,
   type StoredSession,
 } from "./contract.js";
-import { loadPeer } from "./peer.js";
 import { SessionConfigError } from "../errors.js";
 import { warnIfEvicting } from "./redis-eviction.js";
+import { connectRedis, type RedisStoreOptions } from "./redis-client.js";
+
+export { failFastRedisOptions, type RedisStoreOptions } from "./redis-client.js";
 
 const debug = debuglog("koa-sessionkit:redis");
-
-/**
- * Options of {@link RedisStore}: exactly one of `client`, `url` or `sentinels` (with `name`). Any other
- * ioredis option applies to a client the store creates, over {@link failFastRedisOptions}.
- */
-export interface RedisStoreOptions extends RedisOptions {
-  /** An ioredis client (standalone or Sentinel) or Cluster you manage; the store never quits it. */
-  client?: Redis | Cluster;
-  /** redis:// or rediss:// URL; the store creates (and on close quits) its own client. */
-  url?: string;
-  /**
-   * Instead of `url`: Redis Sentinel. `sentinels: [{ host, port }, …]` with the master group's `name`;
-   * the store creates its own client that asks the sentinels for the current primary.
-   */
-  sentinels?: RedisOptions["sentinels"];
-  /** Prefix of every key the store writes. Default "sess:". */
-  keyPrefix?: string;
-}
-
-function loadIoredis(): typeof import("ioredis") {
-  return loadPeer<typeof import("ioredis")>("ioredis", "RedisStore");
-}
-
-/**
- * The failure policy of a client the store creates, exported so a client you make yourself (a Sentinel
- * or Cluster client passed as `{ client }`) can fail fast too: `new Redis({ ...failFastRedisOptions(), … })`.
- * ioredis's defaults queue commands while disconnected and retry each one 20 times, so a request can
- * wait a minute on a dead Redis. Instead:
- * - the offline queue stays on, so commands issued during the first connect wait for it;
- * - maxRetriesPerRequest: 1 fails a queued command after one failed reconnect (about a second),
- *   connectTimeout and commandTimeout bound a silent network (no RST) to a few seconds;
- * - retryStrategy never gives up (capped at 1 s between attempts), so when Redis returns the same
- *   store works again without a restart (ioredis 6's default backs off to 5 s);
- * - Sentinel: failoverDetector reconnects as soon as the sentinels announce a new primary, and a
- *   READONLY reply (connected to a demoted primary) forces a reconnect, which asks the sentinels again.
- * Every option can be overridden by passing it.
- */
-export function failFastRedisOptions(): RedisOptions {
-  return {
-    // Commands issued in the same tick share one write: fewer syscalls under concurrent requests.
-    enableAutoPipelining: true,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 3000,
-    commandTimeout: 3000,
-    retryStrategy: (times: number) => Math.min(times * 100, 1000),
-    failoverDetector: true,
-    reconnectOnError: (error: Error) => error.message.startsWith("READONLY"),
-  };
-}
-
-function checkSentinels(options: RedisOptions): void {
-  const { sentinels, name } = options;
-  const valid = (entry: unknown) => typeof (entry as { port?: unknown } | null)?.port === "number" || typeof (entry as { host?: unknown } | null)?.host === "string";
-  if (!Array.isArray(sentinels) || sentinels.length === 0 || !sentinels.every(valid)) {
-    throw new SessionConfigError('RedisStore sentinels must be a non-empty array of { host, port }, e.g. [{ host: "10.0.0.5", port: 26379 }]');
-  }
-  if (typeof name !== "string" || name === "") {
-    throw new SessionConfigError('RedisStore with sentinels needs name, the master group the sentinels monitor (e.g. name: "mymaster")');
-  }
-}
 
 /**
  * Sessions in Redis (single node, Sentinel or Cluster) through ioredis 5 or 6, an optional peer
@@ -146,38 +88,13 @@ export class RedisStore implements SessionStore {
    * sentinels are malformed, or ioredis is not installed (`ERR_SESSIONKIT_MISSING_PEER`).
    */
   constructor(options: RedisStoreOptions = {}) {
-    const { client, url, keyPrefix = "sess:", ...redisOptions } = options;
+    const { keyPrefix = "sess:" } = options;
     if (typeof keyPrefix !== "string") throw new SessionConfigError("RedisStore keyPrefix must be a string");
     this.keyPrefix = keyPrefix;
-    const sentinel = redisOptions.sentinels !== undefined && redisOptions.sentinels !== null;
-    if ([client !== undefined, url !== undefined, sentinel].filter(Boolean).length > 1) {
-      throw new SessionConfigError("RedisStore takes one of client, url or sentinels; drop the others");
-    }
-    if (client) {
-      // A URL where a client belongs would otherwise fail only at the first request, as a 503.
-      if (typeof (client as Partial<RedisStore["client"]>).get !== "function") {
-        throw new SessionConfigError(`RedisStore({ client }) needs an ioredis client (new Redis(url)), got ${typeof client === "string" ? "a string; pass it as { url }" : typeof client}`);
-      }
-      this.client = client;
-      warnIfEvicting(client);
-      this.#ownsClient = false;
-      return;
-    }
-    if (sentinel) checkSentinels(redisOptions);
-    else if (typeof url === "string") refuseEmpty("RedisStore", "url", url, '{ url: "redis://host:6379" }');
-    else {
-      throw new SessionConfigError(
-        'RedisStore needs { client }, { url: "redis://host:6379" } or { sentinels: [{ host, port }], name: "mymaster" }',
-      );
-    }
-    const ioredis = loadIoredis();
-    const RedisClass = ioredis.Redis ?? ioredis.default;
-    const settings = { ...failFastRedisOptions(), ...redisOptions };
-    this.client = sentinel ? new RedisClass(settings) : new RedisClass(url as string, settings);
-    this.#ownsClient = true;
-    warnIfEvicting(this.client);
-    // Without a listener ioredis prints every reconnect error; failures reach callers as rejections anyway.
-    this.client.on("error", (error: Error) => debug("redis client error: %s", error.message));
+    const { client, owned } = connectRedis(options);
+    this.client = client;
+    this.#ownsClient = owned;
+    warnIfEvicting(client);
   }
 
   get(key: string): Promise<StoredSession | null> {
