@@ -5,7 +5,8 @@
  * - Callbacks and promises alike: each call passes a callback and also watches a returned promise
  *   (express-mysql-session 3 and connect-redis 9 return one). It settles once; an error, a throw or a
  *   rejection rejects, and a store that never answers is cut off by the middleware's storeTimeout.
- *   Either way the request gets the same 503 as with a built-in store.
+ *   Either way the request gets the same 503 as with a built-in store. A SyntaxError from get is the
+ *   store failing to parse a corrupt entry: that reads as no session, as it does in a built-in store.
  * - Expiry: those stores read `sess.cookie.expires` (connect-redis, connect-pg-simple,
  *   express-mysql-session, MemoryStore) or `maxAge`, so every write carries both, from our maxAge.
  *   They round to whole seconds; reads also check our own `_expire`, so expiry is exact to the ms.
@@ -157,7 +158,17 @@ export function connectStore(store: ConnectStoreLike): ConnectSessionStore {
     connect: store,
 
     async get(key: string): Promise<StoredSession | null> {
-      return unwrap(await invoke(store, "get", key), Date.now());
+      let found: unknown;
+      try {
+        found = await invoke(store, "get", key);
+      } catch (error) {
+        // The store could not parse what it holds (MemoryStore, connect-redis and express-mysql-session
+        // JSON.parse in get): a corrupt entry, not an outage. It reads as no session, as a corrupt
+        // entry in a built-in store does; a 503 would lock that cookie out on every request.
+        if (error instanceof SyntaxError) return null;
+        throw error;
+      }
+      return unwrap(found, Date.now());
     },
 
     async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {

@@ -129,3 +129,23 @@ describe("a connect store that fails", () => {
     expect((await request(server).get("/me").set("Cookie", cookie)).body).toMatchObject({ id: "erin" });
   });
 });
+
+describe("a connect store holding a corrupt entry", () => {
+  it("reads it as no session (401, cookie cleared), not a 503 on every request with that cookie", async () => {
+    const inner = new expressSession.MemoryStore() as unknown as ConnectStoreLike & { sessions: Record<string, string> };
+    const { app, server } = buildApp({ store: null, session: { store: connectStore(inner) } });
+    const missed: unknown[] = [];
+    app.on("session:missed", (event) => missed.push(event));
+    const cookie = cookieHeader(await request(server).post("/login?id=gina"));
+    const sids = Object.keys(inner.sessions);
+    expect(sids).toHaveLength(1);
+    // MemoryStore JSON.parses in get: this entry makes it throw a SyntaxError.
+    inner.sessions[sids[0]!] = "{not json";
+    const res = await request(server).get("/me").set("Cookie", cookie);
+    expect(res.status).toBe(401);
+    expect(String(res.headers["set-cookie"])).toMatch(/expires=Thu, 01 Jan 1970/);
+    expect(missed).toHaveLength(1);
+    // The cookie's owner can log in again at once.
+    expect((await request(server).post("/login?id=gina").set("Cookie", cookie)).status).toBe(200);
+  });
+});
