@@ -205,7 +205,11 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
     check: (ctx, email) =>
       counted(ctx, "check", async () => {
         const keys = { account: accountKey(email), ip: ipKey(ctx) };
-        const [account, ip] = await Promise.all([accounts.take(keys.account), ips.take(keys.ip)]);
+        // The IP first, and the account only if the IP may still try: an address that is already
+        // refused creates no per-email record (a blocked client cycling emails would add one per
+        // request, in memory or one row each), and can't push someone else's account towards its limit.
+        const ip = await ips.take(keys.ip);
+        const account = ip.count > ipLimit ? UNTOUCHED : await accounts.take(keys.account);
         const result = verdict(account, ip, 1);
         if (result.allowed) attempts.set(ctx, { keys, account, ip });
         else attempts.delete(ctx);
@@ -253,6 +257,9 @@ export function loginThrottle(options: LoginThrottleOptions = {}): LoginThrottle
     return { account, ip };
   }
 }
+
+/** The account counter of a check refused for its IP: never read, never written. */
+const UNTOUCHED: Counter = { count: 0, msLeft: 0 };
 
 /** An attempt counted by check(): its keys and the counts it was given. */
 interface Attempt {

@@ -245,6 +245,28 @@ describe.skipIf(!postgresUp)("loginThrottle (PostgreSQL): shared by two app inst
   });
 });
 
+describe("loginThrottle: a refused IP", () => {
+  it("adds no record per email it cycles through, and does not count against the accounts it names", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "sk-throttle-"));
+    const sqlite = new Database(path.join(dir, "limits.db"));
+    try {
+      const server = loginApp(loginThrottle({ sqlite, tableName: "sk_login_limits", ipLimit: 5 }), true);
+      const attacker = "203.0.113.9";
+      for (let i = 0; i < 5; i++) expect((await attempt(server, `user${i}@example.com`, "x", attacker)).status).toBe(401);
+      const rows = () => (sqlite.prepare("SELECT count(*) AS n FROM sk_login_limits").get() as { n: number }).n;
+      const before = rows(); // 5 accounts + 1 IP
+      for (let i = 0; i < 40; i++) expect((await attempt(server, `spray${i}@example.com`, "x", attacker)).status).toBe(429);
+      // Refused attempts aimed at alice from the blocked address leave her account alone.
+      for (let i = 0; i < 15; i++) expect((await attempt(server, "alice@example.com", "x", attacker)).status).toBe(429);
+      expect(rows()).toBe(before);
+      expect((await attempt(server, "alice@example.com", "right password", "198.51.100.1")).status).toBe(200);
+    } finally {
+      sqlite.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("loginThrottle (SQLite): one database file, kept across restarts", () => {
   it("creates its table, shares the lockout between two throttles on the file, and a new one still sees it", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "sk-throttle-"));
