@@ -87,7 +87,8 @@ function buildApp(
   throttleKeyPrefix: string,
   health: HealthState,
 ): Koa {
-  const app = new Koa({ proxy: config.trustProxy });
+  // maxIpsCount: only the X-Forwarded-For entries our proxies appended; the client writes the rest.
+  const app = new Koa({ proxy: config.trustProxy > 0, maxIpsCount: config.trustProxy });
   // One key per instance, so instances probing one store at the same moment never touch each other's.
   const sessionProbeKey = `${READINESS_PROBE_KEY}:${randomBytes(8).toString("hex")}`;
   app.keys = config.sessionKeys;

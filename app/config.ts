@@ -15,7 +15,7 @@
  * | DATABASE_URL    | (none)                     | PostgreSQL; when set, users live there too                  |
  * | LOG_LEVEL       | info                       | pino level: fatal, error, warn, info, debug, trace, silent  |
  * | SECURE_COOKIES  | true when NODE_ENV=production, else unset | true: always Secure (the name becomes __Host-sid); false: never; unset: Secure exactly on HTTPS requests (X-Forwarded-Proto counts with TRUST_PROXY) |
- * | TRUST_PROXY     | false                      | trust X-Forwarded-* (behind a TLS-terminating proxy)        |
+ * | TRUST_PROXY     | false                      | trust X-Forwarded-* from this many proxies in front (true = 1); the client's address is the one the nearest proxy appended to X-Forwarded-For, never a value the client sent |
  * | BREACHED_PASSWORD_CHECK  | off               | "hibp": refuse new passwords found in Pwned Passwords (k-anonymity: 5 hex chars of SHA-1 are sent) |
  * | BREACHED_PASSWORD_URL    | api.pwnedpasswords.com/range/ | the range endpoint (a mirror or proxy), with the check on |
  * | SESSION_IDLE_TIMEOUT     | 30m               | sign out after this long without a request (s, m, h or d)  |
@@ -52,7 +52,8 @@ export interface AppConfig {
   logLevel: LogLevel;
   /** true/false force the cookie's Secure flag; undefined leaves it to the request (HTTPS, honouring trustProxy). */
   secureCookies: boolean | undefined;
-  trustProxy: boolean;
+  /** How many proxies in front add X-Forwarded-For (0: headers not trusted). */
+  trustProxy: number;
   /** Pwned Passwords range endpoint for new passwords; undefined when the check is off. */
   breachedPasswordUrl: string | undefined;
   /** Sign out after this long without a request. */
@@ -144,7 +145,7 @@ export function parseConfig(env: Env): AppConfig {
     databaseUrl,
     logLevel: levelInput as LogLevel,
     secureCookies: parseBoolean("SECURE_COOKIES", env.SECURE_COOKIES) ?? (env.NODE_ENV === "production" ? true : undefined),
-    trustProxy: parseBoolean("TRUST_PROXY", env.TRUST_PROXY) ?? false,
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
     breachedPasswordUrl: parseBreachCheck(env),
     ...parseTimeouts(env),
     // "0" (the default) stops accepting at once; a drain needs at least a second to be noticed.
@@ -234,6 +235,19 @@ function parseBoolean(name: string, value: string | undefined): boolean | undefi
   if (["1", "true", "yes", "on"].includes(text)) return true;
   if (["0", "false", "no", "off"].includes(text)) return false;
   throw new ConfigError(`${name} must be true or false; got ${JSON.stringify(value)}`);
+}
+
+/**
+ * TRUST_PROXY: true (one proxy) or the number of proxies in front. Koa then takes the client's
+ * address from that many entries at the right of X-Forwarded-For, which the proxies appended; with
+ * Koa's default (every entry) the leftmost one, which the client can write itself, would be ctx.ip.
+ */
+function parseTrustProxy(value: string | undefined): number {
+  const text = nonEmpty(value)?.toLowerCase();
+  if (text !== undefined && /^\d+$/.test(text) && Number(text) <= 10) return Number(text);
+  if (text !== undefined && /^\d+$/.test(text)) throw new ConfigError(`TRUST_PROXY is the number of proxies in front of the app (1 to 10) or true/false; got ${JSON.stringify(value)}`);
+  const on = parseBoolean("TRUST_PROXY", value);
+  return on ? 1 : 0;
 }
 
 function checkUrl(name: string, value: string, protocols: string[]): void {

@@ -10,7 +10,7 @@ import { loginJson, setCookies, startTestApp, TEST_KEY, type TestApp } from "./h
 describe("app config", () => {
   it("has safe defaults", () => {
     const config = parseConfig({});
-    expect(config).toMatchObject({ port: 3000, host: "127.0.0.1", sessionStore: "sqlite", logLevel: "info", secureCookies: undefined, trustProxy: false });
+    expect(config).toMatchObject({ port: 3000, host: "127.0.0.1", sessionStore: "sqlite", logLevel: "info", secureCookies: undefined, trustProxy: 0 });
     expect(config.dataDir).toBe(path.resolve("data"));
     expect(parseConfig({ NODE_ENV: "production", SESSION_KEYS: TEST_KEY }).secureCookies).toBe(true);
   });
@@ -166,6 +166,31 @@ describe("app config", () => {
     } finally {
       await Promise.all([proxied.close(), direct.close(), forcedOff.close()]);
     }
+  });
+
+  it("TRUST_PROXY: the client's address is what the proxy appended to X-Forwarded-For, not what the client sent", async () => {
+    // nginx's $proxy_add_x_forwarded_for keeps the client's header and appends the real address.
+    const viaProxy = (client: string) => `${client}, 198.51.100.7`;
+    const one = await startTestApp({ TRUST_PROXY: "1" });
+    const two = await startTestApp({ TRUST_PROXY: "2" });
+    try {
+      const { email, password } = await one.addUser();
+      const agent = one.agent();
+      expect((await loginJson(agent.set("X-Forwarded-For", viaProxy("203.0.113.66")), email, password)).status).toBe(200);
+      const { sessions } = (await agent.get("/account/sessions").set("Accept", "application/json").expect(200)).body as { sessions: { ip?: string }[] };
+      expect(sessions.map((entry) => entry.ip)).toEqual(["198.51.100.7"]);
+
+      // Two proxies (a CDN, then nginx): the address the first one appended.
+      const user = await two.addUser();
+      const behindTwo = two.agent();
+      expect((await loginJson(behindTwo.set("X-Forwarded-For", "203.0.113.66, 192.0.2.10, 10.0.0.2"), user.email, user.password)).status).toBe(200);
+      const listed = (await behindTwo.get("/account/sessions").set("Accept", "application/json").expect(200)).body as { sessions: { ip?: string }[] };
+      expect(listed.sessions.map((entry) => entry.ip)).toEqual(["192.0.2.10"]);
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+    }
+    expect(() => parseConfig({ TRUST_PROXY: "11" })).toThrow(/TRUST_PROXY is the number of proxies/);
+    expect(() => parseConfig({ TRUST_PROXY: "maybe" })).toThrow(/TRUST_PROXY must be true or false/);
   });
 
   it("SECURE_COOKIES names the cookie __Host-sid and marks it Secure", async () => {
