@@ -30,7 +30,9 @@ export function readCookie(ctx: Context, options: ResolvedOptions, cache?: Verif
   if (!options.signed || !options.keyring) return { value, keyIndex: 0 };
   const signature = requestCookie(ctx, `${options.key}.sig`);
   if (!signature) return undefined;
-  const cacheKey = `${value}.${signature}`;
+  // The value's length makes the pair unambiguous: with "value.signature" alone, a custom id that
+  // contains a dot ("tenantA.x…") splits two ways, and a forged pair could hit a cached verdict.
+  const cacheKey = `${value.length}:${value}${signature}`;
   const known = cache?.get(cacheKey);
   if (known !== undefined) return { value, keyIndex: known, signature };
   const keyIndex = options.keyring.index(`${options.key}=${value}`, signature);

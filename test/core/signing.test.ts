@@ -91,6 +91,25 @@ describe("HMAC-SHA256 cookie signatures", () => {
   });
 });
 
+describe("the cache of verified cookies", () => {
+  it("a custom id with a dot can't be split into a forged value/signature pair that hits the cache", async () => {
+    const store = new CountingStore();
+    let n = 0;
+    const app = makeApp({ store, genid: () => `tenantA.${String(++n).padStart(30, "0")}` }, viewCounter);
+    const client = new Client(app.callback());
+    await client.get("/");
+    const id = client.jar.get("koa.sess") as string;
+    const sig = hmac("sha256", KEY1, `koa.sess=${id}`);
+    await request(app.callback()).get("/").set("Cookie", sessionCookie(id)).expect("2 views");
+    store.resetCounts();
+    // Same "value.signature" text, split elsewhere: "tenantA" signed by "<rest of the id>.<sig>".
+    const [head, rest] = [id.slice(0, id.indexOf(".")), id.slice(id.indexOf(".") + 1)];
+    const forged = await request(app.callback()).get("/").set("Cookie", `koa.sess=${head}; koa.sess.sig=${rest}.${sig}`);
+    expect(forged.text).toBe("1 views");
+    expect(store.calls.get).toBe(0);
+  });
+});
+
 describe("keyring() as app.keys", () => {
   function app() {
     const a = new Koa();
