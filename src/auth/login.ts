@@ -46,7 +46,7 @@ export interface CurrentUser {
 
 /** Metadata that says "nobody is logged in" (keys present so updateMeta overwrites old values). */
 function anonymousMeta(now: number): Parameters<SessionControl["updateMeta"]>[0] {
-  return { createdAt: now, lastSeenAt: now, userId: undefined, authAt: undefined, absoluteExpiresAt: undefined, ip: undefined, userAgent: undefined };
+  return { createdAt: now, lastSeenAt: now, userId: undefined, role: undefined, authAt: undefined, absoluteExpiresAt: undefined, ip: undefined, userAgent: undefined };
 }
 
 /**
@@ -89,6 +89,9 @@ async function loginNow(ctx: Context, user: LoginUser): Promise<void> {
     createdAt: now,
     lastSeenAt: now,
     userId,
+    // The role that requireRole checks lives here, out of the handler's reach; the copy in the
+    // session data is for reading (koa-session apps read ctx.session.role) and changes nothing.
+    role: user.role,
     authAt: now,
     absoluteExpiresAt: now + config.absoluteTimeoutMs,
     ip: ctx.ip || undefined,
@@ -150,6 +153,5 @@ export function currentUser(ctx: Context): CurrentUser | null {
   const meta = controller.meta;
   if (!session || typeof meta?.userId !== "string") return null;
   if (typeof meta.absoluteExpiresAt === "number" && meta.absoluteExpiresAt <= Date.now()) return null;
-  const role = (session as unknown as Record<string, unknown>).role;
-  return typeof role === "string" ? { id: meta.userId, role } : { id: meta.userId };
+  return typeof meta.role === "string" ? { id: meta.userId, role: meta.role } : { id: meta.userId };
 }

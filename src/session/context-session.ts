@@ -226,7 +226,7 @@ export class ContextSession implements SessionController, SessionControl {
     // Replacing the whole session also ends any login on it: apps that "log out" with
     // `ctx.session = {}` must not stay authenticated through the metadata.
     if (this.#meta?.userId !== undefined) {
-      const { userId: _userId, authAt: _authAt, absoluteExpiresAt: _absolute, ...rest } = this.#meta;
+      const { userId: _userId, role: _role, authAt: _authAt, absoluteExpiresAt: _absolute, ...rest } = this.#meta;
       this.#meta = rest;
       this.#pending.metaChanged = true;
     }

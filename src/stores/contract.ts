@@ -25,6 +25,8 @@ export interface SessionMeta {
   lastSeenAt?: number;
   /** The logged-in user, as given to auth's login(); stores index sessions by it. */
   userId?: string;
+  /** The role given to login(), checked by requireRole; kept here so handler code can't change it. */
+  role?: string;
   /** When the user last proved who they are (login, password re-entry). */
   authAt?: number;
   /** Hard end of the session, counted from login; rolling/renew never move it. */

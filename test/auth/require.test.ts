@@ -82,6 +82,25 @@ describe("requireRole and requireRecentAuth", () => {
     expect((await request(server).get("/admin").set("Cookie", admin)).body).toEqual({ admin: true });
   });
 
+  it("requireRole: handler code writing ctx.session.role (e.g. saving a body into the session) grants nothing", async () => {
+    const { server } = buildApp({
+      extra: {
+        // The "save preferences" pattern: the request body merged into the session.
+        "POST /prefs": (ctx) => {
+          Object.assign(ctx.session!, { role: "admin", theme: "dark" });
+          ctx.status = 204;
+        },
+      },
+    });
+    const user = cookieHeader(await request(server).post("/login?id=1&role=user"));
+    await request(server).post("/prefs").set("Cookie", user).expect(204);
+    expect((await request(server).get("/admin").set("Cookie", user)).status).toBe(403);
+    expect((await request(server).get("/me").set("Cookie", user)).body).toEqual({ id: "1", role: "user" });
+    const noRole = cookieHeader(await request(server).post("/login?id=2"));
+    await request(server).post("/prefs").set("Cookie", noRole).expect(204);
+    expect((await request(server).get("/admin").set("Cookie", noRole)).status).toBe(403);
+  });
+
   it("requireRecentAuth: 401 Reauthentication required once authAt is older; markReauthenticated resets it", async () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(new Date("2030-01-01T00:00:00Z"));
