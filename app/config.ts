@@ -83,7 +83,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): AppConfig
   if (config.sessionKeys.length === 0) {
     if (env.NODE_ENV === "production") {
       throw new ConfigError(
-        'SESSION_KEYS is required when NODE_ENV=production; generate keys with "npx koa-sessionkit keys" and set SESSION_KEYS=key1,key2',
+        'SESSION_KEYS is required when NODE_ENV=production; generate keys with "npm run --silent keys" (in this repository; "npx koa-sessionkit keys" where the package is installed) and set SESSION_KEYS=key1,key2',
       );
     }
     const file = path.join(config.dataDir, "keys");
@@ -270,7 +270,7 @@ function parseKeys(value: string | undefined): string[] {
     if (bytes < MIN_KEY_BYTES) {
       // Never echo the key itself: it is a secret even when it is a bad one.
       throw new ConfigError(
-        `SESSION_KEYS key ${index + 1} of ${keys.length} is ${bytes} bytes; each key needs at least ${MIN_KEY_BYTES} (generate keys with "npx koa-sessionkit keys")`,
+        `SESSION_KEYS key ${index + 1} of ${keys.length} is ${bytes} bytes; each key needs at least ${MIN_KEY_BYTES} (generate keys with "npm run --silent keys")`,
       );
     }
   });

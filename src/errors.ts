@@ -39,7 +39,7 @@ export class SessionkitError extends Error {
  * |---|---|
  * | `ERR_SESSIONKIT_CONFIG` | an option (of `session()`, a store, an auth helper) is missing or invalid |
  * | `ERR_SESSIONKIT_MISSING_APP` | `session()` was called without the Koa app |
- * | `ERR_SESSIONKIT_NOT_INSTALLED` | `ctx.session` or an auth helper was used on an app without `session()` |
+ * | `ERR_SESSIONKIT_NOT_INSTALLED` | an auth helper or `csrfToken` was used on an app without `session()` (there `ctx.session` is `undefined`, as in koa-session) |
  * | `ERR_SESSIONKIT_MISUSE` | an API was called with a wrong argument at request time (`ctx.session = 5`) |
  * | `ERR_SESSIONKIT_GENID` | a custom `genid` returned something that can't be a cookie value |
  * | `ERR_SESSIONKIT_MISSING_PEER` | a store or helper needs an optional peer dependency that is not installed |

@@ -51,7 +51,7 @@ export function contextSession(ctx: Context): ContextSession {
     const runtime = carrier[RUNTIME];
     if (!runtime) {
       throw new SessionConfigError(
-        "ctx.session was used on an app without the session() middleware; add app.use(session(opts, app)) before the code that uses it",
+        "an auth helper (login, requireAuth, csrfToken, …) was used on an app without the session() middleware; add app.use(session(opts, app)) before the code that uses it",
         "ERR_SESSIONKIT_NOT_INSTALLED",
       );
     }

@@ -80,6 +80,40 @@ function openDatabase(Database: typeof BetterSqlite3, path: string): BetterSqlit
 
 type Row = [key: string, data: string, expiresAt: number, ...columns: MetaColumns];
 
+interface Statements {
+  get: BetterSqlite3.Statement<[string, number], { data: string }>;
+  put: BetterSqlite3.Statement<Row>;
+  destroy: BetterSqlite3.Statement<[string]>;
+  list: BetterSqlite3.Statement<[string, number], MetaRow>;
+  userKeys: BetterSqlite3.Statement<[string, number], { key: string }>;
+  prune: BetterSqlite3.Statement<[number]>;
+}
+
+function prepareStatements(db: BetterSqlite3.Database, t: string): Statements {
+  return {
+    get: db.prepare(`SELECT data FROM ${t} WHERE key = ? AND expires_at > ?`),
+    put: db.prepare(`INSERT OR REPLACE INTO ${t} (key, data, expires_at, user_id, created_at, last_seen_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+    destroy: db.prepare(`DELETE FROM ${t} WHERE key = ?`),
+    list: db.prepare(`SELECT key, expires_at, created_at, last_seen_at, ip, user_agent FROM ${t} WHERE user_id = ? AND expires_at > ? ORDER BY last_seen_at DESC`),
+    userKeys: db.prepare(`SELECT key FROM ${t} WHERE user_id = ? AND expires_at > ?`),
+    prune: db.prepare(`DELETE FROM ${t} WHERE expires_at <= ?`),
+  };
+}
+
+/**
+ * A file that opened but is no usable session database (not SQLite at all, read-only, a table of the
+ * same name with other columns): a SessionConfigError naming the path, the table and what to check.
+ */
+function unusableDatabase(path: string | undefined, table: string, error: unknown): unknown {
+  if (!(error instanceof Error) || error.name !== "SqliteError") return error;
+  const where = path === undefined ? "the given database" : JSON.stringify(path);
+  return new SessionConfigError(
+    `SqliteStore could not set up table ${JSON.stringify(table)} in ${where}: ${error.message}; check that the file is a SQLite database (or does not exist yet), that this process may write to it and its directory, and that no other table of that name has different columns (or pass another table)`,
+    "ERR_SESSIONKIT_CONFIG",
+    { cause: error },
+  );
+}
+
 /**
  * Sessions in one SQLite table through better-sqlite3 (an optional peer dependency), for a single
  * server that wants sessions to survive a restart without a database server. Opens its own file in
@@ -118,24 +152,29 @@ export class SqliteStore implements SessionStore {
       const Database = loadBetterSqlite3();
       this.database = openDatabase(Database, options.path);
       this.#ownsDatabase = true;
-      // WAL: readers never wait on the writer, and a commit is one fsync of the log, not of the file.
-      this.database.pragma("journal_mode = WAL");
-      this.database.pragma("synchronous = NORMAL");
     } else {
       throw new SessionConfigError('SqliteStore needs { path: "sessions.db" } or { database }');
     }
-    if (options.createTable ?? true) this.database.exec(SQLITE_SCHEMA_SQL(table));
     const db = this.database;
-    this.#get = db.prepare(`SELECT data FROM ${t} WHERE key = ? AND expires_at > ?`);
-    this.#put = db.prepare(
-      `INSERT OR REPLACE INTO ${t} (key, data, expires_at, user_id, created_at, last_seen_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.#destroy = db.prepare(`DELETE FROM ${t} WHERE key = ?`);
-    this.#list = db.prepare(
-      `SELECT key, expires_at, created_at, last_seen_at, ip, user_agent FROM ${t} WHERE user_id = ? AND expires_at > ? ORDER BY last_seen_at DESC`,
-    );
-    this.#userKeys = db.prepare(`SELECT key FROM ${t} WHERE user_id = ? AND expires_at > ?`);
-    this.#prune = db.prepare(`DELETE FROM ${t} WHERE expires_at <= ?`);
+    let statements: Statements;
+    try {
+      if (this.#ownsDatabase) {
+        // WAL: readers never wait on the writer, and a commit is one fsync of the log, not of the file.
+        db.pragma("journal_mode = WAL");
+        db.pragma("synchronous = NORMAL");
+      }
+      if (options.createTable ?? true) db.exec(SQLITE_SCHEMA_SQL(table));
+      statements = prepareStatements(db, t);
+    } catch (error) {
+      if (this.#ownsDatabase) db.close();
+      throw unusableDatabase(options.path, table, error);
+    }
+    this.#get = statements.get;
+    this.#put = statements.put;
+    this.#destroy = statements.destroy;
+    this.#list = statements.list;
+    this.#userKeys = statements.userKeys;
+    this.#prune = statements.prune;
     // BEGIN IMMEDIATE: take the write lock before the read. A deferred transaction would read first
     // and then fail at once (SQLITE_BUSY, no busy wait) when another process wrote in between:
     // about one write in ten with two processes on one file.

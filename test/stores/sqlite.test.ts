@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { spawn } from "node:child_process";
 import { join, resolve } from "node:path";
@@ -60,6 +60,37 @@ describe("SqliteStore", () => {
     expect((thrown as Error).message).toMatch(/check that its directory exists and this process may write there$/);
     const memory = new SqliteStore({ path: ":memory:", pruneIntervalMs: false });
     void memory.close();
+  });
+
+  it("a file that opens but is no usable session database is a config error naming it, not the driver's SqliteError", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sk-sqlite-bad-"));
+    const caught = (make: () => unknown): Error & { code?: string; cause?: unknown } => {
+      try {
+        make();
+      } catch (error) {
+        return error as Error & { code?: string };
+      }
+      throw new Error("expected a throw");
+    };
+    try {
+      const text = join(dir, "notes.txt");
+      writeFileSync(text, "not a database, just text that is long enough to be read as a header...".repeat(20));
+      const notADatabase = caught(() => new SqliteStore({ path: text, pruneIntervalMs: false }));
+      expect(notADatabase).toMatchObject({ name: "SessionConfigError", code: "ERR_SESSIONKIT_CONFIG" });
+      expect(notADatabase.message).toContain(`in ${JSON.stringify(text)}: file is not a database; check that the file is a SQLite database`);
+      expect((notADatabase.cause as Error).name).toBe("SqliteError");
+
+      // Someone else's table of the same name (other columns), in a database the app passes in.
+      const database = new Database(join(dir, "app.db"));
+      database.exec("CREATE TABLE koa_sessions (id INTEGER PRIMARY KEY, payload TEXT)");
+      const otherTable = caught(() => new SqliteStore({ database, pruneIntervalMs: false }));
+      expect(otherTable).toMatchObject({ code: "ERR_SESSIONKIT_CONFIG" });
+      expect(otherTable.message).toMatch(/^koa-sessionkit: SqliteStore could not set up table "koa_sessions" in the given database: .*no other table of that name has different columns/);
+      expect(database.open).toBe(true); // not ours to close
+      database.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("two processes writing one file at the same time never fail with SQLITE_BUSY (merge takes the write lock up front)", async () => {
