@@ -48,7 +48,9 @@ class Handles {
       // WAL: the CLI (user:add) can write while the server reads.
       this.#sqlite.pragma("journal_mode = WAL");
       this.#sqlite.pragma("synchronous = NORMAL");
-      this.#sqlite.pragma("busy_timeout = 5000");
+      // A wait for the write lock blocks the whole process (better-sqlite3 is synchronous): 1 s, not
+      // the driver's 5 s. The session store stops waiting while a long lock lasts (sqlite-lock.ts).
+      this.#sqlite.pragma("busy_timeout = 1000");
     }
     return this.#sqlite;
   }

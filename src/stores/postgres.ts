@@ -142,11 +142,17 @@ export class PostgresStore implements SessionStore {
        * Failure policy for a pool we own: a connect that gets no answer fails after 5 s rather than
        * queueing forever, and a query with no answer after 10 s. Broken connections are dropped by the
        * pool and replaced on the next query, so the store recovers by itself when the server returns.
+       * query_timeout only stops waiting on our side: the pool drops that connection and opens a new
+       * one while the server goes on waiting. Behind a lock (LOCK TABLE, a migration) each request
+       * then left one more server connection waiting, until the server refused every client
+       * (max_connections). lock_timeout makes the server give up first, and the connection goes
+       * back to the pool: server connections stay within the pool's max.
        */
       this.pool = new pg.Pool({
         connectionString: options.connectionString,
         connectionTimeoutMillis: 5000,
         query_timeout: 10_000,
+        lock_timeout: 9000,
         ...options.poolOptions,
       });
       this.#ownsPool = true;

@@ -28,6 +28,7 @@ import {
 import { loadPeer } from "./peer.js";
 import { entryFromRow, exceptKeys, metaColumns, refuseEmpty, sqlIdentifier, startPruneTimer, type MetaColumns, type MetaRow } from "./shared.js";
 import { SessionConfigError } from "../errors.js";
+import { WriteLockWait } from "./sqlite-lock.js";
 
 const debug = debuglog("koa-sessionkit:sqlite");
 
@@ -43,6 +44,12 @@ export interface SqliteStoreOptions {
   createTable?: boolean;
   /** How often expired rows are deleted. Default 10 minutes; false disables pruning. */
   pruneIntervalMs?: number | false;
+  /**
+   * With `path`: how long a write waits (ms, blocking the process) for a write lock another
+   * connection holds. Default 1000. A `database` you pass keeps its own `busy_timeout`. After a write
+   * waited this long in vain, later writes fail at once until one succeeds (sqlite-lock.ts).
+   */
+  busyTimeout?: number;
 }
 
 /** The table and indexes, for users who run their own migrations (then pass createTable: false). */
@@ -134,6 +141,7 @@ export class SqliteStore implements SessionStore {
   readonly #list: BetterSqlite3.Statement<[string, number], MetaRow>;
   readonly #userKeys: BetterSqlite3.Statement<[string, number], { key: string }>;
   readonly #prune: BetterSqlite3.Statement<[number]>;
+  readonly #lock: WriteLockWait;
   /** Read-modify-write of one row, atomic. Returns false when the row is missing or expired. */
   readonly #update: (key: string, maxAge: MaxAge | undefined, change: (stored: StoredSession) => void) => boolean;
 
@@ -143,6 +151,10 @@ export class SqliteStore implements SessionStore {
    */
   constructor(options: SqliteStoreOptions = {}) {
     const table = options.table ?? "koa_sessions";
+    const busyTimeout = options.busyTimeout ?? 1000;
+    if (!Number.isInteger(busyTimeout) || busyTimeout < 0) {
+      throw new SessionConfigError(`SqliteStore busyTimeout must be a whole number of ms (0 or more), got ${JSON.stringify(options.busyTimeout)}`);
+    }
     const t = sqlIdentifier("SqliteStore", "table", table);
     if (options.database) {
       this.database = options.database;
@@ -157,12 +169,15 @@ export class SqliteStore implements SessionStore {
     }
     const db = this.database;
     let statements: Statements;
+    let waitMs: number;
     try {
       if (this.#ownsDatabase) {
         // WAL: readers never wait on the writer, and a commit is one fsync of the log, not of the file.
         db.pragma("journal_mode = WAL");
         db.pragma("synchronous = NORMAL");
+        db.pragma(`busy_timeout = ${busyTimeout}`);
       }
+      waitMs = db.pragma("busy_timeout", { simple: true }) as number;
       if (options.createTable ?? true) db.exec(SQLITE_SCHEMA_SQL(table));
       statements = prepareStatements(db, t);
     } catch (error) {
@@ -175,6 +190,7 @@ export class SqliteStore implements SessionStore {
     this.#list = statements.list;
     this.#userKeys = statements.userKeys;
     this.#prune = statements.prune;
+    this.#lock = new WriteLockWait(db, waitMs);
     // BEGIN IMMEDIATE: take the write lock before the read. A deferred transaction would read first
     // and then fail at once (SQLITE_BUSY, no busy wait) when another process wrote in between:
     // about one write in ten with two processes on one file.
@@ -197,20 +213,20 @@ export class SqliteStore implements SessionStore {
 
   async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
     const now = Date.now();
-    this.#put.run(key, serializeStored(session), now + ttlMs(maxAge), ...metaColumns(session, now));
+    this.#lock.write(() => this.#put.run(key, serializeStored(session), now + ttlMs(maxAge), ...metaColumns(session, now)));
   }
 
   /** Resolves whether a row was removed: false tells the middleware another request won. */
   async destroy(key: string): Promise<boolean> {
-    return this.#destroy.run(key).changes > 0;
+    return this.#lock.write(() => this.#destroy.run(key).changes > 0);
   }
 
   async touch(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {
-    this.#update(key, maxAge, (stored) => applyTouch(stored, session));
+    this.#lock.write(() => this.#update(key, maxAge, (stored) => applyTouch(stored, session)));
   }
 
   async merge(key: string, changes: SessionChanges, maxAge: MaxAge | undefined): Promise<boolean> {
-    return this.#update(key, maxAge, (stored) => applyChanges(stored, changes));
+    return this.#lock.write(() => this.#update(key, maxAge, (stored) => applyChanges(stored, changes)));
   }
 
   async listByUser(userId: string): Promise<SessionListEntry[]> {
@@ -226,13 +242,13 @@ export class SqliteStore implements SessionStore {
       }
       return count;
     });
-    return destroyAll();
+    return this.#lock.write(destroyAll);
   }
 
   /** Delete expired rows now. Never throws: a failed prune is retried at the next interval. */
   prune(): number {
     try {
-      return this.#prune.run(Date.now()).changes;
+      return this.#lock.write(() => this.#prune.run(Date.now()).changes);
     } catch (error) {
       debug("prune failed: %s", (error as Error).message);
       return 0;

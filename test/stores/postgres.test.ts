@@ -23,6 +23,39 @@ describe.skipIf(!up)("PostgresStore", () => {
     };
   });
 
+  it("a table locked for long never makes the store hold more server connections than its pool's max", async () => {
+    const table = `sk_test_${randomBytes(4).toString("hex")}`;
+    const application_name = `sk-lock-${randomBytes(4).toString("hex")}`;
+    const connections = async (admin: pg.Pool) =>
+      Number((await admin.query("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1", [application_name])).rows[0].n);
+    // The default policy, scaled down so the test takes seconds: the server gives up on the lock
+    // (lock_timeout) before the client gives up on the query (query_timeout).
+    const store = new PostgresStore({ connectionString: DATABASE_URL, table, pruneIntervalMs: false, poolOptions: { application_name, max: 2, query_timeout: 1000, lock_timeout: 900 } });
+    const defaults = new PostgresStore({ connectionString: DATABASE_URL, table, pruneIntervalMs: false, createTable: false });
+    const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+    const locker = await admin.connect();
+    try {
+      expect((await defaults.pool.query("SHOW lock_timeout")).rows[0].lock_timeout).toBe("9s");
+      await store.set("sk:a", { n: 1 }, 60_000);
+      await locker.query("BEGIN");
+      await locker.query(`LOCK TABLE "${table}" IN ACCESS EXCLUSIVE MODE`);
+      for (let i = 0; i < 6; i++) {
+        await expect(store.set(`sk:${i}`, { n: i }, 60_000)).rejects.toThrow(/lock timeout/);
+      }
+      expect(await connections(admin)).toBeLessThanOrEqual(2);
+      await locker.query("ROLLBACK");
+      await store.set("sk:b", { n: 2 }, 60_000);
+      expect(await store.get("sk:b")).toMatchObject({ n: 2 });
+    } finally {
+      await locker.query("ROLLBACK").catch(() => {});
+      locker.release();
+      await store.close();
+      await defaults.close();
+      await admin.query(`DROP TABLE IF EXISTS "${table}"`);
+      await admin.end();
+    }
+  });
+
   it("refuses an empty connectionString (pg would fall back to PGHOST or the local socket)", () => {
     for (const connectionString of ["", " "]) {
       expect(() => new PostgresStore({ connectionString })).toThrow(/PostgresStore got an empty connectionString \(an unset or empty environment variable\?\)/);

@@ -93,6 +93,45 @@ describe("SqliteStore", () => {
     }
   });
 
+  it("a write lock held long by another connection blocks the process once, not once per write", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sk-sqlite-lock-"));
+    const file = join(dir, "sessions.db");
+    const store = new SqliteStore({ path: file, pruneIntervalMs: false, busyTimeout: 300 });
+    const other = new Database(file);
+    const timed = async (work: () => Promise<unknown>) => {
+      const started = performance.now();
+      const outcome = await work().then(
+        () => "ok",
+        (error: { code?: string }) => error.code,
+      );
+      return { outcome, ms: performance.now() - started };
+    };
+    try {
+      await store.set("sk:a", { n: 1 }, 60_000);
+      other.exec("BEGIN IMMEDIATE"); // a backup, a migration, a stuck transaction
+      const first = await timed(() => store.set("sk:b", { n: 1 }, 60_000));
+      expect(first.outcome).toBe("SQLITE_BUSY");
+      expect(first.ms).toBeGreaterThanOrEqual(250); // waited its busyTimeout
+      // Every later write fails at once: ten of them block the process far less than one wait.
+      const later = await timed(async () => {
+        for (let i = 0; i < 10; i++) await store.merge("sk:a", { set: { n: i }, unset: [], reserved: {} }, 60_000).catch(() => {});
+      });
+      expect(later.ms).toBeLessThan(250);
+      expect((await timed(() => store.destroy("sk:a"))).outcome).toBe("SQLITE_BUSY");
+      // Reads are not blocked by the writer (WAL).
+      expect(await store.get("sk:a")).toMatchObject({ n: 1 });
+      other.exec("COMMIT");
+      // The lock is gone: writes work, and wait again for short contention.
+      expect((await timed(() => store.set("sk:b", { n: 2 }, 60_000))).outcome).toBe("ok");
+      expect(store.database.pragma("busy_timeout", { simple: true })).toBe(300);
+      expect(await store.get("sk:b")).toMatchObject({ n: 2 });
+    } finally {
+      other.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("two processes writing one file at the same time never fail with SQLITE_BUSY (merge takes the write lock up front)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sk-sqlite-2p-"));
     const file = join(dir, "sessions.db");
