@@ -20,7 +20,7 @@ import session, { type SessionStore } from "../src/index.js";
 import { auth, csrf, hashPassword, loginThrottle } from "../src/auth/index.js";
 import { acceptedContentTypes, parseBody } from "./body.js";
 import type { AppConfig } from "./config.js";
-import { errorHandler } from "./errors.js";
+import { errorHandler, logOutages } from "./errors.js";
 import { healthRoutes, type HealthState } from "./health.js";
 import { sendHtml, wantsHtml } from "./http.js";
 import { auditLogger, createLogger, requestLogger } from "./logging.js";
@@ -94,6 +94,7 @@ function buildApp(
   app.keys = config.sessionKeys;
   // Errors are logged once, by the error boundary; Koa's default handler would print stacks to stderr.
   app.silent = true;
+  logOutages(app, logger);
 
   app.use(
     healthRoutes(

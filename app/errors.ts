@@ -3,6 +3,7 @@
  * middleware) become a short JSON (or HTML) error with their status; anything else is a 500 with a
  * generic message. A stack trace or an internal message never reaches the client.
  */
+import type Koa from "koa";
 import type { Context, Middleware } from "koa";
 import type { Logger } from "pino";
 import { noStore, sendHtml, wantsHtml } from "./http.js";
@@ -37,6 +38,26 @@ function publicMessage(error: HttpLikeError, status: number): string {
   return status < 500 ? "Bad Request" : "Internal Server Error";
 }
 
+/**
+ * A store or counter store that is down or slow: an outage, not a bug in this code, so one line
+ * without a stack (the store's own store.error audit line says which call failed).
+ */
+function logOutage(logger: Logger, ctx: Context, caught: unknown): void {
+  const { code, status, cause } = caught as { code?: string; status?: number; cause?: { message?: unknown } };
+  const reason = cause?.message;
+  logger.warn({ status, code, method: ctx.method, path: ctx.path, cause: typeof reason === "string" ? reason : undefined }, "request refused: store unavailable");
+}
+
+/**
+ * session() answers the library's outages itself (a JSON 503) and reports them on the app's "error"
+ * event, as Koa does for a failed request; the app is silent, so they are logged here, once each.
+ */
+export function logOutages(app: Koa, logger: Logger): void {
+  app.on("error", (error: HttpLikeError, ctx: Context) => {
+    if (OUTAGE_CODES.has(error?.code ?? "")) logOutage(logger, ctx, error);
+  });
+}
+
 export function errorHandler(logger: Logger): Middleware {
   return async function handleErrors(ctx: Context, next) {
     try {
@@ -66,10 +87,7 @@ export function errorHandler(logger: Logger): Middleware {
       const status = typeof raw === "number" && raw >= 400 && raw < 600 ? raw : 500;
       const message = publicMessage(error, status);
       if (OUTAGE_CODES.has(error.code ?? "")) {
-        // A store or counter store that is down or slow: an outage, not a bug in this code, so one
-        // line without a stack (the store's own store.error audit line says which call failed).
-        const cause = (caught as { cause?: { message?: unknown } }).cause?.message;
-        logger.warn({ status, code: error.code, method: ctx.method, path: ctx.path, cause: typeof cause === "string" ? cause : undefined }, "request refused: store unavailable");
+        logOutage(logger, ctx, caught);
       } else if (status >= 500) {
         logger.error({ err: caught, method: ctx.method, path: ctx.path }, "request failed");
       } else {

@@ -12,7 +12,7 @@
 import type Koa from "koa";
 import type { Context, Middleware, Next } from "koa";
 import { debuglog } from "node:util";
-import { SessionConfigError, type StoreUnavailableError } from "../errors.js";
+import { SessionConfigError, type SessionkitError } from "../errors.js";
 import { addAuditListener } from "../events.js";
 import { Sealer } from "../crypto/seal.js";
 import { VerifiedCache } from "../crypto/verified-cache.js";
@@ -125,17 +125,24 @@ export function session(first: Koa | SessionOptions | undefined, second?: Koa | 
       }
     }
     let handlerFailed = false;
+    let unavailable: SessionkitError | undefined;
     try {
       await next();
     } catch (err) {
       handlerFailed = true;
-      throw err;
+      // A store or the login throttle failed inside the handler (logout(), listSessions(), a throttle
+      // check) and no middleware after this one handled it: the same JSON 503 a failed load or save
+      // gets (answered after the commit, so nothing it sets survives), not Koa's text/plain one, so
+      // an API client sees one answer for one outage whichever call hit it.
+      if (isUnavailable(err)) unavailable = err;
+      else throw err;
     } finally {
       if (controller.options.autoCommit) {
         const committing = commitAfter(ctx, controller, handlerFailed);
         if (committing) await committing;
       }
     }
+    if (unavailable) respondUnavailable(ctx, unavailable);
   };
 }
 
@@ -161,8 +168,14 @@ function commitFailed(ctx: Context, err: unknown, handlerFailed: boolean): void 
   throw err;
 }
 
+/** The library's own 503s: a session store or the login throttle's counter store is unavailable. */
+function isUnavailable(err: unknown): err is SessionkitError {
+  const { code, status } = (err ?? {}) as { code?: unknown; status?: unknown };
+  return status === 503 && (code === "ERR_SESSIONKIT_STORE_UNAVAILABLE" || code === "ERR_SESSIONKIT_THROTTLE_UNAVAILABLE");
+}
+
 /** 503 with Retry-After and a generic body; the client's cookie stays as it was. */
-function respondUnavailable(ctx: Context, err: StoreUnavailableError): void {
+function respondUnavailable(ctx: Context, err: SessionkitError): void {
   ctx.app.emit("error", err, ctx);
   ctx.remove("Set-Cookie");
   ctx.status = 503;

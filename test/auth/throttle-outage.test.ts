@@ -43,19 +43,23 @@ describe.each(backends)("loginThrottle with its %s down", (_name, make) => {
     await expect(throttle.succeed(ctx, "a@example.com")).resolves.toBeUndefined();
   });
 
-  it("a Koa app answers the attempt 503 with Retry-After and no internals", async () => {
+  it("a Koa app answers the attempt 503 with Retry-After, no internals, in session()'s JSON; the app's error event sees it", async () => {
     const throttle = make();
     const app = new Koa();
     app.keys = KEYS;
-    app.silent = true;
+    const reported: unknown[] = [];
+    app.on("error", (error: { code?: string }) => reported.push(error.code));
     app.use(session({}, app));
     app.use(async (ctx) => {
       const gate = await throttle.check(ctx, "a@example.com");
       ctx.body = gate;
     });
-    const res = await request(app.callback()).post("/login");
+    const res = await request(app.callback()).post("/login").set("Accept", "application/json");
     expect(res.status).toBe(503);
     expect(res.headers["retry-after"]).toBe("5");
+    expect(res.headers["content-type"]).toMatch(/^application\/json/);
+    expect(res.body).toEqual({ error: "Service temporarily unavailable" });
     expect(res.text).not.toMatch(/ECONNREFUSED|Stream|at /);
+    expect(reported).toEqual(["ERR_SESSIONKIT_THROTTLE_UNAVAILABLE"]);
   });
 });
