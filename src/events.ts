@@ -22,7 +22,7 @@
  * app.use(session({ store, onEvent: (e) => log.info(e, "audit") }, app));
  * // {"time":"2026-12-01T10:00:00.000Z","event":"auth.login","userId":"42","session":"Xy…","ip":"203.0.113.9"}
  */
-import type Koa from "koa";
+import type { KoaApp } from "./koa-app.js";
 import type { Context } from "koa";
 import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
@@ -89,7 +89,7 @@ type Carrier = { [LISTENERS]?: Set<AuditListener> };
  *   if (e.event === "auth.lockout") alerts.notify(`account ${e.userId} locked out from ${e.ip}`);
  * });
  */
-export function addAuditListener(app: Koa, listener: AuditListener): void {
+export function addAuditListener(app: KoaApp, listener: AuditListener): void {
   if (typeof listener !== "function") {
     throw new SessionConfigError(`onEvent must be a function (event) => void, got ${typeof listener}`);
   }

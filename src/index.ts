@@ -20,6 +20,7 @@ export default session;
 export { contextSession, CONTEXT_SESSION } from "./session/middleware.js";
 export type { ContextSession } from "./session/context-session.js";
 export type { SessionControl } from "./session/types.js";
+export type { KoaApp } from "./koa-app.js";
 export type { SessionOptions, CreateSessionOptions, SessionData, SessionModel, KoaSession, SessionEvent, SameSite, CookiePriority, ExternalKeyAccessor } from "./session/types.js";
 export { Session } from "./session/session.js";
 export { Keyring, keyring, MIN_KEY_BYTES, type KeyInput } from "./crypto/keyring.js";

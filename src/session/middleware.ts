@@ -9,7 +9,7 @@
  * app.use(session({ maxAge: 86_400_000 }, app));
  * app.use((ctx) => { ctx.session.views = (ctx.session.views ?? 0) + 1; ctx.body = ctx.session.views; });
  */
-import type Koa from "koa";
+import type { KoaApp } from "../koa-app.js";
 import type { Context, Middleware, Next } from "koa";
 import { debuglog } from "node:util";
 import { SessionConfigError, type SessionkitError } from "../errors.js";
@@ -39,8 +39,8 @@ const OPENED_CACHE_ENTRIES = 2_000;
 type Carrier = { [CONTEXT_SESSION]?: ContextSession; [RUNTIME]?: Runtime };
 
 
-function isApp(value: unknown): value is Koa {
-  return typeof value === "object" && value !== null && typeof (value as Koa).use === "function" && "context" in value;
+function isApp(value: unknown): value is KoaApp {
+  return typeof value === "object" && value !== null && typeof (value as KoaApp).use === "function" && "context" in value;
 }
 
 /** The controller of this request, created on first use (even before the middleware ran). */
@@ -70,7 +70,7 @@ export function sessionControl(ctx: Context): SessionControl {
  * The session middleware, koa-session 7's older argument order: `session(app, options)`.
  * Same behaviour as `session(options, app)`.
  */
-export function session(app: Koa, options?: SessionOptions): Middleware;
+export function session(app: KoaApp, options?: SessionOptions): Middleware;
 /**
  * The session middleware: installs `ctx.session` and `ctx.sessionOptions` on `app`, loads the session
  * before your handlers and saves what they changed after them. A drop-in for koa-session 7's
@@ -93,8 +93,8 @@ export function session(app: Koa, options?: SessionOptions): Middleware;
  *   ctx.body = `${ctx.session.views} views`;
  * });
  */
-export function session(options: SessionOptions | undefined, app: Koa): Middleware;
-export function session(first: Koa | SessionOptions | undefined, second?: Koa | SessionOptions): Middleware {
+export function session(options: SessionOptions | undefined, app: KoaApp): Middleware;
+export function session(first: KoaApp | SessionOptions | undefined, second?: KoaApp | SessionOptions): Middleware {
   const [app, input] = isApp(first) ? [first, (second ?? {}) as SessionOptions] : [second, (first ?? {}) as SessionOptions];
   if (!isApp(app)) {
     // koa-session's own words first ("app instance required: `session(opts, app)`"), then the fix.
@@ -212,7 +212,7 @@ function chooseTransport(shared: SharedState): (ctx: Context) => Transport {
 }
 
 /** Install ctx.session on the app; false when an earlier session() on this app already did. */
-function defineContext(app: Koa, runtime: Runtime): boolean {
+function defineContext(app: KoaApp, runtime: Runtime): boolean {
   const context = app.context as unknown as Carrier & object;
   if (Object.prototype.hasOwnProperty.call(context, RUNTIME)) return false;
   Object.defineProperty(context, RUNTIME, { value: runtime, configurable: true });

@@ -13,6 +13,22 @@ afterEach(() => {
 
 
 describe("options", () => {
+  it("every option given as undefined (an unset setting) behaves as if it were left out", async () => {
+    const names = ["key", "maxAge", "autoCommit", "overwrite", "httpOnly", "signed", "rolling", "renew", "secure", "sameSite", "path", "domain", "priority", "partitioned", "mode", "store", "externalKey", "encode", "decode", "genid", "prefix", "valid", "beforeSave", "storeTimeout", "legacy", "legacyKeys", "keys", "onEvent"];
+    const unset = Object.fromEntries(names.map((name) => [name, undefined]));
+    const lines = async (options: object) => {
+      const client = new Client(makeApp(options, viewCounter).callback());
+      await client.get("/");
+      const r = await client.get("/");
+      return { text: r.text, cookies: ((r.headers["set-cookie"] as unknown as string[] | undefined) ?? []).length, first: cookie(await request(makeApp(options, viewCounter).callback()).get("/")) };
+    };
+    const [plain, explicit] = [await lines({}), await lines(unset)];
+    expect(explicit.text).toBe("2 views");
+    expect(explicit.cookies).toBe(plain.cookies);
+    expect(explicit.first?.attrs).toEqual(plain.first?.attrs);
+    expect(explicit.first?.value).toMatch(ID_RE);
+  });
+
   it("key names the cookie", async () => {
     const r = await request(makeApp({ key: "my.sid" }, viewCounter).callback()).get("/");
     expect(cookie(r, "my.sid")?.value).toMatch(ID_RE);

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Client } from "../core/_util.js";
-import { buildApps } from "./koa-session-app.js";
+import { buildApps, customContextApp } from "./koa-session-app.js";
 
 describe("typical koa-session TypeScript code on koa-sessionkit", () => {
   it("runs unchanged", async () => {
@@ -22,5 +22,11 @@ describe("typical koa-session TypeScript code on koa-sessionkit", () => {
 
     const hooked = await new Client(hooks!.callback()).get("/", { "user-agent": "test" });
     expect(hooked.status).toBe(404);
+  });
+
+  it("takes an app with its own state and context types (new Koa<State, Context>())", async () => {
+    const client = new Client(customContextApp().callback());
+    expect((await client.get("/")).text).toBe("1 views");
+    expect((await client.get("/")).text).toBe("2 views");
   });
 });

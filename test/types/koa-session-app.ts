@@ -122,3 +122,24 @@ export function buildApps(): Koa[] {
   );
   return [app, storeApp, hooks];
 }
+
+/** An app with its own state and context types, as larger Koa codebases declare them. */
+interface AppState {
+  requestId?: string;
+}
+interface AppContext extends Koa.DefaultContext {
+  log(message: string): void;
+}
+
+export function customContextApp(): Koa<AppState, AppContext> {
+  const app = new Koa<AppState, AppContext>();
+  app.keys = ["some secret hurr, at least thirty-two bytes long"];
+  app.context.log = () => undefined;
+  app.use(session({ maxAge: 60_000 }, app));
+  app.use(async (ctx) => {
+    ctx.log("counting");
+    ctx.session.views = (ctx.session.views || 0) + 1;
+    ctx.body = `${ctx.session.views} views`;
+  });
+  return app;
+}
