@@ -49,6 +49,8 @@ export class ContextSession implements SessionController, SessionControl {
   readonly #snapshot = new Snapshot();
   #pending: Pending = settled();
   #sessionOptions: SessionOptionsView | undefined;
+  /** The commit in flight, if any (see commitNow). */
+  #writing: Promise<void> | undefined;
   #entered = false;
 
   constructor(ctx: Context, runtime: Runtime) {
@@ -248,6 +250,20 @@ export class ContextSession implements SessionController, SessionControl {
    * only a cookie to send), else a promise. May throw synchronously.
    */
   commitNow(options: { save?: boolean; regenerate?: boolean } = {}): Promise<void> | undefined {
+    // One write at a time: a commit while another is in flight (an un-awaited ctx.session.save(),
+    // then the middleware's own commit) waits for it, or a new session would be stored twice,
+    // under two ids, the first left behind.
+    if (this.#writing) return this.#writing.then(() => this.commitNow(options));
+    const writing = this.#commitOnce(options);
+    if (!writing) return undefined;
+    const tracked = writing.finally(() => {
+      if (this.#writing === tracked) this.#writing = undefined;
+    });
+    this.#writing = tracked;
+    return tracked;
+  }
+
+  #commitOnce(options: { save?: boolean; regenerate?: boolean }): Promise<void> | undefined {
     const session = this.#session;
     if (session === undefined) {
       if (this.#pending.clearCookie) this.#clear(false);
@@ -294,7 +310,8 @@ export class ContextSession implements SessionController, SessionControl {
       return; // a koa-session cookie kept as it is (see CookieTransport.save)
     }
     if (this.#pending.legacy) await transport.retire(this.ctx, this.#pending.legacy.storeKey, this.#options);
-    this.#snapshot.remember(input.json, session);
+    // The data as written, not the session as it is now: a handler may have changed it meanwhile.
+    this.#snapshot.remember(input.json, input.data);
     this.#expire = input.expire;
     this.#settle();
   }

@@ -107,6 +107,22 @@ describe("ctx.session model", () => {
     expect(cookie(r)?.value).toBe(client.jar.get("koa.sess"));
   });
 
+  it("an un-awaited save() (koa-session 6's synchronous habit) on a new session stores one session, not two", async () => {
+    const store = new CountingStore();
+    const server = makeApp({ store }, (ctx) => {
+      ctx.session!.a = 1;
+      void ctx.session!.save();
+      ctx.session!.b = 2;
+      ctx.body = "ok";
+    }).callback();
+    const client = new Client(server);
+    await client.get("/");
+    expect(new Set(store.setKeys).size).toBe(1);
+    const r = await request(server).get("/").set("Cookie", `koa.sess=${client.jar.get("koa.sess")}; koa.sess.sig=${client.jar.get("koa.sess.sig")}`);
+    expect(r.status).toBe(200);
+    expect(await store.inner.get(store.setKeys[0]!, undefined, {})).toMatchObject({ a: 1, b: 2 });
+  });
+
   it("save(callback) and regenerate(callback) work in koa-session's callback form", async () => {
     const store = new CountingStore();
     const results: unknown[] = [];
