@@ -99,11 +99,17 @@ export class Session {
   }
 
   /** Save now, even if nothing changed. */
+  save(): Promise<void>;
+  /** koa-session's callback style: returns undefined. */
+  save(callback: (err?: unknown) => void): undefined;
   save(callback?: (err?: unknown) => void): Promise<void> | undefined {
     return withCallback(this.#controller.commit({ save: true }), callback);
   }
 
   /** Move the session to a new id (the old one is destroyed), keeping its data. */
+  regenerate(): Promise<void>;
+  /** koa-session's callback style: returns undefined. */
+  regenerate(callback: (err?: unknown) => void): undefined;
   regenerate(callback?: (err?: unknown) => void): Promise<void> | undefined {
     return withCallback(this.#controller.commit({ regenerate: true }), callback);
   }

@@ -155,17 +155,22 @@ export interface SessionModel {
   maxAge: MaxAge | undefined;
   /** The store key of this session (a hash of the id, safe to log and to pass to store methods). */
   readonly externalKey: string | undefined;
-  /** Save now, even if nothing changed. With a callback (koa-session's style) it returns undefined. */
-  save(callback?: (err?: unknown) => void): Promise<void> | undefined;
+  /** Save now, even if nothing changed. */
+  save(): Promise<void>;
+  /** koa-session's callback style: the callback gets the error, if any; returns undefined. */
+  save(callback: (err?: unknown) => void): undefined;
   /**
    * Move the session to a new id, keeping its data; the old entry is destroyed. Do it whenever
-   * privilege changes (auth's login() does it for you). With a callback it returns undefined.
+   * privilege changes (auth's login() does it for you).
    */
-  regenerate(callback?: (err?: unknown) => void): Promise<void> | undefined;
+  regenerate(): Promise<void>;
+  /** koa-session's callback style: the callback gets the error, if any; returns undefined. */
+  regenerate(callback: (err?: unknown) => void): undefined;
   /** Commit now; for `autoCommit: false`. */
   manuallyCommit(): Promise<void>;
-  /** Your fields as a plain object, without the API or the reserved fields. */
-  toJSON(): Record<string, unknown>;
+  /** Your fields as a plain object, without the API or the reserved fields (typed like `ctx.session`'s). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as ctx.session's own fields, see KoaSession
+  toJSON(): SessionData & Record<string, any>;
 }
 
 /**

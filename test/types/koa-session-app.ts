@@ -85,6 +85,9 @@ export function buildApps(): Koa[] {
     ctx.session.save(() => undefined);
     ctx.session.manuallyCommit();
     ctx.session.toJSON();
+    await ctx.session.save().then(() => undefined);
+    const userName: string | undefined = ctx.session.toJSON().user?.name;
+    void userName;
   });
 
   const hooks = new Koa();
