@@ -19,7 +19,7 @@ import type { Identity, Loaded } from "./load.js";
 import type { ResolvedOptions } from "./options.js";
 import { sessionOptionsView, type SessionOptionsView } from "./request-options.js";
 import type { Runtime } from "./runtime.js";
-import { cookieExpires, saveInput, saveReason, settled, type Pending, type SaveReason } from "./save.js";
+import { cookieExpires, OneWriteAtATime, saveInput, saveReason, settled, type Pending, type SaveReason } from "./save.js";
 import { Session, type SessionController } from "./session.js";
 import { Snapshot } from "./snapshot.js";
 import type { StoreTransport, Transport } from "./transport.js";
@@ -49,8 +49,7 @@ export class ContextSession implements SessionController, SessionControl {
   readonly #snapshot = new Snapshot();
   #pending: Pending = settled();
   #sessionOptions: SessionOptionsView | undefined;
-  /** The commit in flight, if any (see commitNow). */
-  #writing: Promise<void> | undefined;
+  readonly #writes = new OneWriteAtATime();
   #entered = false;
 
   constructor(ctx: Context, runtime: Runtime) {
@@ -250,17 +249,7 @@ export class ContextSession implements SessionController, SessionControl {
    * only a cookie to send), else a promise. May throw synchronously.
    */
   commitNow(options: { save?: boolean; regenerate?: boolean } = {}): Promise<void> | undefined {
-    // One write at a time: a commit while another is in flight (an un-awaited ctx.session.save(),
-    // then the middleware's own commit) waits for it, or a new session would be stored twice,
-    // under two ids, the first left behind.
-    if (this.#writing) return this.#writing.then(() => this.commitNow(options));
-    const writing = this.#commitOnce(options);
-    if (!writing) return undefined;
-    const tracked = writing.finally(() => {
-      if (this.#writing === tracked) this.#writing = undefined;
-    });
-    this.#writing = tracked;
-    return tracked;
+    return this.#writes.run(() => this.#commitOnce(options));
   }
 
   #commitOnce(options: { save?: boolean; regenerate?: boolean }): Promise<void> | undefined {

@@ -125,6 +125,27 @@ export interface SaveInput {
   options: ResolvedOptions;
 }
 
+/**
+ * One commit at a time per request: a commit while another is in flight (an un-awaited
+ * ctx.session.save(), then the middleware's own commit) waits for it, or a new session would be
+ * stored twice, under two ids, the first left behind.
+ */
+export class OneWriteAtATime {
+  #current: Promise<void> | undefined;
+
+  /** `start` now, or once the write in flight settled; undefined when it finished synchronously. */
+  run(start: () => Promise<void> | undefined): Promise<void> | undefined {
+    if (this.#current) return this.#current.then(() => this.run(start));
+    const writing = start();
+    if (!writing) return undefined;
+    const tracked = writing.finally(() => {
+      if (this.#current === tracked) this.#current = undefined;
+    });
+    this.#current = tracked;
+    return tracked;
+  }
+}
+
 /** What a save needs from the controller's state. */
 export interface SaveState {
   reason: SaveReason;
