@@ -45,7 +45,7 @@ export class ThrottleUnavailableError extends SessionkitError {
   constructor(operation: string, cause: unknown) {
     super(
       "ERR_SESSIONKIT_THROTTLE_UNAVAILABLE",
-      `koa-sessionkit: the login throttle's counter store failed during ${operation}, so the attempt was refused with 503 rather than let through uncounted. Check that the Redis or PostgreSQL given to loginThrottle() is reachable.`,
+      `koa-sessionkit: the login throttle's counter store failed during ${operation}, so the attempt was refused with 503 rather than let through uncounted. Check that the Redis, PostgreSQL or SQLite database given to loginThrottle() is reachable (SQLite: not locked by another program).`,
       503,
       { cause },
     );

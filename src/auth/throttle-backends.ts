@@ -19,6 +19,7 @@ import {
 } from "rate-limiter-flexible";
 import { SessionConfigError } from "../errors.js";
 import { createdConcurrently } from "../stores/shared.js";
+import { writeLockWaitFor, type WriteLockWait } from "../stores/sqlite-lock.js";
 
 export interface Counter {
   count: number;
@@ -63,6 +64,8 @@ export interface SqliteLike {
   prepare(source: string): unknown;
   /** Wrap a function in a transaction (better-sqlite3's `transaction`). */
   transaction(fn: (...args: never[]) => unknown): unknown;
+  /** Read or set a pragma (better-sqlite3's `pragma`): the busy_timeout, see stores/sqlite-lock.ts. */
+  pragma(source: string, options?: { simple?: boolean }): unknown;
 }
 
 export type Store =
@@ -87,6 +90,12 @@ export class LimiterBackend implements FailureBackend {
   /** The last table creation failed: the next call starts another. */
   #failed = false;
   readonly #build: ((onReady: (err?: unknown) => void) => RateLimiterStoreAbstract) | undefined;
+  /**
+   * SQLite: the connection's write-lock policy, shared with a SqliteStore on it. A write waiting for a
+   * lock another program holds blocks the process (better-sqlite3 is synchronous); after one such
+   * wait in vain, later writes fail at once (503) until one succeeds, instead of each login waiting.
+   */
+  readonly #lockWait: WriteLockWait | undefined;
 
   constructor(store: Store, kind: CounterKind) {
     this.#kind = kind;
@@ -106,6 +115,7 @@ export class LimiterBackend implements FailureBackend {
       if (!TABLE_NAME.test(store.tableName)) {
         throw new SessionConfigError(`loginThrottle({ tableName }) must be a plain SQL identifier, got ${store.tableName}`);
       }
+      if (store.kind === "sqlite") this.#lockWait = writeLockWaitFor(store.database);
       // Expired rows are cleared by the library's own periodic (unref'd) timer.
       const tableOptions = { ...base, tableName: store.tableName, clearExpiredByTimeout: true };
       this.#build = (onReady) =>
@@ -163,7 +173,7 @@ export class LimiterBackend implements FailureBackend {
   async take(key: string): Promise<Counter> {
     await this.#whenReady();
     try {
-      const res = await this.#limiter.consume(key);
+      const res = await this.#write(() => this.#limiter.consume(key));
       return { count: res.consumedPoints, msLeft: res.msBeforeNext };
     } catch (rejection) {
       // Over the limit (or locked): the library rejects with the counter, not an Error.
@@ -175,18 +185,22 @@ export class LimiterBackend implements FailureBackend {
   /** Lock the key for blockMs (the lockout), from now. */
   async lock(key: string): Promise<Counter> {
     await this.#whenReady();
-    await (this.#limiter as RateLimiterStoreAbstract).block(key, Math.ceil(this.#kind.blockMs / 1000));
+    await this.#write(() => (this.#limiter as RateLimiterStoreAbstract).block(key, Math.ceil(this.#kind.blockMs / 1000)));
     return { count: this.#kind.limit, msLeft: this.#kind.blockMs };
   }
 
   /** Give back one attempt (a successful login is no failure of its IP). */
   async refund(key: string): Promise<void> {
     await this.#whenReady();
-    await this.#limiter.reward(key, 1);
+    await this.#write(() => this.#limiter.reward(key, 1));
   }
 
   async reset(key: string): Promise<void> {
     await this.#whenReady();
-    await this.#limiter.delete(key);
+    await this.#write(() => this.#limiter.delete(key));
+  }
+
+  #write<T>(work: () => Promise<T>): Promise<T> {
+    return this.#lockWait ? this.#lockWait.writeAsync(work) : work();
   }
 }

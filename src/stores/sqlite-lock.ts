@@ -12,8 +12,14 @@
  * connection to not waiting at all (`busy_timeout = 0`): later writes fail at once (a 503 for their
  * request) while reads, which WAL never blocks, go on. The first write that succeeds again puts the
  * wait back. One lock episode costs the process one timeout of blocking, not one per write.
+ *
+ * One policy per connection, shared by everything writing through it (SqliteStore, the login
+ * throttle's counters): whichever sees the lock first stops them all waiting.
  */
-import type BetterSqlite3 from "better-sqlite3";
+/** What the policy uses of a better-sqlite3 Database: its pragma call. */
+export interface PragmaDatabase {
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+}
 
 /** SQLITE_BUSY (and its extended codes): the lock was held by another connection. */
 function isBusy(error: unknown): boolean {
@@ -22,12 +28,12 @@ function isBusy(error: unknown): boolean {
 }
 
 export class WriteLockWait {
-  readonly #database: BetterSqlite3.Database;
+  readonly #database: PragmaDatabase;
   /** The connection's busy_timeout to restore (the store's, or the one a passed-in database had). */
   readonly #waitMs: number;
   #failingFast = false;
 
-  constructor(database: BetterSqlite3.Database, waitMs: number) {
+  constructor(database: PragmaDatabase, waitMs: number) {
     this.#database = database;
     this.#waitMs = waitMs;
   }
@@ -43,16 +49,49 @@ export class WriteLockWait {
     try {
       result = work();
     } catch (error) {
-      if (isBusy(error) && !this.#failingFast) {
-        this.#failingFast = true;
-        this.#database.pragma("busy_timeout = 0");
-      }
+      this.#failed(error);
       throw error;
     }
+    this.#succeeded();
+    return result;
+  }
+
+  /** The same for a write behind a promise (rate-limiter-flexible's SQLite limiter). */
+  async writeAsync<T>(work: () => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      this.#failed(error);
+      throw error;
+    }
+    this.#succeeded();
+    return result;
+  }
+
+  #failed(error: unknown): void {
+    if (isBusy(error) && !this.#failingFast) {
+      this.#failingFast = true;
+      this.#database.pragma("busy_timeout = 0");
+    }
+  }
+
+  #succeeded(): void {
     if (this.#failingFast) {
       this.#failingFast = false;
       this.#database.pragma(`busy_timeout = ${this.#waitMs}`);
     }
-    return result;
   }
+}
+
+const perConnection = new WeakMap<PragmaDatabase, WriteLockWait>();
+
+/** The policy of this connection, made on first use with the connection's busy_timeout as its wait. */
+export function writeLockWaitFor(database: PragmaDatabase): WriteLockWait {
+  let policy = perConnection.get(database);
+  if (!policy) {
+    policy = new WriteLockWait(database, database.pragma("busy_timeout", { simple: true }) as number);
+    perConnection.set(database, policy);
+  }
+  return policy;
 }

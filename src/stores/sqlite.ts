@@ -28,7 +28,7 @@ import {
 import { loadPeer } from "./peer.js";
 import { entryFromRow, exceptKeys, metaColumns, refuseEmpty, sqlIdentifier, startPruneTimer, type MetaColumns, type MetaRow } from "./shared.js";
 import { SessionConfigError } from "../errors.js";
-import { WriteLockWait } from "./sqlite-lock.js";
+import { writeLockWaitFor, type WriteLockWait } from "./sqlite-lock.js";
 
 const debug = debuglog("koa-sessionkit:sqlite");
 
@@ -169,7 +169,6 @@ export class SqliteStore implements SessionStore {
     }
     const db = this.database;
     let statements: Statements;
-    let waitMs: number;
     try {
       if (this.#ownsDatabase) {
         // WAL: readers never wait on the writer, and a commit is one fsync of the log, not of the file.
@@ -177,7 +176,6 @@ export class SqliteStore implements SessionStore {
         db.pragma("synchronous = NORMAL");
         db.pragma(`busy_timeout = ${busyTimeout}`);
       }
-      waitMs = db.pragma("busy_timeout", { simple: true }) as number;
       if (options.createTable ?? true) db.exec(SQLITE_SCHEMA_SQL(table));
       statements = prepareStatements(db, t);
     } catch (error) {
@@ -190,7 +188,7 @@ export class SqliteStore implements SessionStore {
     this.#list = statements.list;
     this.#userKeys = statements.userKeys;
     this.#prune = statements.prune;
-    this.#lock = new WriteLockWait(db, waitMs);
+    this.#lock = writeLockWaitFor(db);
     // BEGIN IMMEDIATE: take the write lock before the read. A deferred transaction would read first
     // and then fail at once (SQLITE_BUSY, no busy wait) when another process wrote in between:
     // about one write in ten with two processes on one file.

@@ -37,7 +37,7 @@ describe.each(backends)("loginThrottle with its %s down", (_name, make) => {
       );
       expect(error).toBeInstanceOf(ThrottleUnavailableError);
       expect(error).toMatchObject({ code: "ERR_SESSIONKIT_THROTTLE_UNAVAILABLE", status: 503, expose: false });
-      expect((error as Error).message).toMatch(/^koa-sessionkit: .*refused with 503.*Check that the Redis or PostgreSQL/);
+      expect((error as Error).message).toMatch(/^koa-sessionkit: .*refused with 503.*Check that the Redis, PostgreSQL or SQLite database/);
       expect((error as Error).cause).toBeInstanceOf(Error);
     }
     await expect(throttle.succeed(ctx, "a@example.com")).resolves.toBeUndefined();

@@ -267,6 +267,41 @@ describe("loginThrottle: a refused IP", () => {
   });
 });
 
+describe("loginThrottle (SQLite) while another program holds the write lock", () => {
+  it("blocks the process for one busy_timeout, then refuses logins at once (503) until the lock is gone", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "sk-throttle-lock-"));
+    const file = path.join(dir, "limits.db");
+    const sqlite = new Database(file);
+    sqlite.pragma("journal_mode = WAL");
+    sqlite.pragma("busy_timeout = 300");
+    const other = new Database(file);
+    try {
+      const app = loginApp(loginThrottle({ sqlite, tableName: "sk_login_limits" }));
+      expect((await attempt(app, "alice@example.com", "x")).status).toBe(401); // the table exists now
+      other.exec("BEGIN IMMEDIATE");
+      const timed = async () => {
+        const started = performance.now();
+        const res = await attempt(app, `user${Math.random()}@example.com`, "x");
+        return { status: res.status, ms: performance.now() - started };
+      };
+      const first = await timed();
+      expect(first.status).toBe(503);
+      expect(first.ms).toBeGreaterThanOrEqual(250);
+      const later = [await timed(), await timed(), await timed(), await timed(), await timed()];
+      expect(later.map((entry) => entry.status)).toEqual([503, 503, 503, 503, 503]);
+      // Five logins cost less than the one wait (each would have waited 300 ms).
+      expect(later.reduce((sum, entry) => sum + entry.ms, 0)).toBeLessThan(300);
+      other.exec("COMMIT");
+      expect((await attempt(app, "alice@example.com", "right password")).status).toBe(200);
+      expect(sqlite.pragma("busy_timeout", { simple: true })).toBe(300);
+    } finally {
+      other.close();
+      sqlite.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("loginThrottle (SQLite): one database file, kept across restarts", () => {
   it("creates its table, shares the lockout between two throttles on the file, and a new one still sees it", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "sk-throttle-"));
