@@ -174,10 +174,18 @@ function isUnavailable(err: unknown): err is SessionkitError {
   return status === 503 && (code === "ERR_SESSIONKIT_STORE_UNAVAILABLE" || code === "ERR_SESSIONKIT_THROTTLE_UNAVAILABLE");
 }
 
+/**
+ * Headers that describe a response body or a result, set by a handler before its store call failed:
+ * they would describe the 503 (a gzip Content-Encoding over a plain JSON body can't be decoded).
+ * Others stay (CORS, security headers: Koa's own error handling would drop them too, which is why
+ * @koa/cors has keepHeadersOnError).
+ */
+const BODY_HEADERS = ["Set-Cookie", "Content-Encoding", "Content-Disposition", "Content-Language", "Content-Range", "ETag", "Last-Modified", "Location", "Expires"];
+
 /** 503 with Retry-After and a generic body; the client's cookie stays as it was. */
 function respondUnavailable(ctx: Context, err: SessionkitError): void {
   ctx.app.emit("error", err, ctx);
-  ctx.remove("Set-Cookie");
+  for (const name of BODY_HEADERS) ctx.remove(name);
   ctx.status = 503;
   ctx.set("Retry-After", "5");
   ctx.set("Cache-Control", "no-store");
