@@ -14,6 +14,8 @@
  */
 import { debuglog } from "node:util";
 import type BetterSqlite3 from "better-sqlite3";
+// Named types for everything public: the .d.ts then reads without esModuleInterop (@types/better-sqlite3 is `export =`).
+import type { Database as SqliteDatabase, Statement } from "better-sqlite3";
 import { parseStored, serializeStored } from "./json.js";
 import { stringifyJson } from "./deep-json.js";
 import { applyChanges, applyTouch } from "./apply.js";
@@ -37,7 +39,7 @@ export interface SqliteStoreOptions {
   /** Database file the store opens (and on close closes). ":memory:" works for tests. */
   path?: string;
   /** An open better-sqlite3 Database you manage; the store never closes it. */
-  database?: BetterSqlite3.Database;
+  database?: SqliteDatabase;
   /** Default "koa_sessions". */
   table?: string;
   /** Create the table and indexes if missing. Default true. */
@@ -73,7 +75,7 @@ function loadBetterSqlite3(): typeof BetterSqlite3 {
 }
 
 /** The file opened, or a SessionConfigError naming the path and what to check (the driver's text is terse). */
-function openDatabase(Database: typeof BetterSqlite3, path: string): BetterSqlite3.Database {
+function openDatabase(Database: typeof BetterSqlite3, path: string): SqliteDatabase {
   try {
     return new Database(path);
   } catch (error) {
@@ -88,15 +90,15 @@ function openDatabase(Database: typeof BetterSqlite3, path: string): BetterSqlit
 type Row = [key: string, data: string, expiresAt: number, ...columns: MetaColumns];
 
 interface Statements {
-  get: BetterSqlite3.Statement<[string, number], { data: string }>;
-  put: BetterSqlite3.Statement<Row>;
-  destroy: BetterSqlite3.Statement<[string]>;
-  list: BetterSqlite3.Statement<[string, number], MetaRow>;
-  userKeys: BetterSqlite3.Statement<[string, number], { key: string }>;
-  prune: BetterSqlite3.Statement<[number]>;
+  get: Statement<[string, number], { data: string }>;
+  put: Statement<Row>;
+  destroy: Statement<[string]>;
+  list: Statement<[string, number], MetaRow>;
+  userKeys: Statement<[string, number], { key: string }>;
+  prune: Statement<[number]>;
 }
 
-function prepareStatements(db: BetterSqlite3.Database, t: string): Statements {
+function prepareStatements(db: SqliteDatabase, t: string): Statements {
   return {
     get: db.prepare(`SELECT data FROM ${t} WHERE key = ? AND expires_at > ?`),
     put: db.prepare(`INSERT OR REPLACE INTO ${t} (key, data, expires_at, user_id, created_at, last_seen_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -132,15 +134,15 @@ function unusableDatabase(path: string | undefined, table: string, error: unknow
  */
 export class SqliteStore implements SessionStore {
   /** The better-sqlite3 Database in use (yours, or the one the store opened). */
-  readonly database: BetterSqlite3.Database;
+  readonly database: SqliteDatabase;
   readonly #ownsDatabase: boolean;
   readonly #timer: NodeJS.Timeout | undefined;
-  readonly #get: BetterSqlite3.Statement<[string, number], { data: string }>;
-  readonly #put: BetterSqlite3.Statement<Row>;
-  readonly #destroy: BetterSqlite3.Statement<[string]>;
-  readonly #list: BetterSqlite3.Statement<[string, number], MetaRow>;
-  readonly #userKeys: BetterSqlite3.Statement<[string, number], { key: string }>;
-  readonly #prune: BetterSqlite3.Statement<[number]>;
+  readonly #get: Statement<[string, number], { data: string }>;
+  readonly #put: Statement<Row>;
+  readonly #destroy: Statement<[string]>;
+  readonly #list: Statement<[string, number], MetaRow>;
+  readonly #userKeys: Statement<[string, number], { key: string }>;
+  readonly #prune: Statement<[number]>;
   readonly #lock: WriteLockWait;
   /** Read-modify-write of one row, atomic. Returns false when the row is missing or expired. */
   readonly #update: (key: string, maxAge: MaxAge | undefined, change: (stored: StoredSession) => void) => boolean;

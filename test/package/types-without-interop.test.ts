@@ -27,6 +27,15 @@ describe.skipIf(!built)("the published .d.ts", () => {
       join(dir, "app.ts"),
       `import Koa = require("koa");
 import { session } from "koa-sessionkit";
+// Subpaths: node10 resolution has no "exports"; package.json's typesVersions points it at the types.
+import { login, requireAuth } from "koa-sessionkit/auth";
+import type { SqliteStoreOptions } from "koa-sessionkit/sqlite";
+import type { RedisStoreOptions } from "koa-sessionkit/redis";
+import type { PostgresStoreOptions } from "koa-sessionkit/postgres";
+import type { MemoryStoreOptions } from "koa-sessionkit/memory";
+import type { ConnectStoreLike } from "koa-sessionkit/connect";
+const subpaths: [SqliteStoreOptions?, RedisStoreOptions?, PostgresStoreOptions?, MemoryStoreOptions?, ConnectStoreLike?] = [];
+void subpaths;
 interface AppContext extends Koa.DefaultContext { log(message: string): void }
 const app = new Koa<Koa.DefaultState, AppContext>();
 app.keys = ["a key of at least thirty-two bytes, honestly"];
@@ -34,7 +43,8 @@ app.use(session({ maxAge: 60_000 }, app));
 // exactOptionalPropertyTypes: an option left undefined by configuration is accepted, as koa-session accepts it.
 const env: Record<string, string | undefined> = process.env;
 app.use(session({ maxAge: env.TTL ? Number(env.TTL) : undefined, secure: env.PROD ? true : undefined, sameSite: env.SAMESITE, prefix: env.PREFIX, key: env.COOKIE, store: undefined, genid: undefined }, app));
-app.use(async (ctx) => { ctx.session.views = (ctx.session.views || 0) + 1; ctx.log("ok"); });
+app.use(requireAuth());
+app.use(async (ctx) => { ctx.session.views = (ctx.session.views || 0) + 1; ctx.log("ok"); await login(ctx, { id: "1" }); });
 `,
     );
     const compilerOptions = { strict: true, exactOptionalPropertyTypes: true, module: "commonjs", moduleResolution: "node10", target: "ES2022", noEmit: true, types: ["node"], skipLibCheck: false };
