@@ -7,6 +7,8 @@
  * @example
  * npx koa-sessionkit keys                       # SESSION_KEYS=<new>,<new>
  * npx koa-sessionkit keys --rotate "$SESSION_KEYS" --max 3
+ * npx koa-sessionkit keys --stage "$SESSION_KEYS"     # rolling deploys: new key last, then…
+ * npx koa-sessionkit keys --promote "$SESSION_KEYS"   # …moved first in a second deploy
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -21,12 +23,16 @@ Print session keys as one comma-separated line, first key first (it signs and se
 Options:
   --count N            how many fresh keys to print (default 2)
   --rotate "<keys>"    the current comma-separated keys: prints a new key first, then the current ones
-  --max N              with --rotate: keep at most N keys, dropping the oldest (default 3)
+  --stage "<keys>"     rolling deploys, step 1: the current keys, then a new key last (it verifies, not signs)
+  --promote "<keys>"   rolling deploys, step 2: the staged (last) key moved first, so it signs
+  --max N              with --rotate or --promote: keep at most N keys, dropping the oldest (default 3)
   -h, --help           show this help
 
 Examples:
   SESSION_KEYS=$(npx koa-sessionkit keys)
-  SESSION_KEYS=$(npx koa-sessionkit keys --rotate "$SESSION_KEYS")
+  SESSION_KEYS=$(npx koa-sessionkit keys --rotate "$SESSION_KEYS")     # every instance switches at once
+  SESSION_KEYS=$(npx koa-sessionkit keys --stage "$SESSION_KEYS")      # rolling: deploy this everywhere,
+  SESSION_KEYS=$(npx koa-sessionkit keys --promote "$SESSION_KEYS")    # then this
 
 In the app: app.keys = process.env.SESSION_KEYS!.split(",");
 `;
@@ -51,9 +57,9 @@ function positiveInteger(name: string, value: string | undefined, fallback: numb
  * Split the current list and check each key. Byte length is measured as the app will see it:
  * app.keys strings are used as UTF-8 bytes, so a 43-character base64url key counts as 43 bytes.
  */
-function currentKeys(list: string): string[] {
+function currentKeys(list: string, option: string): string[] {
   const keys = list.split(",").map((key) => key.trim()).filter((key) => key.length > 0);
-  if (keys.length === 0) throw new UsageError('--rotate needs the current keys, e.g. --rotate "$SESSION_KEYS"');
+  if (keys.length === 0) throw new UsageError(`--${option} needs the current keys, e.g. --${option} "$SESSION_KEYS"`);
   const short = keys
     .map((key, index) => ({ index, bytes: Buffer.byteLength(key, "utf8") }))
     .filter(({ bytes }) => bytes < MIN_KEY_BYTES);
@@ -73,14 +79,15 @@ function currentKeys(list: string): string[] {
  * failed for those keys. A value that is one of our own options stays one (`--rotate --count 3` is
  * still "--rotate needs a value").
  */
-const OPTION = /^(--(count|rotate|max|help)(=|$)|-h$)/;
+const OPTION = /^(--(count|rotate|stage|promote|max|help)(=|$)|-h$)/;
+const TAKES_KEYS = new Set(["--rotate", "--stage", "--promote"]);
 function joinRotateValue(argv: readonly string[]): string[] {
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const value = argv[i + 1];
-    if (arg === "--rotate" && value !== undefined && !OPTION.test(value)) {
-      args.push(`--rotate=${value}`);
+    if (TAKES_KEYS.has(arg) && value !== undefined && !OPTION.test(value)) {
+      args.push(`${arg}=${value}`);
       i++;
     } else args.push(arg);
   }
@@ -95,6 +102,8 @@ function run(argv: readonly string[]): { stdout: string; stderr: string } {
     options: {
       count: { type: "string" },
       rotate: { type: "string" },
+      stage: { type: "string" },
+      promote: { type: "string" },
       max: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -106,16 +115,36 @@ function run(argv: readonly string[]): { stdout: string; stderr: string } {
   }
   if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
 
+  const given = (["rotate", "stage", "promote"] as const).filter((name) => values[name] !== undefined);
+  if (given.length > 1) throw new UsageError(`--${given[0]} and --${given[1]} cannot be combined; run them one after the other`);
+  if (given.length === 1 && values.count !== undefined) throw new UsageError(`--count and --${given[0]} cannot be combined; --${given[0]} works on the current keys`);
   if (values.rotate !== undefined) {
-    if (values.count !== undefined) throw new UsageError("--count and --rotate cannot be combined; --rotate adds exactly one key");
     const max = positiveInteger("--max", values.max, 3);
-    const rotated = [newKey(), ...currentKeys(values.rotate)].slice(0, max);
+    const rotated = [newKey(), ...currentKeys(values.rotate, "rotate")].slice(0, max);
     return {
       stdout: `${rotated.join(",")}\n`,
-      stderr: "New key first (it signs from now on); the others still verify. Deploy the new list; dropped keys log their users out.\n",
+      stderr: "New key first (it signs from now on); the others still verify. Deploy the new list to every instance at once (for a rolling deploy use --stage, then --promote); dropped keys log their users out.\n",
     };
   }
-  if (values.max !== undefined) throw new UsageError("--max only applies with --rotate");
+  if (values.stage !== undefined) {
+    if (values.max !== undefined) throw new UsageError("--max applies to --promote, which drops the oldest keys; --stage keeps every key");
+    const staged = [...currentKeys(values.stage, "stage"), newKey()];
+    return {
+      stdout: `${staged.join(",")}\n`,
+      stderr: 'New key last: every instance can verify it, none signs with it yet. Deploy this list to every instance, then run --promote "$SESSION_KEYS" and deploy again.\n',
+    };
+  }
+  if (values.promote !== undefined) {
+    const keys = currentKeys(values.promote, "promote");
+    if (keys.length < 2) throw new UsageError("--promote moves the last key first and needs at least two keys; stage one first with --stage");
+    const max = positiveInteger("--max", values.max, 3);
+    const promoted = [keys.at(-1) as string, ...keys.slice(0, -1)].slice(0, max);
+    return {
+      stdout: `${promoted.join(",")}\n`,
+      stderr: "Staged key first: it signs from now on; the others still verify. Deploy this list (every instance already verifies the new key); dropped keys log their users out.\n",
+    };
+  }
+  if (values.max !== undefined) throw new UsageError("--max only applies with --rotate or --promote");
   const count = positiveInteger("--count", values.count, 2);
   const keys = Array.from({ length: count }, newKey);
   return {

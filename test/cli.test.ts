@@ -100,6 +100,30 @@ describe("koa-sessionkit keys", () => {
     expect(current).not.toContain(one[0]);
   });
 
+  it("--stage then --promote: during each rolling deploy, old and new instances verify each other's cookies", async () => {
+    const current = keysOf((await cli("keys")).stdout);
+    const staged = await cli("keys", "--stage", current.join(","));
+    expect(staged.code).toBe(0);
+    expect(staged.stderr).toMatch(/New key last.*then run --promote/);
+    const stage = keysOf(staged.stdout);
+    expect(stage.slice(0, 2)).toEqual(current);
+    expect(stage).toHaveLength(3);
+    const promoted = await cli("keys", "--promote", stage.join(","));
+    const promote = keysOf(promoted.stdout);
+    expect(promote).toEqual([stage[2], current[0], current[1]]);
+    // Deploy 1 (current → stage) and deploy 2 (stage → promote): in each, instances on either list
+    // verify what the other signs, so nobody is logged out mid-deploy.
+    for (const [before, after] of [[current, stage], [stage, promote]] as const) {
+      const [a, b] = [keyring(before), keyring(after)];
+      expect(b.index("koa.sess=x", a.sign("koa.sess=x"))).toBeGreaterThanOrEqual(0);
+      expect(a.index("koa.sess=x", b.sign("koa.sess=x"))).toBeGreaterThanOrEqual(0);
+    }
+    // --rotate's one-step list is not verified by instances still on the old one.
+    const rotated = keysOf((await cli("keys", "--rotate", current.join(","))).stdout);
+    expect(keyring(current).index("koa.sess=x", keyring(rotated).sign("koa.sess=x"))).toBe(-1);
+    expect((await cli("keys", "--promote", stage.join(","), "--max", "2")).stdout.trim().split(",")).toEqual([stage[2], current[0]]);
+  });
+
   it("--rotate refuses keys shorter than 32 bytes and says how to fix it", async () => {
     const good = keysOf((await cli("keys", "--count", "1")).stdout)[0] as string;
     const { stdout, stderr, code } = await cli("keys", "--rotate", `${good},too-short`);
@@ -130,7 +154,10 @@ describe("koa-sessionkit keys", () => {
       [["keys", "--count", "zero"], /--count must be a whole number/],
       [["keys", "--count", "0"], /--count must be a whole number/],
       [["keys", "--count"], /argument missing/],
-      [["keys", "--max", "2"], /--max only applies with --rotate/],
+      [["keys", "--max", "2"], /--max only applies with --rotate or --promote/],
+      [["keys", "--stage", "a".repeat(40), "--max", "2"], /--stage keeps every key/],
+      [["keys", "--promote", "a".repeat(40)], /needs at least two keys/],
+      [["keys", "--stage", "a".repeat(40), "--promote", "b".repeat(40)], /cannot be combined/],
       [["keys", "--rotate", ""], /--rotate needs the current keys/],
       [["keys", "--rotate", "a".repeat(40), "--count", "2"], /cannot be combined/],
     ];
