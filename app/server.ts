@@ -57,6 +57,11 @@ async function main(): Promise<void> {
     // From now on /readyz answers 503; with SHUTDOWN_DELAY the balancer sees that and stops sending
     // new requests before this instance stops accepting them.
     health.shuttingDown = true;
+    // Every response from now on closes its connection: a client (or a balancer's keep-alive pool,
+    // which never reads /readyz) opens its next connection elsewhere instead of reusing this one, and
+    // busy keep-alive connections don't hold server.close() open. Without it, requests already sent
+    // on a reused connection were reset when the drain ended.
+    server.prependListener("request", (_request, response) => response.setHeader("Connection", "close"));
     logger.info({ signal, delayMs: config.shutdownDelayMs }, "shutting down");
     setTimeout(() => stopServing(server, logger, close), config.shutdownDelayMs);
   };

@@ -165,6 +165,51 @@ describe("reference app process", () => {
     expect(Date.now() - signalled).toBeGreaterThanOrEqual(1900);
   });
 
+  it("after SIGTERM, responses close their keep-alive connections: busy clients move on, none is reset", async () => {
+    const server = await startServer({ DATA_DIR: dataDir, SESSION_STORE: "memory", SHUTDOWN_DELAY: "1s" });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    const get = () =>
+      new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        http
+          .get(`${server.url}/healthz`, { agent }, (res) => {
+            res.resume();
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+          })
+          .on("error", reject);
+      });
+    try {
+      expect((await get()).connection).toBe("keep-alive");
+      const signalled = Date.now();
+      server.child.kill("SIGTERM");
+      const seen: Array<{ status: number; connection: string | undefined }> = [];
+      const errors: string[] = [];
+      // Four clients that keep their connections busy through the whole drain, as a pool does.
+      let exited = false;
+      void server.exited.then(() => (exited = true));
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (!exited && Date.now() - signalled < 4000) {
+            try {
+              seen.push(await get());
+            } catch (error) {
+              // After the drain nothing listens: a refused connection is expected, a reset is not.
+              const code = (error as { code?: string }).code ?? "";
+              if (code !== "ECONNREFUSED") errors.push(code);
+              break;
+            }
+          }
+        }),
+      );
+      const done = await server.exited;
+      expect(done.code).toBe(0);
+      expect(errors).toEqual([]);
+      expect(seen.filter((entry) => entry.connection === "close").length).toBeGreaterThan(0);
+      expect(Date.now() - signalled).toBeLessThan(4000); // busy connections did not hold the exit open
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it("user:add adds a user to the same database; clear errors and exit codes", async () => {
     const env = { DATA_DIR: dataDir };
     const added = await run("app/cli/user-add.ts", ["--email", " Admin@Example.com ", "--password", "admin password 1", "--role", "admin"], env);
