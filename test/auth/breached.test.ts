@@ -34,7 +34,8 @@ describe("breachedPassword", () => {
     pwned.mode = "hang";
     const started = Date.now();
     expect(await breachedPassword(BREACHED, { url: pwned.url, timeout: 200 })).toBeUndefined();
-    expect(Date.now() - started).toBeLessThan(5000);
+    // Bounded by the 200 ms given, with room for a loaded machine; the default timeout would fail this.
+    expect(Date.now() - started).toBeLessThan(1500);
     expect(await breachedPassword(BREACHED, { url: "http://127.0.0.1:1/range/" })).toBeUndefined();
   });
 

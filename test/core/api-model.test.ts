@@ -75,10 +75,8 @@ describe("ctx.session model", () => {
     expect((await new Client(handler).get("/")).body.maxAge).toBeNull();
   });
 
-  // BUG (src/session/context-session.ts #writeStore → #writeIdCookie): switching an existing session to
-  // maxAge "session" passes stored._expire === undefined to #writeIdCookie, whose default parameter
-  // (`expire = this.#expire`) then substitutes the old expiry, so the cookie keeps an Expires date
-  // instead of becoming a browser-session cookie. Remove .fails once fixed.
+  // Regression guard (fixed in 07a577a): switching an existing session to maxAge "session" once kept
+  // the old Expires date instead of making a browser-session cookie.
   it("maxAge = 'session' on an existing session sends a cookie without Expires", async () => {
     const store = new CountingStore();
     const client = new Client(

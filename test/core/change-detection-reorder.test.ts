@@ -50,10 +50,9 @@ const routes: Koa.Middleware = (ctx) => {
 const pgUp = await requireService("postgres");
 
 describe("change detection is independent of the store's key order and formatting", () => {
-  // BUG (src/session/context-session.ts #adopt/#reason): #savedJson is the store's raw text, compared
-  // byte-for-byte with the middleware's own serialization, so reordered keys or jsonb spacing read as
-  // "changed" and every read-only request rewrites the session and re-sends the cookie. Remove .fails
-  // once fixed.
+  // Regression guard (fixed in 07a577a): the store's raw text was once compared byte for byte with
+  // our serialization, so reordered keys or jsonb spacing read as "changed" and every read-only
+  // request rewrote the session.
   it("a foreign store that reorders keys: a read-only request writes nothing", async () => {
     const store = new CountingStore({ inner: new ReorderingStore() });
     const client = new Client(makeApp({ store }, routes).callback());

@@ -149,9 +149,8 @@ describe("parallel requests on one session (MemoryStore merge)", () => {
     expect((await get(handler, newId, "/")).body.isNew).toBe(false);
   });
 
-  // BUG (src/session/context-session.ts #writeStore): a forced save of an existing session (save(),
-  // a maxAge change) always goes through store.set, which recreates an entry a concurrent logout has
-  // just destroyed; only the merge path honours "destroy wins". Remove .fails once fixed.
+  // Regression guard (fixed in 07a577a): a forced save of an existing session (save(), a maxAge
+  // change) once went through store.set and recreated an entry a concurrent logout had just destroyed.
   for (const path of ["/force-save", "/force-maxage"]) {
     it(`a slow ${path.slice(7)} racing a logout: destroy still wins`, async () => {
       const store = new CountingStore();
@@ -179,9 +178,8 @@ describe("parallel requests on one session (MemoryStore merge)", () => {
     });
   }
 
-  // BUG (same place, #regenerate/#writeStore): regenerate() after a concurrent logout destroys the
-  // already-gone old entry and then writes the loaded data under a fresh id with store.set, so the
-  // logged-out session comes back and the slow response hands the client a live cookie for it.
+  // Regression guard (fixed in 07a577a): regenerate() after a concurrent logout once wrote the loaded
+  // data under a fresh id, so the logged-out session came back with a live cookie.
   it("a slow regenerate racing a logout: the logged-out data is not resurrected under a new id", async () => {
     const inner = new MemoryStore();
     const { handler } = raceApp(new CountingStore({ inner }));

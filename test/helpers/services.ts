@@ -52,3 +52,15 @@ export function requireService(name: keyof typeof SERVICES): Promise<boolean> {
   }
   return pending;
 }
+
+/**
+ * The same rule for a program a test starts itself (redis-server for its own replica, sentinels or
+ * cluster; PostgreSQL's initdb): true when `available`; otherwise under CI=true throw, else print a
+ * notice and return false for `describe.skipIf(!…)`.
+ */
+export function requireTool(available: boolean, what: string, install: string): boolean {
+  if (available) return true;
+  if (process.env.CI === "true") throw new Error(`${what}; under CI=true these tests must run. ${install}`);
+  console.warn(`\n  SKIPPED: ${what}; these tests are skipped. ${install}\n`);
+  return false;
+}

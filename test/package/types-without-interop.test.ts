@@ -10,11 +10,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { requireTool } from "../helpers/services.js";
 
 const run = promisify(execFile);
 const root = resolve(".");
-const built = existsSync("dist/index.d.ts");
-if (!built && process.env.CI === "true") throw new Error("dist/ is missing under CI=true; npm test builds it before the tests");
+const built = requireTool(existsSync("dist/index.d.ts"), "dist/ is not built", "Run `npm run build` (npm test does it first).");
 const dir = mkdtempSync(join(tmpdir(), "sk-types-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -10,12 +10,16 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis, type Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requireTool } from "../helpers/services.js";
 import { RedisStore } from "../../src/stores/redis.js";
 import { IOREDIS_VERSIONS } from "../helpers/ioredis-versions.js";
 import { runStoreContract } from "./contract.js";
 
-const hasRedis = spawnSync("redis-server", ["--version"]).status === 0 && spawnSync("redis-cli", ["--version"]).status === 0;
-if (!hasRedis) console.warn("\n  SKIPPED: the Redis Cluster tests need redis-server and redis-cli on PATH.\n");
+const hasRedis = requireTool(
+  spawnSync("redis-server", ["--version"]).status === 0 && spawnSync("redis-cli", ["--version"]).status === 0,
+  "the Redis Cluster tests need redis-server and redis-cli on PATH",
+  "Install redis-server (it brings redis-cli).",
+);
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -9,18 +9,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
+import { requireTool } from "../helpers/services.js";
 import { PostgresStore } from "../../src/stores/postgres.js";
 import { failFastRedisOptions, RedisStore } from "../../src/stores/redis.js";
 import { IOREDIS_VERSIONS } from "../helpers/ioredis-versions.js";
 import { sparePort, waitForPort } from "../helpers/spare-ports.js";
 
-const hasRedisServer = spawnSync("redis-server", ["--version"]).status === 0;
+const hasRedisServer = requireTool(spawnSync("redis-server", ["--version"]).status === 0, "the Redis outage tests need redis-server on PATH", "Install redis-server.");
 const pgVersion = existsSync("/usr/lib/postgresql") ? readdirSync("/usr/lib/postgresql").sort().at(-1) : undefined;
 const pgBin = pgVersion ? `/usr/lib/postgresql/${pgVersion}/bin` : undefined;
-const canRunPostgres = pgBin !== undefined && existsSync(`${pgBin}/initdb`) && spawnSync("id", ["postgres"]).status === 0;
-if (!hasRedisServer || !canRunPostgres) {
-  console.warn("\n  SKIPPED (partly): outage tests need redis-server on PATH and PostgreSQL's initdb with a postgres OS user.\n");
-}
+const canRunPostgres = requireTool(
+  pgBin !== undefined && existsSync(`${pgBin}/initdb`) && spawnSync("id", ["postgres"]).status === 0,
+  "the PostgreSQL outage tests need PostgreSQL's initdb (/usr/lib/postgresql/*/bin) and a postgres OS user",
+  "Install the postgresql package.",
+);
 
 /** Resolves how a promise settled and after how long; fails the test if it has not settled by `limitMs`. */
 async function settlesWithin<T>(promise: Promise<T>, limitMs: number) {

@@ -10,14 +10,11 @@ import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requireTool } from "../helpers/services.js";
 import type { SessionChanges, StoredSession } from "../../src/stores/contract.js";
 import { RedisStore } from "../../src/stores/redis.js";
 
-const hasRedisServer = spawnSync("redis-server", ["--version"]).status === 0;
-if (!hasRedisServer) {
-  if (process.env.CI === "true") throw new Error("redis-server is not on PATH; under CI=true the contention tests must run. Install redis-server.");
-  console.warn("\n  SKIPPED: the Redis contention tests need redis-server on PATH.\n");
-}
+const hasRedisServer = requireTool(spawnSync("redis-server", ["--version"]).status === 0, "the Redis contention tests need redis-server on PATH", "Install redis-server.");
 
 const WRITERS = 50;
 const MAX_AGE = 60_000;

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import request from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requireTool } from "../helpers/services.js";
 import { parseConfig } from "../../app/config.js";
 import { openResources } from "../../app/resources.js";
 import { failFastRedisOptions, RedisStore } from "../../src/stores/redis.js";
@@ -20,8 +21,7 @@ import { buildApp, cookieHeader } from "../auth/helpers.js";
 import { IOREDIS_VERSIONS } from "../helpers/ioredis-versions.js";
 import { sparePort, waitForPort } from "../helpers/spare-ports.js";
 
-const hasRedis = spawnSync("redis-server", ["--version"]).status === 0;
-if (!hasRedis) console.warn("\n  SKIPPED: the Redis Sentinel test needs redis-server on PATH.\n");
+const hasRedis = requireTool(spawnSync("redis-server", ["--version"]).status === 0, "the Redis Sentinel test needs redis-server on PATH", "Install redis-server.");
 
 const [v5, v6] = IOREDIS_VERSIONS as [(typeof IOREDIS_VERSIONS)[0], (typeof IOREDIS_VERSIONS)[0]];
 const NAME = "mymaster";
