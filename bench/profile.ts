@@ -59,13 +59,13 @@ function family(url: string): string {
   return path || "(native, no JS caller)";
 }
 
-export async function runProfile(caseNames: string, duration: number, top = 20): Promise<void> {
+export async function runProfile(caseNames: string, duration: number, sessionCount?: number, top = 20): Promise<void> {
   for (const caseName of caseNames.split(",").map((name) => name.trim()).filter(Boolean)) {
-    await profileOne(caseName, duration, top);
+    await profileOne(caseName, duration, top, sessionCount);
   }
 }
 
-async function profileOne(caseName: string, duration: number, top: number): Promise<void> {
+async function profileOne(caseName: string, duration: number, top: number, sessionCount: number | undefined): Promise<void> {
   const dir = join(BENCH_DIR, "results", "profiles");
   mkdirSync(dir, { recursive: true });
   const redis = caseName.includes("redis") ? await startPrivateRedis() : undefined;
@@ -80,7 +80,8 @@ async function profileOne(caseName: string, duration: number, top: number): Prom
       const connections = 50;
       const cookies: string[] = [];
       // Like bench/run.ts: one session per connection for a write, one for a read (contended: one).
-      const sessions = caseName.includes("write") && !caseName.includes("contended") ? connections : 1;
+      // --sessions N: N logins sent round-robin (past the verified/opened-cookie caches when large).
+      const sessions = sessionCount ?? (caseName.includes("write") && !caseName.includes("contended") ? connections : 1);
       for (let i = 0; i < sessions; i++) cookies.push(await login(server.port));
       await get(server.port, "/", cookies[0] ?? "");
       const url = `http://127.0.0.1:${server.port}/`;

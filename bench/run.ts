@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   }
   if (flags.profile !== undefined) {
     const { runProfile } = await import("./profile.js");
-    await runProfile(flags.profile, Number(flags.duration ?? 8));
+    await runProfile(flags.profile, Number(flags.duration ?? 8), flags.sessions === undefined ? undefined : Number(flags.sessions));
     return;
   }
   if (!HAS_WRK) throw new Error("koa-sessionkit bench: wrk is not installed; install it (Debian/Ubuntu: apt-get install -y wrk) and run again");
