@@ -115,6 +115,8 @@ function prepareStatements(db: SqliteDatabase, t: string): Statements {
  */
 function unusableDatabase(path: string | undefined, table: string, error: unknown): unknown {
   if (!(error instanceof Error) || error.name !== "SqliteError") return error;
+  // Another connection held the write lock past busyTimeout: the file is fine, so no config advice.
+  if (/^SQLITE_(BUSY|LOCKED)/.test(String((error as { code?: unknown }).code))) return error;
   const where = path === undefined ? "the given database" : JSON.stringify(path);
   return new SessionConfigError(
     `SqliteStore could not set up table ${JSON.stringify(table)} in ${where}: ${error.message}; check that the file is a SQLite database (or does not exist yet), that this process may write to it and its directory, and that no other table of that name has different columns (or pass another table)`,
