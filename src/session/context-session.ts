@@ -175,6 +175,7 @@ export class ContextSession implements SessionController, SessionControl {
     this.#meta = isPlainRecord(stored._sk) ? { ...(stored._sk as SessionMeta) } : undefined;
     this.#expire = typeof stored._expire === "number" ? stored._expire : undefined;
     this.#isNew = false;
+    if (loaded.reseal) this.#pending.force = true;
     const session = new Session(this, stored);
     this.#session = session;
     this.#identity = loaded.identity;
@@ -212,6 +213,9 @@ export class ContextSession implements SessionController, SessionControl {
   /** `ctx.session = value`: null destroys the session, an object replaces it (and ends any login on it). */
   set(value: unknown): void {
     if (value === null) {
+      // Cookie mode opens the cookie first, as for an object below: a koa-session cookie the legacy
+      // reader accepts must have its `.sig` companion cleared with it.
+      if (this.#session === undefined && this.#transport.kind === "cookie") this.get();
       this.#session = null;
       return;
     }

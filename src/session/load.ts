@@ -19,7 +19,7 @@ import type { VerifiedCache } from "../crypto/verified-cache.js";
 import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
 import { flatTemplate, isPlainRecord, normalizeStored, parseStored } from "../stores/json.js";
 import { readCookie, requestCookie } from "./cookies.js";
-import type { ResolvedOptions } from "./options.js";
+import { ONE_DAY_MS, type ResolvedOptions } from "./options.js";
 import type { LegacyReader, SharedState } from "./runtime.js";
 import { isThenable, storeCall } from "../stores/call.js";
 import type { SessionEvent } from "./types.js";
@@ -45,6 +45,8 @@ export interface Loaded {
   stale: boolean;
   /** Accepted once from koa-session: save it in koa-sessionkit's format, then forget the legacy entry. */
   legacy?: { storeKey: string | undefined } | undefined;
+  /** Cookie mode: re-seal at commit although nothing changed (see resealBrowserSession). */
+  reseal?: boolean | undefined;
 }
 
 const NOTHING: Loaded = Object.freeze({ reissue: false, stale: false });
@@ -126,9 +128,21 @@ export function loadFromCookie(ctx: Context, runtime: SharedState, sealer: Seale
     const userId = sealed.stored?._sk?.userId;
     auditEvent(ctx, "session.expired", { userId: typeof userId === "string" ? userId : undefined, reason: "cookie expired" });
   } else if (accept(ctx, runtime, sealed.stored, undefined)) {
-    return { stored: sealed.stored as StoredSession, reissue: sealed.keyIndex > 0, stale: false };
+    const stored = sealed.stored as StoredSession;
+    return { stored, reissue: sealed.keyIndex > 0, stale: false, reseal: resealBrowserSession(options, stored, sealed.expiresAt) };
   }
   return { reissue: false, stale: true };
+}
+
+/**
+ * A browser-session cookie (maxAge "session") is sealed to end a day after it was made, since a
+ * copied cookie must not live forever. Re-sealed once less than half of that day is left, a session
+ * in use lasts as long as the browser, as koa-session's does, instead of ending a day after its last
+ * change however often it is read.
+ */
+function resealBrowserSession(options: ResolvedOptions, stored: StoredSession, sealedUntil: number | undefined): boolean {
+  const browserSession = stored._session === true || (stored._maxAge === undefined && options.maxAge === "session");
+  return browserSession && sealedUntil !== undefined && sealedUntil - Date.now() < ONE_DAY_MS / 2;
 }
 
 function adoptLegacy(stored: StoredSession, storeKey: string | undefined): Loaded {
@@ -206,7 +220,7 @@ export type SealedCookie =
   | { kind: "none" }
   | { kind: "unopened"; token: string }
   | { kind: "expired"; stored: StoredSession | null }
-  | { kind: "opened"; stored: StoredSession | null; keyIndex: number };
+  | { kind: "opened"; stored: StoredSession | null; keyIndex: number; expiresAt: number | undefined };
 
 /**
  * An opened cookie as the cache keeps it. `template` is its payload parsed once and frozen, kept
@@ -230,7 +244,7 @@ export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer:
   if (!opened) return { kind: "unopened", token };
   // Expired: the session is still handed to the session:expired event, as koa-session does.
   if (opened.expiresAt !== undefined && opened.expiresAt <= Date.now()) return { kind: "expired", stored: decodePayload(options, opened.payload) };
-  if (options.decode) return { kind: "opened", stored: decodePayload(options, opened.payload), keyIndex: opened.keyIndex };
+  if (options.decode) return { kind: "opened", stored: decodePayload(options, opened.payload), keyIndex: opened.keyIndex, expiresAt: opened.expiresAt };
   // The same cookie parses to the same session every time: parse it once. The frozen template is
   // handed out only when the request can't change it through the object (flat values; the
   // controller copies them into the request's own Session) and nobody else sees it (no `valid`
@@ -238,7 +252,7 @@ export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer:
   opened.template ??= flatTemplate(opened.payload, true);
   const template = opened.template;
   const stored = template && !options.valid && rejectReason(ctx, options, template) === null ? template : parseStored(opened.payload);
-  return { kind: "opened", stored, keyIndex: opened.keyIndex };
+  return { kind: "opened", stored, keyIndex: opened.keyIndex, expiresAt: opened.expiresAt };
 }
 
 /** A sealed cookie's payload as a session (through the app's `decode` when given); null if it isn't one. */

@@ -81,6 +81,25 @@ describe("cookie mode: server-enforced expiry", () => {
     expect((await get(app, "/whoami", copy)).body).toEqual({ user: null, isNew: true });
   });
 
+  it('maxAge "session": a browser that keeps using it keeps it past a day (re-sealed once half the day is gone), as koa-session', async () => {
+    const { app } = cookieApp([KEY_A], { maxAge: "session" });
+    let token = cookieValue(await request(app.callback()).get("/login"));
+    const resealedAt: number[] = [];
+    for (let hour = 1; hour <= 30; hour++) {
+      at(hour * 60 * MINUTE);
+      const res = await get(app, "/whoami", token);
+      expect(res.body.user, `hour ${hour}`).toBe("alice");
+      const next = setCookies(res).get("koa.sess");
+      if (next) {
+        expect(next.attributes.expires).toBeUndefined(); // still a browser-session cookie
+        token = next.value;
+        resealedAt.push(hour);
+      }
+    }
+    // Reads cost no Set-Cookie until less than half of the seal's day is left.
+    expect(resealedAt).toEqual([13, 26]);
+  });
+
   it("rolling re-seals on every response with a new expiry; the old copy still dies at its own", async () => {
     const { app } = cookieApp([KEY_A], { maxAge: MINUTE, rolling: true });
     const first = cookieValue(await request(app.callback()).get("/login"));

@@ -4,10 +4,11 @@
  * reads it once, keeps the user logged in and re-issues it in koa-sessionkit's format. Without the
  * option, a koa-session cookie is just a fresh session.
  */
+import Koa from "koa";
 import request from "supertest";
 import { createHmac } from "node:crypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { storeKeyFor, type SessionOptions } from "../../src/index.js";
+import session, { storeKeyFor, type SessionOptions } from "../../src/index.js";
 import { keyring } from "../../src/crypto/keyring.js";
 import { cookieHeader, KEY_A, KEY_B, setCookies } from "./helpers.js";
 import { ANONYMOUS, jar, LOGGED_IN, MapStore, newApp, oldApp } from "./legacy-fixtures.js";
@@ -146,6 +147,21 @@ describe("legacy koa-session, cookie mode", () => {
     expect(next.body).toEqual(LOGGED_IN);
     expect(next.headers["set-cookie"]).toBeUndefined();
     expect(errors).toEqual([]);
+  });
+
+  it("ctx.session = null without reading the session first also clears koa-session's .sig", async () => {
+    const before = await request(oldApp([KEY_A, KEY_B]).app.callback()).get("/login");
+    const app = new Koa();
+    app.keys = [KEY_A, KEY_B];
+    app.use(session({ mode: "cookie", legacy: "koa-session" }, app));
+    app.use((ctx) => {
+      ctx.session = null;
+      ctx.body = "bye";
+    });
+    const res = await request(app.callback()).get("/logout").set("Cookie", jar(before));
+    for (const name of ["koa.sess", "koa.sess.sig"]) {
+      expect(setCookies(res).get(name)?.attributes.expires, name).toMatch(/01 Jan 1970/);
+    }
   });
 
   it("a legacy cookie stops being accepted at the _expire it carries", async () => {
