@@ -20,6 +20,7 @@
  * | BREACHED_PASSWORD_URL    | api.pwnedpasswords.com/range/ | the range endpoint (a mirror or proxy), with the check on |
  * | SESSION_IDLE_TIMEOUT     | 30m               | sign out after this long without a request (s, m, h or d)  |
  * | SESSION_ABSOLUTE_TIMEOUT | 12h               | sign out this long after login, however active              |
+ * | SESSION_PRUNE            | true              | delete expired sessions every 10 min (SQLite, PostgreSQL); with many instances, false on all but one |
  * | SHUTDOWN_DELAY           | 0                 | on SIGTERM, keep serving this long with /readyz at 503 so a load balancer drains the instance first |
  *
  * @example
@@ -62,6 +63,8 @@ export interface AppConfig {
   absoluteTimeoutMs: number;
   /** On SIGTERM, keep accepting this long while /readyz answers 503, then stop. */
   shutdownDelayMs: number;
+  /** This instance deletes expired sessions on a timer (SQLite, PostgreSQL stores). */
+  sessionPrune: boolean;
   /** Create demo@example.com with a random password when there are no users. */
   seedDemoUser: boolean;
 }
@@ -150,6 +153,7 @@ export function parseConfig(env: Env): AppConfig {
     ...parseTimeouts(env),
     // "0" (the default) stops accepting at once; a drain needs at least a second to be noticed.
     shutdownDelayMs: nonEmpty(env.SHUTDOWN_DELAY) === "0" ? 0 : parseDuration("SHUTDOWN_DELAY", env.SHUTDOWN_DELAY, 0),
+    sessionPrune: parseBoolean("SESSION_PRUNE", env.SESSION_PRUNE) ?? true,
     seedDemoUser: true,
   };
 }

@@ -100,7 +100,7 @@ export function openResources(config: AppConfig): Resources {
       break;
     }
     case "sqlite": {
-      const sqlite = new SqliteStore({ database: handles.sqlite() });
+      const sqlite = new SqliteStore({ database: handles.sqlite(), ...(config.sessionPrune ? {} : { pruneIntervalMs: false }) });
       store = sqlite;
       closeStore = () => sqlite.close();
       break;
@@ -115,7 +115,8 @@ export function openResources(config: AppConfig): Resources {
     }
     case "postgres": {
       const pool = handles.pool();
-      const postgres = new PostgresStore({ pool, table: "app_sessions" });
+      // SESSION_PRUNE=false on all but one instance: one DELETE of expired rows every 10 minutes, not one per instance.
+      const postgres = new PostgresStore({ pool, table: "app_sessions", ...(config.sessionPrune ? {} : { pruneIntervalMs: false }) });
       store = postgres;
       throttleBacking.pg = pool;
       closeStore = () => postgres.close();

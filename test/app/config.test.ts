@@ -12,6 +12,8 @@ describe("app config", () => {
     const config = parseConfig({});
     expect(config).toMatchObject({ port: 3000, host: "127.0.0.1", sessionStore: "sqlite", logLevel: "info", secureCookies: undefined, trustProxy: 0 });
     expect(config.dataDir).toBe(path.resolve("data"));
+    expect(config.sessionPrune).toBe(true);
+    expect(parseConfig({ SESSION_PRUNE: "false" }).sessionPrune).toBe(false);
     expect(parseConfig({ NODE_ENV: "production", SESSION_KEYS: TEST_KEY }).secureCookies).toBe(true);
   });
 
@@ -39,6 +41,7 @@ describe("app config", () => {
     [{ REDIS_SENTINELS: "a:1,,b:2", REDIS_SENTINEL_NAME: "m" }, /got ""/],
     [{ REDIS_SENTINELS: "a:1", REDIS_SENTINEL_NAME: "m", REDIS_URL: "redis://x:6379" }, /either REDIS_URL or REDIS_SENTINELS, not both/],
     [{ SHUTDOWN_DELAY: "a while" }, /SHUTDOWN_DELAY must be a duration/],
+    [{ SESSION_PRUNE: "sometimes" }, /SESSION_PRUNE must be true or false/],
   ])("rejects %o", (env, message) => {
     expect(() => parseConfig(env)).toThrow(ConfigError);
     expect(() => parseConfig(env)).toThrow(message);
