@@ -253,7 +253,11 @@ export class ContextSession implements SessionController, SessionControl {
    * only a cookie to send), else a promise. May throw synchronously.
    */
   commitNow(options: { save?: boolean; regenerate?: boolean } = {}): Promise<void> | undefined {
-    return this.#writes.run(() => this.#commitOnce(options));
+    // Checked without a closure: most requests are reads and commit nothing.
+    const inFlight = this.#writes.current;
+    if (inFlight) return inFlight.then(() => this.commitNow(options));
+    const writing = this.#commitOnce(options);
+    return writing && this.#writes.track(writing);
   }
 
   #commitOnce(options: { save?: boolean; regenerate?: boolean }): Promise<void> | undefined {

@@ -133,11 +133,13 @@ export interface SaveInput {
 export class OneWriteAtATime {
   #current: Promise<void> | undefined;
 
-  /** `start` now, or once the write in flight settled; undefined when it finished synchronously. */
-  run(start: () => Promise<void> | undefined): Promise<void> | undefined {
-    if (this.#current) return this.#current.then(() => this.run(start));
-    const writing = start();
-    if (!writing) return undefined;
+  /** The write in flight, if any: a new commit waits for it. */
+  get current(): Promise<void> | undefined {
+    return this.#current;
+  }
+
+  /** Remember `writing` as the write in flight until it settles. */
+  track(writing: Promise<void>): Promise<void> {
     const tracked = writing.finally(() => {
       if (this.#current === tracked) this.#current = undefined;
     });

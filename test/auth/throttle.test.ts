@@ -245,11 +245,26 @@ describe.skipIf(!postgresUp)("loginThrottle (PostgreSQL): shared by two app inst
   });
 });
 
+/** A throwaway SQLite file: `open()` makes a connection to it; all are closed and the file removed after. */
+async function withDatabaseFile(run: (open: () => Database.Database) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), "sk-throttle-"));
+  const opened: Database.Database[] = [];
+  try {
+    await run(() => {
+      const database = new Database(path.join(dir, "limits.db"));
+      opened.push(database);
+      return database;
+    });
+  } finally {
+    for (const database of opened) database.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe("loginThrottle: a refused IP", () => {
   it("adds no record per email it cycles through, and does not count against the accounts it names", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "sk-throttle-"));
-    const sqlite = new Database(path.join(dir, "limits.db"));
-    try {
+    await withDatabaseFile(async (open) => {
+      const sqlite = open();
       const server = loginApp(loginThrottle({ sqlite, tableName: "sk_login_limits", ipLimit: 5 }), true);
       const attacker = "203.0.113.9";
       for (let i = 0; i < 5; i++) expect((await attempt(server, `user${i}@example.com`, "x", attacker)).status).toBe(401);
@@ -260,22 +275,17 @@ describe("loginThrottle: a refused IP", () => {
       for (let i = 0; i < 15; i++) expect((await attempt(server, "alice@example.com", "x", attacker)).status).toBe(429);
       expect(rows()).toBe(before);
       expect((await attempt(server, "alice@example.com", "right password", "198.51.100.1")).status).toBe(200);
-    } finally {
-      sqlite.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe("loginThrottle (SQLite) while another program holds the write lock", () => {
   it("blocks the process for one busy_timeout, then refuses logins at once (503) until the lock is gone", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "sk-throttle-lock-"));
-    const file = path.join(dir, "limits.db");
-    const sqlite = new Database(file);
-    sqlite.pragma("journal_mode = WAL");
-    sqlite.pragma("busy_timeout = 300");
-    const other = new Database(file);
-    try {
+    await withDatabaseFile(async (open) => {
+      const sqlite = open();
+      sqlite.pragma("journal_mode = WAL");
+      sqlite.pragma("busy_timeout = 300");
+      const other = open();
       const app = loginApp(loginThrottle({ sqlite, tableName: "sk_login_limits" }));
       expect((await attempt(app, "alice@example.com", "x")).status).toBe(401); // the table exists now
       other.exec("BEGIN IMMEDIATE");
@@ -294,20 +304,14 @@ describe("loginThrottle (SQLite) while another program holds the write lock", ()
       other.exec("COMMIT");
       expect((await attempt(app, "alice@example.com", "right password")).status).toBe(200);
       expect(sqlite.pragma("busy_timeout", { simple: true })).toBe(300);
-    } finally {
-      other.close();
-      sqlite.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe("loginThrottle (SQLite): one database file, kept across restarts", () => {
   it("creates its table, shares the lockout between two throttles on the file, and a new one still sees it", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "sk-throttle-"));
-    const file = path.join(dir, "limits.db");
-    const databases = [new Database(file), new Database(file)];
-    try {
+    await withDatabaseFile(async (open) => {
+      const databases = [open(), open()];
       const servers = databases.map((sqlite) => loginApp(loginThrottle({ sqlite, tableName: "sk_login_limits" })));
       await lockoutScenario(servers);
       let run = 0;
@@ -316,13 +320,10 @@ describe("loginThrottle (SQLite): one database file, kept across restarts", () =
         return databases.map((sqlite) => loginApp(loginThrottle({ sqlite, tableName: "sk_login_limits", keyPrefix })));
       });
       // A "restart": a fresh connection and throttle on the same file.
-      databases.push(new Database(file));
+      databases.push(open());
       const restarted = loginApp(loginThrottle({ sqlite: databases[2] as Database.Database, tableName: "sk_login_limits" }));
       expect((await attempt(restarted, "alice@example.com", "right password")).status).toBe(429);
       expect(() => loginThrottle({ sqlite: databases[0] as Database.Database, pg: {} as pg.Pool })).toThrow(/one of redis, pg or sqlite/);
-    } finally {
-      for (const database of databases) database.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
