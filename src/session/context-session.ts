@@ -19,7 +19,7 @@ import type { Identity, Loaded } from "./load.js";
 import type { ResolvedOptions } from "./options.js";
 import { sessionOptionsView, type SessionOptionsView } from "./request-options.js";
 import type { Runtime } from "./runtime.js";
-import { cookieExpires, OneWriteAtATime, saveInput, saveReason, settled, type Pending, type SaveReason } from "./save.js";
+import { cookieExpires, OneWriteAtATime, saveInput, saveReason, settled, type Pending, type SaveInput, type SaveReason } from "./save.js";
 import { Session, type SessionController } from "./session.js";
 import { Snapshot } from "./snapshot.js";
 import type { StoreTransport, Transport } from "./transport.js";
@@ -288,25 +288,38 @@ export class ContextSession implements SessionController, SessionControl {
     return this.#save(session, reason);
   }
 
-  async #save(session: Session, reason: SaveReason): Promise<void> {
+  /** Undefined when it finished synchronously (a synchronous store, or cookie mode), else a promise. */
+  #save(session: Session, reason: SaveReason): Promise<void> | undefined {
     const now = Date.now();
     this.#meta = { ...(this.#meta ?? { createdAt: now }), lastSeenAt: now };
     const input = saveInput(session, { reason, now, maxAge: this.#maxAge, meta: this.#meta, snapshot: this.#snapshot, pending: this.#pending, options: this.#options });
     const transport = this.#transport;
-    if (transport.kind === "store") {
-      const identity = await transport.save(this.ctx, input, this.#identity);
-      if (!identity) {
-        debug("session %s was destroyed by another request; not written back", logTag(this.#identity?.storeKey ?? ""));
-        this.#session = null;
-        this.#identity = undefined;
-        this.#clear(false);
-        return;
-      }
-      this.#identity = identity;
-    } else if (!(await transport.save(this.ctx, input))) {
-      return; // a koa-session cookie kept as it is (see CookieTransport.save)
-    }
-    if (this.#pending.legacy) await transport.retire(this.ctx, this.#pending.legacy.storeKey, this.#options);
+    // False: a koa-session cookie kept as it is (see CookieTransport.save).
+    if (transport.kind === "cookie") return transport.save(this.ctx, input) ? this.#saved(input) : undefined;
+    const saved = transport.save(this.ctx, input, this.#identity);
+    return isThenable(saved) ? Promise.resolve(saved).then((identity) => this.#saved(input, identity)) : this.#saved(input, saved);
+  }
+
+  /** Once written. A null identity: another request destroyed the session meanwhile (store mode). */
+  #saved(input: SaveInput, identity?: Identity | null): Promise<void> | undefined {
+    if (identity === null) return this.#lost(this.#identity, "not written back");
+    if (identity) this.#identity = identity;
+    const legacy = this.#pending.legacy;
+    if (legacy) return this.#transport.retire(this.ctx, legacy.storeKey, this.#options).then(() => this.#written(input));
+    this.#written(input);
+    return undefined;
+  }
+
+  /** Another request destroyed the session meanwhile (a logout won): nothing is written back. */
+  #lost(identity: Identity | undefined, doing: string): undefined {
+    debug("session %s was destroyed by another request; %s", logTag(identity?.storeKey ?? ""), doing);
+    this.#session = null;
+    this.#identity = undefined;
+    this.#clear(false);
+    return undefined;
+  }
+
+  #written(input: SaveInput): void {
     // The data as written, not the session as it is now: a handler may have changed it meanwhile.
     this.#snapshot.remember(input.json, input.data);
     this.#expire = input.expire;
@@ -329,13 +342,9 @@ export class ContextSession implements SessionController, SessionControl {
     // An id that was never stored (a new session's) has nothing to destroy.
     if (!existed) return true;
     const removed = await this.#transport.destroy(this.ctx, old);
-    if (removed === false) {
-      debug("session %s was destroyed by another request; regenerate() does not revive it", logTag(old?.storeKey ?? ""));
-      this.#session = null;
-      this.#clear(false);
-      return false;
-    }
-    return true;
+    if (removed !== false) return true;
+    this.#lost(old, "regenerate() does not revive it");
+    return false;
   }
 
   async #destroy(): Promise<void> {

@@ -193,16 +193,18 @@ export interface StoreCall {
   setOptions: StoreSetOptions;
 }
 
-/** Resolves false when the entry turned out to be destroyed by another request (destroy wins). */
-export async function writeToStore(store: SessionStore, key: string, input: SaveInput, call: StoreCall): Promise<boolean> {
+/**
+ * False when the entry turned out to be destroyed by another request (destroy wins). Synchronous when
+ * the store answers synchronously (MemoryStore): a write then costs no promise, as a read costs none.
+ */
+export function writeToStore(store: SessionStore, key: string, input: SaveInput, call: StoreCall): boolean | Promise<boolean> {
   const { stored, previousJson, reason } = input;
   const { ttl, timeout, setOptions } = call;
   const exists = previousJson !== undefined;
   const ctx = setOptions.ctx;
   if (exists && (reason === "rolling" || reason === "renew" || reason === "touch") && store.touch) {
     const touched = storeCall(ctx, "touch", timeout, () => store.touch?.(key, stored, ttl, setOptions), store);
-    if (isThenable(touched)) await touched;
-    return true;
+    return isThenable(touched) ? Promise.resolve(touched).then(written) : true;
   }
   // A forced save (save(), a new maxAge) of an existing entry merges too, so it can't revive a
   // session that a concurrent logout destroyed.
@@ -212,12 +214,15 @@ export async function writeToStore(store: SessionStore, key: string, input: Save
     changes.base = previousJson;
     changes.result = serializeStored(stored);
     const merged = storeCall(ctx, "merge", timeout, () => store.merge?.(key, changes, ttl, setOptions), store);
-    return (isThenable(merged) ? await merged : merged) !== false;
+    return isThenable(merged) ? Promise.resolve(merged).then(mergedIt) : mergedIt(merged);
   }
-  const written = storeCall(ctx, "set", timeout, () => store.set(key, stored, ttl, setOptions), store);
-  if (isThenable(written)) await written;
-  return true;
+  const set = storeCall(ctx, "set", timeout, () => store.set(key, stored, ttl, setOptions), store);
+  return isThenable(set) ? Promise.resolve(set).then(written) : true;
 }
+
+const written = (): boolean => true;
+/** A merge's answer: anything but false counts as merged (docs/stores.md). */
+const mergedIt = (answer: unknown): boolean => answer !== false;
 
 /** Below 22 characters an id can't carry 128 random bits (22 base64 characters hold 132). */
 const WEAK_ID_CHARS = 22;

@@ -13,7 +13,7 @@ import type { Context } from "koa";
 import { debuglog } from "node:util";
 import { generateId, storeKeyFor } from "../crypto/ids.js";
 import type { Sealer } from "../crypto/seal.js";
-import { storeCall } from "../stores/call.js";
+import { isThenable, storeCall } from "../stores/call.js";
 import type { MaxAge, SessionStore } from "../stores/contract.js";
 import { clearCompanionSignature, clearCookie, COOKIE_LIMIT_BYTES, cookieBytes, writeCookie, writeSealedCookie } from "./cookies.js";
 import { emit, loadFromCookie, loadFromStore, type Identity, type Loaded } from "./load.js";
@@ -51,15 +51,24 @@ export class StoreTransport {
     return { id, storeKey: storeKeyFor(id, this.#options.prefix) };
   }
 
-  /** Write the session, then send the id. Resolves null when another request destroyed it meanwhile. */
-  async save(ctx: Context, input: SaveInput, identity: Identity | undefined): Promise<Identity | null> {
+  /**
+   * Write the session, then send the id; null when another request destroyed it meanwhile.
+   * Synchronous when the store answers synchronously.
+   */
+  save(ctx: Context, input: SaveInput, identity: Identity | undefined): Identity | null | Promise<Identity | null> {
     const current = identity ?? this.newIdentity(ctx);
     const { maxAge } = input;
-    const written = await writeToStore(this.store, current.storeKey, input, {
+    const written = writeToStore(this.store, current.storeKey, input, {
       ttl: typeof maxAge === "number" ? maxAge + STORE_GRACE_MS : maxAge,
       timeout: this.#options.storeTimeout,
       setOptions: { changed: input.reason === "changed", rolling: input.options.rolling, ctx },
     });
+    if (isThenable(written)) return Promise.resolve(written).then((ok) => this.#sent(ctx, input, current, ok));
+    return this.#sent(ctx, input, current, written);
+  }
+
+  /** After the write: the id goes to the client unless the entry was destroyed meanwhile. */
+  #sent(ctx: Context, input: SaveInput, current: Identity, written: boolean): Identity | null {
     if (!written) return null;
     // Plain "touch" only refreshes server-side bookkeeping; the browser's cookie is unchanged.
     if (input.reason !== "touch" || input.reissue) this.reissue(ctx, current, input.cookieExpires, input.options);
@@ -116,8 +125,8 @@ export class CookieTransport {
     return loadFromCookie(ctx, this.#runtime, this.#sealer);
   }
 
-  /** Resolves false when a koa-session cookie is kept as it is instead (nothing sent). */
-  async save(ctx: Context, input: SaveInput): Promise<boolean> {
+  /** False when a koa-session cookie is kept as it is instead (nothing sent). Synchronous: no I/O. */
+  save(ctx: Context, input: SaveInput): boolean {
     const options = input.options;
     const payload = options.encode ? options.encode(input.stored) : input.json;
     const token = this.#sealer.seal(payload, options.key, input.now, input.expire ?? input.now + ONE_DAY_MS);

@@ -2,6 +2,7 @@
 import request from "supertest";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CountingStore } from "../helpers/counting-store.js";
+import { MemoryStore } from "../../src/stores/memory.js";
 import { Client, ID_RE, cookie, isExpired, makeApp, sessionCookie, sha256 } from "./_util.js";
 
 afterEach(() => {
@@ -119,6 +120,22 @@ describe("ctx.session model", () => {
     const r = await request(server).get("/").set("Cookie", `koa.sess=${client.jar.get("koa.sess")}; koa.sess.sig=${client.jar.get("koa.sess.sig")}`);
     expect(r.status).toBe(200);
     expect(await store.inner.get(store.setKeys[0]!, undefined, {})).toMatchObject({ a: 1, b: 2 });
+  });
+
+  it("with a synchronous store (MemoryStore) a save is complete when save() returns: stored and the cookie set, no promise in between", async () => {
+    const store = new MemoryStore();
+    const seen: { cookie: unknown; size: number }[] = [];
+    const server = makeApp({ store }, (ctx) => {
+      ctx.session!.a = 1;
+      void ctx.session!.save();
+      seen.push({ cookie: ctx.response.get("Set-Cookie"), size: store.size });
+      ctx.body = "ok";
+    }).callback();
+    const r = await request(server).get("/");
+    expect(r.status).toBe(200);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.size).toBe(1);
+    expect(String(seen[0]?.cookie)).toMatch(/^koa\.sess=[A-Za-z0-9_-]{43};/);
   });
 
   it("save(callback) and regenerate(callback) work in koa-session's callback form", async () => {
