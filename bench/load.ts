@@ -1,7 +1,7 @@
 /**
  * Fixed-size request passes (the store-counting pass after each timed run), run as their own process
- * pinned to the load core: `node --import tsx bench/load.ts '<json LoadSpec>'` prints one JSON
- * LoadResult line. autocannon stops after exactly `amount` requests, which wrk cannot; it is never
+ * pinned to the load core: `node --import tsx bench/load.ts '<json LoadSpec>'` (or `-` and the JSON on
+ * stdin, as the harness sends it) prints one JSON LoadResult line. autocannon stops after exactly `amount` requests, which wrk cannot; it is never
  * used for timed runs (bench/lib/wrk.ts), where it was the bottleneck.
  */
 import { createRequire } from "node:module";
@@ -64,9 +64,16 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   };
 }
 
+/** The spec: the argument, or stdin when the argument is "-" (the harness's way: no length limit). */
+async function readSpec(argument: string | undefined): Promise<LoadSpec> {
+  if (argument !== "-") return JSON.parse(argument ?? "{}") as LoadSpec;
+  let text = "";
+  for await (const chunk of process.stdin) text += String(chunk);
+  return JSON.parse(text) as LoadSpec;
+}
+
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop() ?? "\0")) {
-  const spec = JSON.parse(process.argv[2] ?? "{}") as LoadSpec;
-  runLoad(spec).then(
+  readSpec(process.argv[2]).then(runLoad).then(
     (result) => {
       process.stdout.write(`${JSON.stringify(result)}\n`);
     },

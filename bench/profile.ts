@@ -73,15 +73,16 @@ async function profileOne(caseName: string, duration: number, top: number, sessi
   let heap: { head: HeapNode };
   let completed: number;
   try {
-    const started = await startServer(caseName, { ...(redis ? { REDIS_URL: redis.url } : {}), BENCH_PROFILE: "1" }, 0);
+    const connections = 50;
+    // Like bench/run.ts: one session per connection for a write, one for a read (contended: one).
+    // --sessions N: N logins sent round-robin (past the verified/opened-cookie caches when large).
+    const sessions = sessionCount ?? (caseName.includes("write") && !caseName.includes("contended") ? connections : 1);
+    const env = { ...(redis ? { REDIS_URL: redis.url } : {}), BENCH_PROFILE: "1", BENCH_SESSIONS: String(sessions) };
+    const started = await startServer(caseName, env, 0);
     if (started.kind === "skipped") throw new Error(`${caseName}: ${started.reason}`);
     const { server } = started;
     try {
-      const connections = 50;
       const cookies: string[] = [];
-      // Like bench/run.ts: one session per connection for a write, one for a read (contended: one).
-      // --sessions N: N logins sent round-robin (past the verified/opened-cookie caches when large).
-      const sessions = sessionCount ?? (caseName.includes("write") && !caseName.includes("contended") ? connections : 1);
       for (let i = 0; i < sessions; i++) cookies.push(await login(server.port));
       await get(server.port, "/", cookies[0] ?? "");
       const url = `http://127.0.0.1:${server.port}/`;

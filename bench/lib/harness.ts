@@ -132,8 +132,11 @@ export async function startServer(caseName: string, env: Record<string, string>,
 /** Load on `core`: a timed run with wrk, a fixed-size pass (`amount`) with bench/load.ts; resolves its summary. */
 export async function runLoadProcess(spec: LoadSpec, core: number | null): Promise<LoadResult> {
   if (spec.amount === undefined) return runWrk(spec, pinned(core, []));
-  const command = pinned(core, [process.execPath, "--import", "tsx", join(BENCH_DIR, "load.ts"), JSON.stringify(spec)]);
-  const child = track(spawn(command[0] as string, command.slice(1), { cwd: ROOT_DIR, stdio: ["ignore", "pipe", "pipe"] }));
+  // The spec goes through stdin: with --sessions 12000 its cookies pass the kernel's limit on a
+  // command line (spawn E2BIG).
+  const command = pinned(core, [process.execPath, "--import", "tsx", join(BENCH_DIR, "load.ts"), "-"]);
+  const child = track(spawn(command[0] as string, command.slice(1), { cwd: ROOT_DIR, stdio: ["pipe", "pipe", "pipe"] }));
+  child.stdin?.end(JSON.stringify(spec));
   let out = "";
   let err = "";
   child.stdout?.on("data", (chunk: Buffer) => (out += chunk.toString()));

@@ -100,7 +100,9 @@ export async function prepareCase(def: CaseDef, env: Environment, options: RunOp
     await coldRedis?.stop();
   };
   try {
-    const started = await startServer(def.name, { REDIS_URL: redisUrl, PG_URL: env.pgUrl, SQLITE_PATH: env.sqlitePath }, SERVER_CORE);
+    const sessions = sessionsFor(def, options);
+    // BENCH_SESSIONS sizes the MemoryStore to hold every session the run logs in.
+    const started = await startServer(def.name, { REDIS_URL: redisUrl, PG_URL: env.pgUrl, SQLITE_PATH: env.sqlitePath, BENCH_SESSIONS: String(sessions) }, SERVER_CORE);
     if (started.kind === "skipped") {
       await close();
       return { skipped: started.reason };
@@ -108,7 +110,7 @@ export async function prepareCase(def: CaseDef, env: Environment, options: RunOp
     server = started.server;
     redis = def.counting === "redis" ? new Redis(redisUrl) : undefined;
     const cookies: string[] = [];
-    for (let i = 0; i < sessionsFor(def, options); i++) cookies.push(await login(server.port));
+    for (let i = 0; i < sessions; i++) cookies.push(await login(server.port));
     // The session must be valid before the load: a read returns the logged-in user, a write a count.
     const probe = await get(server.port, "/", cookies[0] ?? "");
     const ok = probe.status === 200 && (def.operation === "read" ? probe.body === "u1" : Number(probe.body) >= 1);

@@ -1,6 +1,6 @@
 /**
  * One benchmark server: `node --import tsx bench/servers/server.ts <case>`, configured by env
- * (PORT, REDIS_URL, PG_URL, SQLITE_PATH, PG_TABLE, SCALE_MEMORY_COUNT, BENCH_WHOLE_OBJECT_WRITES). Prints one JSON line on stdout
+ * (PORT, REDIS_URL, PG_URL, SQLITE_PATH, PG_TABLE, SCALE_MEMORY_COUNT, BENCH_SESSIONS, BENCH_WHOLE_OBJECT_WRITES). Prints one JSON line on stdout
  * when listening ({"ready":true,"port":N}) or when the case can't run ({"skipped":"reason"}).
  *
  * Routes: POST /login sets `session.userId = "u1"` (a `-loggedin` case calls auth's login() first); GET / is the measured request (read: returns
@@ -64,7 +64,9 @@ async function makeSessionkitStore(backend: CaseDef["backend"]): Promise<Session
     case "memory": {
       const { MemoryStore } = await import("../../src/stores/memory.js");
       const count = Number(process.env.SCALE_MEMORY_COUNT ?? 0);
-      const store = new MemoryStore({ max: Math.max(10_000, count + 1_000) });
+      // Room for every session the run logs in (--sessions N), as an operator would size it.
+      const sessions = Number(process.env.BENCH_SESSIONS ?? 0);
+      const store = new MemoryStore({ max: Math.max(10_000, count + 1_000, sessions + 1_000) });
       if (count > 0) await populateMemory(store, count);
       return countingStore(store);
     }
