@@ -12,6 +12,7 @@
  * one remembers. A new session (`force`) always writes. An index write that is lost (a failover) is
  * repaired by the first write past the remembered score, within a minute of activity.
  */
+import { VerifiedCache } from "../crypto/verified-cache.js";
 import type { KeyCall } from "./redis-scripts.js";
 
 /** Index scores are rounded up to this step. */
@@ -20,8 +21,12 @@ export const INDEX_STEP_MS = 60_000;
 const REMEMBERED = 10_000;
 
 export class IndexWrites {
-  /** Index key + session key → the score this process last wrote. */
-  readonly #written = new Map<string, number>();
+  /**
+   * Index key + session key → the score this process last wrote. Bounded like the cookie caches (two
+   * generations; a first-in-first-out Map cost ~7 µs per write past 10,000 sessions, see
+   * crypto/verified-cache.ts); a forgotten session just writes its index again.
+   */
+  readonly #written = new VerifiedCache<number>(REMEMBERED);
 
   /** @param send runs the index script for one call (batched per turn by RedisStore). */
   constructor(private readonly send: (call: KeyCall) => Promise<unknown>) {}
@@ -33,17 +38,8 @@ export class IndexWrites {
     const score = Math.ceil(expiresAt / INDEX_STEP_MS) * INDEX_STEP_MS;
     // ARGV: score, member, now (members scored below now are pruned).
     return this.send({ key: indexKey, args: [String(score), key, String(Date.now())] }).then((result) => {
-      this.#remember(memoKey, score);
+      this.#written.set(memoKey, score);
       return result;
     });
-  }
-
-  #remember(memoKey: string, score: number): void {
-    if (this.#written.size >= REMEMBERED && !this.#written.has(memoKey)) {
-      // Oldest first (a Map keeps insertion order): a forgotten session just writes its index again.
-      const oldest = this.#written.keys().next().value;
-      if (oldest !== undefined) this.#written.delete(oldest);
-    }
-    this.#written.set(memoKey, score);
   }
 }
