@@ -77,6 +77,63 @@ describe("MemoryStore bounds", () => {
     for (let i = 10; i < 20; i++) expect(store.get(`k${i}`)).toBeNull();
   });
 
+  // [max, distinct keys, operations, destroys in 10]: mixed; every key fits; far more keys than room
+  // (evictions, so the queue's consumed head is cut off).
+  it.each([
+    [50, 120, 30_000, 1],
+    [100, 100, 20_000, 1],
+    [10, 5_000, 20_000, 1],
+  ])("max %i, %i keys: evicts exactly in least-recently-used order over %i random reads, writes and destroys", (max, keys, steps, destroys) => {
+    // The reference: a Map in recency order, an entry moving to the young end when read or written
+    // while in the older half, the oldest evicted first (what MemoryStore did before its queue).
+    const refreshAfter = max >> 1;
+    const model = new Map<string, number>();
+    let tick = 0;
+    const touch = (key: string): void => {
+      const at = model.get(key);
+      if (at !== undefined && tick - at < refreshAfter) return;
+      model.delete(key);
+      model.set(key, ++tick);
+    };
+    const store = new MemoryStore({ max });
+    let seed = 12345;
+    const random = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let step = 0; step < steps; step++) {
+      const key = `k${random(keys)}`;
+      const op = random(10);
+      if (op < 5) {
+        const found = store.get(key) !== null;
+        expect(found, `step ${step}: get ${key}`).toBe(model.has(key));
+        if (found) touch(key);
+      } else if (op < 10 - destroys) {
+        store.set(key, { step }, 3_600_000);
+        touch(key);
+        while (model.size > max) model.delete(model.keys().next().value as string);
+      } else {
+        store.destroy(key);
+        model.delete(key);
+      }
+      expect(store.size).toBe(model.size);
+    }
+  });
+
+  it("keeps its order after thousands of short-lived sessions (each set, then destroyed) while never full", () => {
+    const store = new MemoryStore({ max: 100 });
+    // Each leaves a stale pair in the eviction queue, which is rebuilt from the live entries.
+    for (let i = 0; i < 5_000; i++) {
+      store.set(`t${i}`, { i }, 60_000);
+      store.destroy(`t${i}`);
+    }
+    expect(store.size).toBe(0);
+    for (let i = 0; i < 100; i++) store.set(`a${i}`, { i }, 60_000);
+    expect(store.get("a0")?.i).toBe(0); // in the older half: moves to the young end
+    store.set("b", { i: -1 }, 60_000);
+    expect(store.size).toBe(100);
+    expect(store.get("a1")).toBeNull();
+    expect(store.get("a0")?.i).toBe(0);
+    expect(store.get("a2")?.i).toBe(2);
+  });
+
   it("expires entries by TTL (fake clock)", async () => {
     let now = Date.now();
     const inner = new MemoryStore({ max: 100, now: () => now });
