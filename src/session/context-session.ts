@@ -51,6 +51,8 @@ export class ContextSession implements SessionController, SessionControl {
   #sessionOptions: SessionOptionsView | undefined;
   readonly #writes = new OneWriteAtATime();
   #entered = false;
+  /** Another request destroyed this session while this one was saving it (#lost). */
+  #gone = false;
 
   constructor(ctx: Context, runtime: Runtime) {
     this.ctx = ctx;
@@ -241,11 +243,16 @@ export class ContextSession implements SessionController, SessionControl {
 
   /** Write what this request changed (the middleware calls it after the handler unless autoCommit is false). */
   commit(options: { save?: boolean; regenerate?: boolean } = {}): Promise<void> {
+    let result: Promise<void>;
     try {
-      return this.commitNow(options) ?? Promise.resolve();
+      result = this.commitNow(options) ?? Promise.resolve();
     } catch (err) {
-      return Promise.reject(err);
+      result = Promise.reject(err);
     }
+    // A save() the handler does not await must not crash the process with an unhandled rejection:
+    // the middleware's own commit after the handler writes again and answers with the error.
+    if (this.#options.autoCommit) result.catch(() => undefined);
+    return result;
   }
 
   /**
@@ -261,6 +268,8 @@ export class ContextSession implements SessionController, SessionControl {
   }
 
   #commitOnce(options: { save?: boolean; regenerate?: boolean }): Promise<void> | undefined {
+    // Destroyed by another request while this one saved: nothing more is written (see #lost).
+    if (this.#gone) return undefined;
     const session = this.#session;
     if (session === undefined) {
       if (this.#pending.clearCookie) this.#clear(false);
@@ -310,24 +319,24 @@ export class ContextSession implements SessionController, SessionControl {
     return undefined;
   }
 
-  /** Another request destroyed the session meanwhile (a logout won): nothing is written back. */
+  /**
+   * Another request destroyed the session meanwhile (a logout won): its cookie is cleared and nothing
+   * more is written for this request. `ctx.session` stays the handler's object, so code after a save
+   * (`ctx.session.b = 2`) runs on, as it did when the save finished later, only unsaved.
+   */
   #lost(identity: Identity | undefined, doing: string): undefined {
     debug("session %s was destroyed by another request; %s", logTag(identity?.storeKey ?? ""), doing);
-    this.#session = null;
+    this.#gone = true;
     this.#identity = undefined;
     this.#clear(false);
     return undefined;
   }
 
+  /** Written: everything owed is done (the one place pending work is reset). */
   #written(input: SaveInput): void {
     // The data as written, not the session as it is now: a handler may have changed it meanwhile.
     this.#snapshot.remember(input.json, input.data);
     this.#expire = input.expire;
-    this.#settle();
-  }
-
-  /** The one place pending work is reset: everything owed has been written. */
-  #settle(): void {
     this.#pending = settled();
   }
 

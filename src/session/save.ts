@@ -204,7 +204,7 @@ export function writeToStore(store: SessionStore, key: string, input: SaveInput,
   const ctx = setOptions.ctx;
   if (exists && (reason === "rolling" || reason === "renew" || reason === "touch") && store.touch) {
     const touched = storeCall(ctx, "touch", timeout, () => store.touch?.(key, stored, ttl, setOptions), store);
-    return isThenable(touched) ? Promise.resolve(touched).then(written) : true;
+    return isThenable(touched) ? Promise.resolve(touched).then(succeeded) : true;
   }
   // A forced save (save(), a new maxAge) of an existing entry merges too, so it can't revive a
   // session that a concurrent logout destroyed.
@@ -214,15 +214,16 @@ export function writeToStore(store: SessionStore, key: string, input: SaveInput,
     changes.base = previousJson;
     changes.result = serializeStored(stored);
     const merged = storeCall(ctx, "merge", timeout, () => store.merge?.(key, changes, ttl, setOptions), store);
-    return isThenable(merged) ? Promise.resolve(merged).then(mergedIt) : mergedIt(merged);
+    return isThenable(merged) ? Promise.resolve(merged).then(mergeSucceeded) : mergeSucceeded(merged);
   }
   const set = storeCall(ctx, "set", timeout, () => store.set(key, stored, ttl, setOptions), store);
-  return isThenable(set) ? Promise.resolve(set).then(written) : true;
+  return isThenable(set) ? Promise.resolve(set).then(succeeded) : true;
 }
 
-const written = (): boolean => true;
+/** A touch or set that settled wrote the entry. */
+const succeeded = (): boolean => true;
 /** A merge's answer: anything but false counts as merged (docs/stores.md). */
-const mergedIt = (answer: unknown): boolean => answer !== false;
+const mergeSucceeded = (answer: unknown): boolean => answer !== false;
 
 /** Below 22 characters an id can't carry 128 random bits (22 base64 characters hold 132). */
 const WEAK_ID_CHARS = 22;

@@ -89,25 +89,28 @@ function race<T>(
       budget?.close(error);
       reject(error);
     }, timeoutMs);
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      const error = failed(err instanceof StoreUnavailableError ? err : new StoreUnavailableError(operation, err), measurement, ctx);
+      budget?.close(error);
+      reject(error);
+    };
     // A late answer or rejection after the timeout won is dropped here (never an unhandled rejection).
-    pending.then(
-      (value) => {
+    try {
+      pending.then((value) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         measurement?.end("ok");
         budget?.close();
         resolve(value);
-      },
-      (err: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        const error = failed(err instanceof StoreUnavailableError ? err : new StoreUnavailableError(operation, err), measurement, ctx);
-        budget?.close(error);
-        reject(error);
-      },
-    );
+      }, fail);
+    } catch (err) {
+      // A thenable whose then() throws: a failed store call like any other (503), timer cleared.
+      fail(err);
+    }
   });
 }
 
