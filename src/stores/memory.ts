@@ -227,7 +227,7 @@ export class MemoryStore implements SessionStore {
       if (!keys) this.#byUser.set(userId, (keys = new Set()));
       keys.add(key);
     }
-    while (this.#entries.size > this.max) this.#evictOldest();
+    while (this.#entries.size > this.max && this.#evictOldest());
   }
 
   /** Move `entry` to the young end of the order. */
@@ -241,21 +241,29 @@ export class MemoryStore implements SessionStore {
     if (this.#queueKeys.length - this.#head > 2 * this.#entries.size + 1024) this.#rebuildQueue();
   }
 
-  #evictOldest(): void {
-    while (this.#head < this.#queueKeys.length) {
+  /** Evict the least recently used entry; false if none was found (never expected: every live entry is queued). */
+  #evictOldest(): boolean {
+    let evicted = false;
+    while (!evicted && this.#head < this.#queueKeys.length) {
       const key = this.#queueKeys[this.#head] as string;
       const tick = this.#queueTicks[this.#head] as number;
       this.#head++;
       if (this.#entries.get(key)?.tick !== tick) continue; // stale: moved or gone since
       debug("evicting least recently used entry %s", key.slice(-8));
       this.destroy(key);
-      break;
+      evicted = true;
+    }
+    if (!evicted && this.#entries.size > 0) {
+      // Defensive: rebuild from the live entries rather than loop forever in #put.
+      this.#rebuildQueue();
+      return false;
     }
     if (this.#head > 1024 && this.#head * 2 > this.#queueKeys.length) {
       this.#queueKeys = this.#queueKeys.slice(this.#head);
       this.#queueTicks = this.#queueTicks.slice(this.#head);
       this.#head = 0;
     }
+    return evicted;
   }
 
   /** The queue from the live entries alone, oldest first. */
