@@ -21,7 +21,7 @@ import { flatTemplate, isPlainRecord, normalizeStored, parseStored } from "../st
 import { readCookie, requestCookie } from "./cookies.js";
 import { ONE_DAY_MS, type ResolvedOptions } from "./options.js";
 import type { LegacyReader, SharedState } from "./runtime.js";
-import { isThenable, storeCall } from "../stores/call.js";
+import { CORRUPT_ENTRY, isThenable, storeCall } from "../stores/call.js";
 import type { SessionEvent } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
@@ -82,12 +82,13 @@ function adoptStored(ctx: Context, runtime: SharedState, store: SessionStore, in
       stale: false,
     };
   }
-  return withoutSession(ctx, runtime, store, incoming);
+  // An entry the store could not parse (stores/call.ts): no session, but the cookie is kept.
+  return withoutSession(ctx, runtime, store, incoming, value !== CORRUPT_ENTRY);
 }
 
 /** None of ours is usable: a koa-session session (when `legacy` is on), or none. */
-function withoutSession(ctx: Context, runtime: SharedState, store: SessionStore, incoming: IncomingId): Loaded | Promise<Loaded> {
-  const stale = incoming.stale || incoming.id !== undefined;
+function withoutSession(ctx: Context, runtime: SharedState, store: SessionStore, incoming: IncomingId, clearId = true): Loaded | Promise<Loaded> {
+  const stale = incoming.stale || (clearId && incoming.id !== undefined);
   if (runtime.legacy) return adoptLegacyFromStore(ctx, runtime, runtime.legacy, store, incoming, stale);
   return noSession(ctx, incoming, stale);
 }

@@ -58,6 +58,7 @@ export function storeCall<T>(
   try {
     result = run();
   } catch (err) {
+    if (corruptEntry(operation, err)) return readAsMissing(measurement, auditCtx, budget) as Awaited<T>;
     const error = failed(new StoreUnavailableError(operation, err), measurement, auditCtx);
     budget?.close(error);
     return Promise.reject(error);
@@ -93,6 +94,7 @@ function race<T>(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      if (corruptEntry(operation, err)) return resolve(readAsMissing(measurement, ctx, budget) as T);
       const error = failed(err instanceof StoreUnavailableError ? err : new StoreUnavailableError(operation, err), measurement, ctx);
       budget?.close(error);
       reject(error);
@@ -112,6 +114,27 @@ function race<T>(
       fail(err);
     }
   });
+}
+
+/**
+ * What a session read answers when the store threw SyntaxError: it could not parse what it holds (a
+ * `JSON.parse` in get). One corrupt entry is not an outage: the request goes on without a session
+ * (a write gives it a new id), its store budget stays good, and the `store.error` audit event says
+ * what happened; a 503 would lock that cookie out on every request. The cookie is kept, not
+ * cleared (load.ts), because a SyntaxError can also be an outage in disguise (an HTTP store parsing a
+ * proxy's error page), and clearing every cookie then would sign everyone out.
+ */
+export const CORRUPT_ENTRY: unique symbol = Symbol("koa-sessionkit.corruptEntry");
+
+function corruptEntry(operation: string, err: unknown): boolean {
+  return operation === "get" && err instanceof SyntaxError;
+}
+
+function readAsMissing(measurement: Measurement | undefined, ctx: Context | undefined, budget: StoreBudget | undefined): typeof CORRUPT_ENTRY {
+  measurement?.end("error");
+  if (ctx) auditEvent(ctx, "store.error", { reason: "get found an entry that does not parse; read as no session, cookie kept" });
+  budget?.close();
+  return CORRUPT_ENTRY;
 }
 
 function failed(err: StoreUnavailableError, measurement: Measurement | undefined, ctx: Context | undefined): StoreUnavailableError {

@@ -6,7 +6,7 @@
  *   (express-mysql-session 3 and connect-redis 9 return one). It settles once; an error, a throw or a
  *   rejection rejects, and a store that never answers is cut off by the middleware's storeTimeout.
  *   Either way the request gets the same 503 as with a built-in store. A SyntaxError from get is the
- *   store failing to parse a corrupt entry: that reads as no session, as it does in a built-in store.
+ *   store failing to parse a corrupt entry: the middleware reads that as no session (stores/call.ts).
  * - Expiry: those stores read `sess.cookie.expires` (connect-redis, connect-pg-simple,
  *   express-mysql-session, MemoryStore) or `maxAge`, so every write carries both, from our maxAge.
  *   They round to whole seconds; reads also check our own `_expire`, so expiry is exact to the ms.
@@ -157,18 +157,10 @@ export function connectStore(store: ConnectStoreLike): ConnectSessionStore {
   const adapter: ConnectSessionStore = {
     connect: store,
 
+    // A SyntaxError from the store (MemoryStore, connect-redis and express-mysql-session JSON.parse in
+    // get) is passed on: the middleware reads a corrupt entry as no session (stores/call.ts).
     async get(key: string): Promise<StoredSession | null> {
-      let found: unknown;
-      try {
-        found = await invoke(store, "get", key);
-      } catch (error) {
-        // The store could not parse what it holds (MemoryStore, connect-redis and express-mysql-session
-        // JSON.parse in get): a corrupt entry, not an outage. It reads as no session, as a corrupt
-        // entry in a built-in store does; a 503 would lock that cookie out on every request.
-        if (error instanceof SyntaxError) return null;
-        throw error;
-      }
-      return unwrap(found, Date.now());
+      return unwrap(await invoke(store, "get", key), Date.now());
     },
 
     async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {

@@ -161,3 +161,64 @@ describe("store failures answer 503", () => {
     expect(r.status).toBe(418);
   });
 });
+
+describe("a store that can't parse what it holds (a corrupt entry)", () => {
+  // A koa-session-style store that JSON.parses in get, as many hand-written ones do.
+  function parsingStore(asynchronous: boolean) {
+    const data = new Map<string, string>();
+    const store = {
+      data,
+      get: (key: string) => {
+        const text = data.get(key);
+        if (text === undefined) return asynchronous ? Promise.resolve(undefined) : undefined;
+        if (!asynchronous) return JSON.parse(text) as Record<string, unknown>;
+        return Promise.resolve().then(() => JSON.parse(text) as Record<string, unknown>);
+      },
+      set: (key: string, session: unknown) => {
+        data.set(key, JSON.stringify(session));
+        return asynchronous ? Promise.resolve() : undefined;
+      },
+      destroy: (key: string) => {
+        data.delete(key);
+        return asynchronous ? Promise.resolve() : undefined;
+      },
+    };
+    return store;
+  }
+
+  for (const asynchronous of [false, true]) {
+    it(`${asynchronous ? "async" : "sync"} get throwing SyntaxError: a fresh session (200), the cookie kept, a write in such a request stores a new session, a store.error event each`, async () => {
+      const store = parsingStore(asynchronous);
+      const events: string[] = [];
+      const app = makeApp({ store, onEvent: (event) => events.push(`${event.event}: ${event.reason ?? ""}`) }, (ctx) => {
+        if (ctx.path === "/login") ctx.session!.user = "alice";
+        if (ctx.path === "/write") ctx.session!.n = 1;
+        ctx.body = { user: ctx.session!.user ?? null, isNew: ctx.session!.isNew };
+      });
+      const errors: unknown[] = [];
+      app.on("error", (err: unknown) => errors.push(err));
+      const client = new Client(app.callback());
+      await client.get("/login");
+      const id = client.jar.get("koa.sess") as string;
+      const sig = client.jar.get("koa.sess.sig") as string;
+      store.data.set(sha256(id), "{corrupt");
+      const read = await client.get("/");
+      expect(read.status).toBe(200);
+      expect(read.body).toEqual({ user: null, isNew: true });
+      // Kept, not cleared: a SyntaxError may be an outage in disguise (an HTTP store parsing a proxy's
+      // error page), and clearing every cookie then would sign everyone out.
+      expect(read.headers["set-cookie"]).toBeUndefined();
+      expect(events).toEqual(["store.error: get found an entry that does not parse; read as no session, cookie kept"]);
+      // The same corrupt entry, and this time the handler writes: the read's failure must not
+      // have spent the request's store budget, so the new session is stored.
+      const write = await request(app.callback()).get("/write").set("Cookie", `koa.sess=${id}; koa.sess.sig=${sig}`);
+      expect(write.status).toBe(200);
+      expect(cookie(write)?.value).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(cookie(write)?.value).not.toBe(id);
+      expect(store.data.size).toBe(2);
+      expect(events).toHaveLength(2);
+      expect(errors).toEqual([]);
+      expect(unhandled).toEqual([]);
+    });
+  }
+});

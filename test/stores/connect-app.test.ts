@@ -134,7 +134,7 @@ describe("a connect store that fails", () => {
 });
 
 describe("a connect store holding a corrupt entry", () => {
-  it("reads it as no session (401, cookie cleared), not a 503 on every request with that cookie", async () => {
+  it("reads it as no session (401, cookie kept), not a 503 on every request with that cookie", async () => {
     const inner = new expressSession.MemoryStore() as unknown as ConnectStoreLike & { sessions: Record<string, string> };
     const { app, server } = buildApp({ store: null, session: { store: connectStore(inner) } });
     const missed: unknown[] = [];
@@ -146,7 +146,8 @@ describe("a connect store holding a corrupt entry", () => {
     inner.sessions[sids[0]!] = "{not json";
     const res = await request(server).get("/me").set("Cookie", cookie);
     expect(res.status).toBe(401);
-    expect(String(res.headers["set-cookie"])).toMatch(/expires=Thu, 01 Jan 1970/);
+    // Kept: a SyntaxError may be an outage in disguise, and clearing every cookie then signs everyone out.
+    expect(res.headers["set-cookie"]).toBeUndefined();
     expect(missed).toHaveLength(1);
     // The cookie's owner can log in again at once.
     expect((await request(server).post("/login?id=gina").set("Cookie", cookie)).status).toBe(200);
