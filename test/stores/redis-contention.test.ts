@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireTool } from "../helpers/services.js";
 import type { SessionChanges, StoredSession } from "../../src/stores/contract.js";
 import { RedisStore } from "../../src/stores/redis.js";
+import { IOREDIS_VERSIONS } from "../helpers/ioredis-versions.js";
 
 const hasRedisServer = requireTool(spawnSync("redis-server", ["--version"]).status === 0, "the Redis contention tests need redis-server on PATH", "Install redis-server.");
 
@@ -85,6 +86,30 @@ describe.skipIf(!hasRedisServer)("RedisStore merges under 50-way contention on o
     admin?.disconnect();
     child?.kill("SIGTERM");
   });
+
+  // Here, not in redis.test.ts: SCRIPT FLUSH empties the script cache of the whole server, and on the
+  // shared one it made other test files' script counts flaky (redis-batch.test.ts saw a NOSCRIPT retry).
+  for (const { name, Redis: Client } of IOREDIS_VERSIONS) {
+    it(`${name}: merge and touch keep working after the script cache is flushed (Redis restart, SCRIPT FLUSH)`, async () => {
+      const store = new RedisStore({ client: new Client(url), keyPrefix: "flush:" });
+      const client = store.client as Redis;
+      try {
+        const stored = { _expire: Date.now() + 60_000, a: 1 };
+        await store.set("k", stored, 60_000);
+        await admin.script("FLUSH");
+        expect(await store.merge("k", { set: { b: 2 }, unset: [], reserved: {} }, 60_000)).toBe(true);
+        await admin.script("FLUSH");
+        await store.touch("k", { ...stored, _expire: Date.now() + 120_000 }, 120_000);
+        expect(await store.get("k")).toMatchObject({ a: 1, b: 2 });
+        expect(await admin.pttl("flush:s:k")).toBeGreaterThan(60_000);
+        // A merge into a missing entry still reports it gone, through the fallback too.
+        await admin.script("FLUSH");
+        expect(await store.merge("gone", { set: { b: 2 }, unset: [], reserved: {} }, 60_000)).toBe(false);
+      } finally {
+        await client.quit();
+      }
+    });
+  }
 
   it("fresh Redis, every request loaded the current text: one compare-and-set per write, no read, every key lands", async () => {
     const store = new RedisStore({ url, keyPrefix: "fresh:" });
