@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { reapedChildrenCpuSeconds, sampleCpu } from "./lib/cpu.js";
-import { ROOT_DIR, median, startServer } from "./lib/harness.js";
+import { ROOT_DIR, median, startServer, track } from "./lib/harness.js";
 import { LOAD_CORE, SERVER_CORE } from "./lib/measure.js";
 import { runWrk } from "./lib/wrk.js";
 
@@ -21,6 +21,7 @@ async function autocannon(url: string, duration: number, workers: number): Promi
   const bin = join(ROOT_DIR, "node_modules/autocannon/autocannon.js");
   const args = ["-c", "50", "-d", String(duration), "--json", ...(workers > 0 ? ["-w", String(workers)] : []), url];
   const child = spawn("taskset", ["-c", String(LOAD_CORE), process.execPath, bin, ...args], { stdio: ["ignore", "pipe", "ignore"] });
+  track(child);
   let out = "";
   child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
   await new Promise((resolve) => child.once("exit", resolve));
@@ -38,7 +39,7 @@ export async function runGenerators(duration: number, rounds: number): Promise<v
     [
       "wrk -t1 -c50",
       async () => {
-        const result = await runWrk({ url, connections: 50, duration, cookies: [] }, ["taskset", "-c", String(LOAD_CORE)]);
+        const result = await runWrk({ url, connections: 50, duration, cookies: [] }, ["taskset", "-c", String(LOAD_CORE)], track);
         return { reqPerSec: result.reqPerSec, requests: result.completed };
       },
     ],

@@ -10,7 +10,9 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { BENCH_DIR, ROOT_DIR, get, login, runLoadProcess, startPrivateRedis, startServer } from "./lib/harness.js";
+import { CASES, findCase } from "./lib/cases.js";
+import { BENCH_DIR, ROOT_DIR, get, login, onInterrupt, runLoadProcess, startPrivateRedis, startServer } from "./lib/harness.js";
+import { dropPgTables } from "./lib/pg-tables.js";
 
 interface ProfileNode {
   id: number;
@@ -60,8 +62,23 @@ function family(url: string): string {
 }
 
 export async function runProfile(caseNames: string, duration: number, sessionCount?: number, top = 20): Promise<void> {
-  for (const caseName of caseNames.split(",").map((name) => name.trim()).filter(Boolean)) {
-    await profileOne(caseName, duration, top, sessionCount);
+  const names = caseNames.split(",").map((name) => name.trim()).filter(Boolean);
+  // Checked before anything starts: the profiler's /__profile/* routes exist in the Koa servers only.
+  const koa = CASES.filter((entry) => ["bare", "koa-session", "sessionkit"].includes(entry.library)).map((entry) => entry.name);
+  const refused = names.filter((name) => !koa.includes(name));
+  if (names.length === 0 || refused.length > 0) {
+    throw new Error(`koa-sessionkit bench: --profile takes Koa cases only (${koa.join(", ")}); got ${refused.join(", ") || "none"}`);
+  }
+  for (const caseName of names) {
+    const forget = findCase(caseName)?.backend === "postgres" ? onInterrupt(dropPgTables) : undefined;
+    try {
+      await profileOne(caseName, duration, top, sessionCount);
+    } finally {
+      if (forget) {
+        forget();
+        await dropPgTables();
+      }
+    }
   }
 }
 
@@ -69,6 +86,8 @@ async function profileOne(caseName: string, duration: number, top: number, sessi
   const dir = join(BENCH_DIR, "results", "profiles");
   mkdirSync(dir, { recursive: true });
   const redis = caseName.includes("redis") ? await startPrivateRedis() : undefined;
+  // Never the shared Redis: the sessions the profile logs in would stay there for a day.
+  if (caseName.includes("redis") && !redis) throw new Error(`koa-sessionkit bench: --profile ${caseName} needs redis-server on the PATH (a private instance)`);
   let profile: CpuProfile;
   let heap: { head: HeapNode };
   let completed: number;

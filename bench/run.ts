@@ -19,9 +19,9 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
-import pg from "pg";
-import { CASES, PG_TABLE_CONNECT, PG_TABLE_SESSIONKIT, REDIS_PREFIX } from "./lib/cases.js";
-import { BENCH_DIR, HAS_TASKSET, onExit, startPrivateRedis } from "./lib/harness.js";
+import { CASES, REDIS_PREFIX } from "./lib/cases.js";
+import { dropPgTables, PG_URL } from "./lib/pg-tables.js";
+import { BENCH_DIR, HAS_TASKSET, onExit, onInterrupt, startPrivateRedis } from "./lib/harness.js";
 import type { Environment } from "./lib/measure.js";
 import { measureRounds, type Measured } from "./lib/rounds.js";
 import { deletePrefix } from "./lib/redis-count.js";
@@ -46,31 +46,13 @@ const { values: flags } = parseArgs({
   strict: true,
 });
 
-const PG_URL = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-
-async function pgReachable(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query(`DROP TABLE IF EXISTS ${PG_TABLE_SESSIONKIT}, ${PG_TABLE_CONNECT}`);
-    return undefined;
-  } catch (error) {
-    return `PostgreSQL not reachable: ${(error as Error).message}`;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function dropPgTables(): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query(`DROP TABLE IF EXISTS ${PG_TABLE_SESSIONKIT}, ${PG_TABLE_CONNECT}`);
-  } catch {
-    // nothing to clean if PostgreSQL is gone
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+/** A flag that must be a positive whole number (wrk takes whole seconds); a clear error otherwise. */
+function count(name: string, fallback: number): number {
+  const raw = flags[name as "rounds" | "duration" | "connections" | "sessions"];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`koa-sessionkit bench: --${name} must be a whole number of at least 1, got ${JSON.stringify(raw)}`);
+  return value;
 }
 
 function printReport(cases: CaseSummary[]): void {
@@ -94,22 +76,22 @@ async function main(): Promise<void> {
     printReport(saved.cases);
     return;
   }
+  if (!HAS_WRK) throw new Error("koa-sessionkit bench: wrk is not installed; install it (Debian/Ubuntu: apt-get install -y wrk) and run again");
   if (flags.generators) {
     const { runGenerators } = await import("./generators.js");
-    await runGenerators(Number(flags.duration ?? 8), Number(flags.rounds ?? 2));
+    await runGenerators(count("duration", 8), count("rounds", 2));
     return;
   }
   if (flags.profile !== undefined) {
     const { runProfile } = await import("./profile.js");
-    await runProfile(flags.profile, Number(flags.duration ?? 8), flags.sessions === undefined ? undefined : Number(flags.sessions));
+    await runProfile(flags.profile, count("duration", 8), flags.sessions === undefined ? undefined : count("sessions", 1));
     return;
   }
-  if (!HAS_WRK) throw new Error("koa-sessionkit bench: wrk is not installed; install it (Debian/Ubuntu: apt-get install -y wrk) and run again");
   const quick = flags.quick === true;
   // Eight short windows per case (rounds.ts): a pair is measured seconds apart, and the median of
   // eight pairs outvotes the few that straddle a change of the machine's speed.
-  const rounds = Number(flags.rounds ?? (quick ? 1 : 8));
-  const duration = Number(flags.duration ?? 2);
+  const rounds = count("rounds", quick ? 1 : 8);
+  const duration = count("duration", 2);
   // A cold case measures the first 10 s after a fresh start, so it runs at most three times.
   const coldDuration = quick ? duration : 10;
   const coldRounds = Math.min(rounds, 3);
@@ -117,13 +99,15 @@ async function main(): Promise<void> {
   // Every window follows a minute of idling while the other cases ran (V8 may have dropped compiled
   // code meanwhile): a quarter second of unmeasured load first, in --quick too.
   const windowWarmup = 0.25;
-  const connections = Number(flags.connections ?? 50);
-  const sessions = flags.sessions === undefined ? undefined : Number(flags.sessions);
+  const connections = count("connections", 50);
+  const sessions = flags.sessions === undefined ? undefined : count("sessions", 1);
   const sessionsShown = sessions === undefined ? "one session per connection for writes, one for reads" : `${sessions} session(s)`;
   const only = flags.only?.split(",").map((name) => name.trim()).filter(Boolean);
   const unknown = only?.filter((name) => !CASES.some((entry) => entry.name === name)) ?? [];
   if (unknown.length > 0) throw new Error(`unknown case(s): ${unknown.join(", ")}; known: ${CASES.map((entry) => entry.name).join(", ")}`);
   const selected = CASES.filter((entry) => !only || only.includes(entry.name));
+  // An empty selection would measure nothing and still overwrite results/latest.json.
+  if (only && only.length === 0) throw new Error(`koa-sessionkit bench: --only names no case; known: ${CASES.map((entry) => entry.name).join(", ")}`);
 
   const privateRedis = await startPrivateRedis();
   const redisUrl = privateRedis?.url ?? process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -134,7 +118,7 @@ async function main(): Promise<void> {
     redisUrl,
     redisPrivate: privateRedis !== undefined,
     pgUrl: PG_URL,
-    pgProblem: selected.some((entry) => entry.backend === "postgres") ? await pgReachable() : undefined,
+    pgProblem: selected.some((entry) => entry.backend === "postgres") ? await dropPgTables() : undefined,
     sqlitePath: join(sqliteDir, "sessions.sqlite"),
   };
   console.error(
@@ -145,16 +129,22 @@ async function main(): Promise<void> {
   // Other processes on this 2-core machine make numbers noisy: the load average is kept with the results.
   const loadAtStart = loadavg().map((value) => round(value, 2));
   let measured: Measured = { runs: new Map(), skipped: new Map() };
-  try {
-    measured = await measureRounds(selected, env, { duration, coldDuration, warmup, connections, sessions, rounds, coldRounds, windowWarmup });
-  } finally {
-    if (privateRedis) await privateRedis.stop();
-    else {
+  // The same clean-up at the end and on Ctrl-C (a private Redis is killed with the other children).
+  const cleanUp = async (): Promise<void> => {
+    if (!privateRedis) {
       const client = new Redis(redisUrl);
       await deletePrefix(client, REDIS_PREFIX).catch(() => 0);
       client.disconnect();
     }
     if (!env.pgProblem) await dropPgTables();
+  };
+  const forget = onInterrupt(cleanUp);
+  try {
+    measured = await measureRounds(selected, env, { duration, coldDuration, warmup, connections, sessions, rounds, coldRounds, windowWarmup });
+  } finally {
+    forget();
+    if (privateRedis) await privateRedis.stop();
+    await cleanUp();
   }
 
   const cases = selected.map((def) => summarize(def, measured.runs.get(def.name) ?? [], measured.skipped.get(def.name)));
@@ -179,7 +169,9 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (error: unknown) => {
-    console.error(error);
+    // A usage error (a bad flag, no wrk) is said in one line; anything else keeps its stack.
+    const message = error instanceof Error ? error.message : "";
+    console.error(/^(koa-sessionkit bench:|unknown case)/.test(message) ? message : error);
     process.exit(1);
   },
 );

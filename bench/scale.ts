@@ -18,7 +18,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import type BetterSqlite3 from "better-sqlite3";
 import { REDIS_PREFIX, SESSION_MAX_AGE_MS } from "./lib/cases.js";
-import { BENCH_DIR, get, login, onExit, runLoadProcess, startPrivateRedis, startServer } from "./lib/harness.js";
+import { BENCH_DIR, get, login, onExit, onInterrupt, runLoadProcess, startPrivateRedis, startServer } from "./lib/harness.js";
 import { deletePrefix } from "./lib/redis-count.js";
 import { POSTGRES_SCHEMA_SQL } from "../src/stores/postgres.js";
 import { SQLITE_SCHEMA_SQL } from "../src/stores/sqlite.js";
@@ -162,11 +162,14 @@ export async function runScale(options: { counts: string | undefined; stores: st
             await deletePrefix(client, REDIS_PREFIX);
             client.disconnect();
           } else if (store === "postgres") {
-            await populatePostgres(count);
-            const populateSeconds = (Date.now() - began) / 1000;
+            // Ctrl-C while populating or measuring drops the table too (it can hold a million rows).
+            const forget = onInterrupt(dropPostgres);
             try {
+              await populatePostgres(count);
+              const populateSeconds = (Date.now() - began) / 1000;
               row = { store, sessions: count, populateSeconds, ...(await measure("sessionkit-postgres-read", { PG_URL, PG_TABLE: PG_SCALE_TABLE }, duration)) };
             } finally {
+              forget();
               await dropPostgres();
             }
           } else if (store === "sqlite") {

@@ -30,16 +30,26 @@ function killAll(): void {
   cleanupHooks = [];
 }
 
+const interruptHooks = new Set<() => Promise<unknown>>();
+
 process.on("exit", killAll);
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     killAll();
-    process.exit(130);
+    // Asynchronous clean-up a normal end would have done (dropping the PostgreSQL tables), at most 5 s.
+    const hooks = [...interruptHooks].map((hook) => hook().catch(() => undefined));
+    void Promise.race([Promise.all(hooks), new Promise((resolve) => setTimeout(resolve, 5000))]).finally(() => process.exit(130));
   });
 }
 
 export function onExit(hook: () => void): void {
   cleanupHooks.push(hook);
+}
+
+/** Run `hook` if the run is interrupted (SIGINT, SIGTERM) before it removes it with the returned function. */
+export function onInterrupt(hook: () => Promise<unknown>): () => void {
+  interruptHooks.add(hook);
+  return () => interruptHooks.delete(hook);
 }
 
 export const HAS_TASKSET = spawnSync("taskset", ["-c", "0", "true"]).status === 0;
@@ -53,7 +63,8 @@ function splitCommand(command: string[]): [string, string[]] {
   return [command[0] as string, command.slice(1)];
 }
 
-function track(child: ChildProcess): ChildProcess {
+/** Kill `child` with the harness (on exit, SIGINT or SIGTERM). */
+export function track(child: ChildProcess): ChildProcess {
   children.add(child);
   child.once("exit", () => children.delete(child));
   return child;
@@ -131,7 +142,7 @@ export async function startServer(caseName: string, env: Record<string, string>,
 
 /** Load on `core`: a timed run with wrk, a fixed-size pass (`amount`) with bench/load.ts; resolves its summary. */
 export async function runLoadProcess(spec: LoadSpec, core: number | null): Promise<LoadResult> {
-  if (spec.amount === undefined) return runWrk(spec, pinned(core, []));
+  if (spec.amount === undefined) return runWrk(spec, pinned(core, []), track);
   // The spec goes through stdin: with --sessions 12000 its cookies pass the kernel's limit on a
   // command line (spawn E2BIG).
   const command = pinned(core, [process.execPath, "--import", "tsx", join(BENCH_DIR, "load.ts"), "-"]);

@@ -6,7 +6,7 @@
  * The request, its cookies and the JSON summary are a Lua script written to a temp file; several
  * cookies (one per logged-in session) are sent round-robin, one per request.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -74,15 +74,21 @@ interface WrkSummary {
   p99Us: number;
 }
 
-/** Runs wrk (one thread) with `prefix` (e.g. taskset) in front; resolves its summary. */
-export async function runWrk(spec: LoadSpec, prefix: string[]): Promise<LoadResult> {
+/**
+ * Runs wrk (one thread) with `prefix` (e.g. taskset) in front; resolves its summary. `track` hands
+ * the child to the harness, which kills it on SIGINT; the script's temp dir goes on exit too.
+ */
+export async function runWrk(spec: LoadSpec, prefix: string[], track: (child: ChildProcess) => unknown = () => undefined): Promise<LoadResult> {
   const dir = mkdtempSync(join(tmpdir(), "skbench-wrk-"));
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once("exit", removeDir);
   try {
     const file = join(dir, "load.lua");
     writeFileSync(file, script(spec.cookies));
     const args = ["-t1", `-c${spec.connections}`, `-d${Math.max(1, Math.round(spec.duration))}s`, "--timeout", "10s", "-s", file, spec.url];
     const command = [...prefix, "wrk", ...args];
     const child = spawn(command[0] as string, command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    track(child);
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
@@ -102,6 +108,7 @@ export async function runWrk(spec: LoadSpec, prefix: string[]): Promise<LoadResu
       durationS,
     };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    process.off("exit", removeDir);
+    removeDir();
   }
 }
