@@ -83,13 +83,7 @@ function race<T>(
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      const error = failed(new StoreUnavailableError(operation, undefined, true), measurement, ctx);
-      budget?.close(error);
-      reject(error);
-    }, timeoutMs);
+    const timer = setTimeout(() => fail(new StoreUnavailableError(operation, undefined, true)), timeoutMs);
     const fail = (err: unknown): void => {
       if (settled) return;
       settled = true;

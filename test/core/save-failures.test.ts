@@ -4,20 +4,13 @@
  * ctx.session under the handler's feet, and a store whose then() throws is an outage like any other.
  */
 import request from "supertest";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { collectUnhandledRejections } from "../helpers/unhandled.js";
 import { MemoryStore } from "../../src/stores/memory.js";
 import type { SessionStore } from "../../src/stores/contract.js";
 import { Client, cookie, delay, isExpired, makeApp, sha256 } from "./_util.js";
 
-let unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled = [];
-  process.on("unhandledRejection", onUnhandled);
-});
-afterEach(() => {
-  process.off("unhandledRejection", onUnhandled);
-});
+const unhandled = collectUnhandledRejections();
 
 describe("an un-awaited save() that fails at once", () => {
   it("cookie mode, too large for a cookie, then shrunk: no unhandled rejection, the commit writes what the handler left", async () => {
@@ -30,7 +23,7 @@ describe("an un-awaited save() that fails at once", () => {
     }).callback();
     const r = await request(handler).get("/");
     await delay(20);
-    expect(unhandled).toEqual([]);
+    expect(unhandled.list).toEqual([]);
     expect(r.status).toBe(200);
     const client = new Client(handler);
     client.absorb(r);
@@ -54,7 +47,7 @@ describe("an un-awaited save() that fails at once", () => {
       expect(cookie(r)?.value).toMatch(/^[A-Za-z0-9_-]{43}$/);
     }
     await delay(20);
-    expect(unhandled).toEqual([]);
+    expect(unhandled.list).toEqual([]);
     expect(seen).toEqual(["TypeError"]);
     expect(store.size).toBe(2);
   });
@@ -69,7 +62,7 @@ describe("an un-awaited save() that fails at once", () => {
     app.on("error", (err: unknown) => errors.push(err));
     const r = await request(app.callback()).get("/");
     await delay(20);
-    expect(unhandled).toEqual([]);
+    expect(unhandled.list).toEqual([]);
     expect(r.status).toBe(500);
     expect((errors[0] as { code?: string }).code).toBe("ERR_SESSIONKIT_SESSION_TOO_LARGE");
   });
@@ -137,6 +130,6 @@ describe("a store whose then() throws", () => {
     expect(r.headers["retry-after"]).toMatch(/^\d+$/);
     await delay(120);
     expect(events).toEqual(["store.error set failed"]);
-    expect(unhandled).toEqual([]);
+    expect(unhandled.list).toEqual([]);
   });
 });

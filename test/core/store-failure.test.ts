@@ -1,20 +1,13 @@
 import type Koa from "koa";
 import request from "supertest";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { collectUnhandledRejections } from "../helpers/unhandled.js";
 import { CountingStore } from "../helpers/counting-store.js";
 import { Client, cookie, delay, makeApp, sha256 } from "./_util.js";
 
 const GENERIC = { error: "Service temporarily unavailable" };
 
-let unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled = [];
-  process.on("unhandledRejection", onUnhandled);
-});
-afterEach(() => {
-  process.off("unhandledRejection", onUnhandled);
-});
+const unhandled = collectUnhandledRejections();
 
 function setup(storeTimeout = 200) {
   const store = new CountingStore();
@@ -77,7 +70,7 @@ describe("store failures answer 503", () => {
     expect(took).toBeGreaterThanOrEqual(190);
     expect(took).toBeLessThan(1500);
     await delay(300);
-    expect(unhandled).toEqual([]);
+    expect(unhandled.list).toEqual([]);
     store.recover();
     expect((await client.get("/")).body.user).toBe("alice");
   });
@@ -90,7 +83,7 @@ describe("store failures answer 503", () => {
     inner.get = () => new Promise((_, reject) => setTimeout(() => reject(new Error("late failure")), 250));
     expectGeneric503(await client.get("/"));
     await delay(400);
-    expect(unhandled).toEqual([]);
+    expect(unhandled.list).toEqual([]);
     inner.get = realGet;
     expect((await client.get("/")).status).toBe(200);
   });
@@ -126,7 +119,7 @@ describe("store failures answer 503", () => {
     expectGeneric503(await client.get("/change"));
     expect(Date.now() - started).toBeLessThan(1500);
     await delay(250);
-    expect(unhandled).toEqual([]);
+    expect(unhandled.list).toEqual([]);
   });
 
   it("destroy rejects on logout → 503 and the cookie is not cleared", async () => {
@@ -218,7 +211,7 @@ describe("a store that can't parse what it holds (a corrupt entry)", () => {
       expect(store.data.size).toBe(2);
       expect(events).toHaveLength(2);
       expect(errors).toEqual([]);
-      expect(unhandled).toEqual([]);
+      expect(unhandled.list).toEqual([]);
     });
   }
 });
