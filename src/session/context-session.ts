@@ -14,8 +14,8 @@ import { logTag } from "../crypto/ids.js";
 import { SessionConfigError } from "../errors.js";
 import type { MaxAge, SessionMeta, SessionStore } from "../stores/contract.js";
 import { isThenable } from "../stores/call.js";
-import { isPlainRecord, rawJsonOf } from "../stores/json.js";
-import type { Identity, Loaded } from "./load.js";
+import { rawJsonOf } from "../stores/json.js";
+import { adoption, type Identity, type Loaded } from "./load.js";
 import type { ResolvedOptions } from "./options.js";
 import { sessionOptionsView, type SessionOptionsView } from "./request-options.js";
 import type { Runtime } from "./runtime.js";
@@ -167,37 +167,23 @@ export class ContextSession implements SessionController, SessionControl {
     if (this.#session === undefined && this.options.genid) this.#identity = transport.newIdentity(this.ctx);
   }
 
-  /** Adopt what the load phase found, kept whole in one place. */
+  /** Adopt what the load phase found (the decisions are load.ts's `adoption`). */
   #take(loaded: Loaded): void {
     this.#pending.clearCookie = loaded.stale;
     const stored = loaded.stored;
     if (!stored) return;
-    if (typeof stored._maxAge === "number") this.#maxAge = stored._maxAge;
-    else if (stored._session === true) this.#maxAge = "session";
-    this.#meta = isPlainRecord(stored._sk) ? { ...(stored._sk as SessionMeta) } : undefined;
-    this.#expire = typeof stored._expire === "number" ? stored._expire : undefined;
+    const taken = adoption(stored, loaded, this.#transport);
+    if (taken.maxAge !== undefined) this.#maxAge = taken.maxAge;
+    this.#meta = taken.meta;
+    this.#expire = taken.expire;
     this.#isNew = false;
-    if (loaded.reseal) this.#pending.force = true;
+    this.#identity = loaded.identity;
+    this.#pending.legacy = loaded.legacy;
+    if (taken.force) this.#pending.force = true;
+    if (taken.reissue) this.#pending.reissue = true;
     const session = new Session(this, stored);
     this.#session = session;
-    this.#identity = loaded.identity;
-    if (loaded.legacy) {
-      // Accepted once: a new id, a hashed store key and a SHA-256 signature (or a seal) at commit.
-      this.#pending.legacy = loaded.legacy;
-      if (this.#transport.kind === "store") {
-        this.#pending.force = true;
-        return;
-      }
-      // Cookie mode: remembered as loaded, so the commit can tell a read from a change when the
-      // sealed cookie turns out too large for a browser (the transport keeps the koa-session cookie then).
-    }
-    this.#snapshot.remember(rawJsonOf(stored), session);
-    if (loaded.reissue) {
-      // A sealed cookie has no id to re-sign, so re-sealing under key[0] is a save (which restarts
-      // maxAge as a renew would); an id cookie is only re-signed.
-      if (this.#transport.reissueBySaving) this.#pending.force = true;
-      else this.#pending.reissue = true;
-    }
+    if (taken.remember) this.#snapshot.remember(rawJsonOf(stored), session);
   }
 
   // ---------------------------------------------------------------- ctx.session

@@ -16,7 +16,7 @@ import { ID_PATTERN, logTag, storeKeyFor } from "../crypto/ids.js";
 import { auditEvent } from "../events.js";
 import type { Opened, Sealer } from "../crypto/seal.js";
 import type { VerifiedCache } from "../crypto/verified-cache.js";
-import type { MaxAge, SessionStore, StoredSession } from "../stores/contract.js";
+import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
 import { flatTemplate, isPlainRecord, normalizeStored, parseStored } from "../stores/json.js";
 import { readCookie, requestCookie } from "./cookies.js";
 import { ONE_DAY_MS, type ResolvedOptions } from "./options.js";
@@ -50,6 +50,36 @@ export interface Loaded {
 }
 
 const NOTHING: Loaded = Object.freeze({ reissue: false, stale: false });
+
+/** What the controller takes over from a load that found a session, and what its commit then owes. */
+export interface Adoption {
+  /** The lifetime the session was stored with; undefined keeps the middleware's. */
+  maxAge: MaxAge | undefined;
+  meta: SessionMeta | undefined;
+  expire: number | undefined;
+  /** Save at commit although nothing changed. */
+  force: boolean;
+  /** Re-sign the id under the first key at commit (store mode). */
+  reissue: boolean;
+  /** Remember the loaded text, so the commit can tell a read from a change. */
+  remember: boolean;
+}
+
+/** The controller's side of a load that found `stored` (context-session.ts applies it). */
+export function adoption(stored: StoredSession, loaded: Loaded, transport: { kind: "store" | "cookie"; reissueBySaving: boolean }): Adoption {
+  const maxAge: MaxAge | undefined = typeof stored._maxAge === "number" ? stored._maxAge : stored._session === true ? "session" : undefined;
+  const meta = isPlainRecord(stored._sk) ? { ...(stored._sk as SessionMeta) } : undefined;
+  const expire = typeof stored._expire === "number" ? stored._expire : undefined;
+  // A koa-session session accepted once is saved in our format (a new id, a hashed store key and a
+  // SHA-256 signature) in store mode. In cookie mode it is remembered as loaded, so the commit can
+  // tell a read from a change when the sealed cookie turns out too large for a browser (the
+  // transport keeps the koa-session cookie then).
+  if (loaded.legacy && transport.kind === "store") return { maxAge, meta, expire, force: true, reissue: false, remember: false };
+  // Verified under an older key: a sealed cookie has no id to re-sign, so re-sealing under key[0] is
+  // a save (which restarts maxAge as a renew would); an id cookie is only re-signed.
+  const bySaving = loaded.reissue && transport.reissueBySaving;
+  return { maxAge, meta, expire, force: loaded.reseal === true || bySaving, reissue: loaded.reissue && !bySaving, remember: true };
+}
 
 /**
  * Store mode. At most one store read for our cookie, plus one for a koa-session cookie when `legacy`

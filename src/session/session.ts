@@ -39,8 +39,12 @@ export function isDataKey(key: string): boolean {
 export function splitReserved(stored: StoredSession): { data: Record<string, unknown>; reserved: ReservedFields } {
   const data: Record<string, unknown> = {};
   for (const key of Object.keys(stored)) if (isDataKey(key)) data[key] = stored[key];
-  const reserved: ReservedFields = { _expire: stored._expire, _maxAge: stored._maxAge, _session: stored._session, _sk: stored._sk };
-  return { data, reserved };
+  return { data, reserved: reservedOf(stored) };
+}
+
+/** The reserved fields of a stored session, every name present (see splitReserved). */
+export function reservedOf(stored: StoredSession): ReservedFields {
+  return { _expire: stored._expire, _maxAge: stored._maxAge, _session: stored._session, _sk: stored._sk };
 }
 
 /**
@@ -54,9 +58,12 @@ export class Session {
   constructor(controller: SessionController, data?: Record<string, unknown>) {
     this.#controller = controller;
     if (data) {
+      // Assignment is safe here because isDataKey already refused every name that has a setter on
+      // the way up (the API accessors on Session.prototype, `__proto__` on Object.prototype): every
+      // other key becomes an own data property, as defineProperty would make it, at a tenth of the
+      // cost (0.5 µs per request for two keys with defineProperty).
       for (const key of Object.keys(data)) {
-        // defineProperty, not assignment: a key can never reach an accessor or the prototype.
-        if (isDataKey(key)) Object.defineProperty(this, key, { value: data[key], writable: true, enumerable: true, configurable: true });
+        if (isDataKey(key)) (this as Record<string, unknown>)[key] = data[key];
       }
     }
   }
