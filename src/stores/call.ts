@@ -58,17 +58,17 @@ export function storeCall<T>(
   try {
     result = run();
   } catch (err) {
-    if (corruptEntry(operation, err)) return readAsMissing(measurement, auditCtx, budget) as Awaited<T>;
+    if (corruptEntry(operation, err)) return readAsMissing(measurement, auditCtx) as Awaited<T>;
     const error = failed(new StoreUnavailableError(operation, err), measurement, auditCtx);
-    budget?.close(error);
+    budget?.failed(error);
     return Promise.reject(error);
   }
-  // A synchronous store (MemoryStore) answered already: no timer, no race.
+  // A synchronous store (MemoryStore) answered already: no timer, no race, nothing to time.
   if (!isThenable(result)) {
     measurement?.end("ok");
-    budget?.close();
     return result as Awaited<T>;
   }
+  budget?.waiting();
   return race(operation, remaining, result as PromiseLike<Awaited<T>>, measurement, auditCtx, budget);
 }
 
@@ -88,7 +88,10 @@ function race<T>(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (corruptEntry(operation, err)) return resolve(readAsMissing(measurement, ctx, budget) as T);
+      if (corruptEntry(operation, err)) {
+        budget?.close();
+        return resolve(readAsMissing(measurement, ctx) as T);
+      }
       const error = failed(err instanceof StoreUnavailableError ? err : new StoreUnavailableError(operation, err), measurement, ctx);
       budget?.close(error);
       reject(error);
@@ -124,10 +127,9 @@ function corruptEntry(operation: string, err: unknown): boolean {
   return operation === "get" && err instanceof SyntaxError;
 }
 
-function readAsMissing(measurement: Measurement | undefined, ctx: Context | undefined, budget: StoreBudget | undefined): typeof CORRUPT_ENTRY {
+function readAsMissing(measurement: Measurement | undefined, ctx: Context | undefined): typeof CORRUPT_ENTRY {
   measurement?.end("error");
   if (ctx) auditEvent(ctx, "store.error", { reason: "get found an entry that does not parse; read as no session, cookie kept" });
-  budget?.close();
   return CORRUPT_ENTRY;
 }
 

@@ -43,22 +43,32 @@ export class StoreBudget {
   }
 
   /**
-   * Start one store call: what is left of `limitMs` for it. Throws, without starting, when the budget
-   * is used up or an earlier call of this request failed. Every successful `open` is followed by one
-   * `close` when the call settles.
+   * Admit one store call: what is left of `limitMs` for it. Throws, without admitting, when the budget
+   * is used up or an earlier call of this request failed. Nothing is timed yet: a synchronous store
+   * (MemoryStore) has answered before anything could wait, so its calls cost no clock reads; a call
+   * that turns out asynchronous is timed from `waiting()` to `close()`.
    */
   open(operation: string, limitMs: number): number {
     if (this.#failure) throw new StoreUnavailableError(operation, this.#failure);
     const remaining = this.remainingMs(limitMs);
     if (remaining <= 0) throw this.#fail(new StoreUnavailableError(operation, undefined, true));
-    if (this.#active++ === 0) this.#since = performance.now();
     return remaining;
   }
 
-  /** A call started with `open` settled; with `error` when it failed (every later call then fails at once). */
+  /** An admitted call is waiting on the store (it answered with a promise); `close` follows when it settles. */
+  waiting(): void {
+    if (this.#active++ === 0) this.#since = performance.now();
+  }
+
+  /** A waiting call settled; with `error` when it failed (every later call then fails at once). */
   close(error?: unknown): void {
     if (--this.#active === 0) this.#spentMs += performance.now() - this.#since;
     if (error !== undefined) this.#fail(error);
+  }
+
+  /** An admitted call failed without waiting (the store threw): every later call fails at once. */
+  failed(error: unknown): void {
+    this.#fail(error);
   }
 
   #fail(error: unknown): unknown {

@@ -18,7 +18,7 @@
  * the text could contain such a key, so ordinary sessions parse at full speed. Values of any depth
  * (stores/deep-json.ts): no recursion that a deeply nested value could overflow.
  */
-import { RAW_JSON, type StoredSession } from "./contract.js";
+import { RAW_JSON, type SessionChanges, type StoredSession } from "./contract.js";
 import { isDangerousKey, parseJson, stringifyJson } from "./deep-json.js";
 
 export { isDangerousKey };
@@ -88,14 +88,19 @@ export function normalizeStored(value: unknown): StoredSession | null {
  */
 export function flatTemplate(text: string, freeze: boolean): StoredSession | null {
   const stored = parseStored(text);
-  if (!stored) return null;
+  if (!stored || !isFlatStored(stored)) return null;
+  if (freeze && stored._sk) Object.freeze(stored._sk);
+  return freeze ? Object.freeze(stored) : stored;
+}
+
+/** Every value a primitive, and `_sk` (the metadata) a flat record: what a template may be made of. */
+export function isFlatStored(stored: StoredSession): boolean {
   for (const key of Object.keys(stored)) {
     const value = stored[key];
     if (typeof value !== "object" || value === null) continue;
-    if (key !== "_sk" || !isFlatRecord(value)) return null;
-    if (freeze) Object.freeze(value);
+    if (key !== "_sk" || !isFlatRecord(value)) return false;
   }
-  return freeze ? Object.freeze(stored) : stored;
+  return true;
 }
 
 function isFlatRecord(value: object): boolean {
@@ -110,4 +115,54 @@ export function copyFlat(template: StoredSession, text: string): StoredSession {
   if (template._sk) copy._sk = { ...template._sk };
   Object.defineProperty(copy, RAW_JSON, { value: text, enumerable: false });
   return copy;
+}
+
+/** A value that JSON writes and reads back as the same value: a string, a finite number but -0, a boolean or null. */
+function readsBackSame(value: unknown): boolean {
+  if (typeof value === "number") return Number.isFinite(value) && !Object.is(value, -0);
+  return value === null || typeof value === "string" || typeof value === "boolean";
+}
+
+/**
+ * The flat template of an entry after a merge of `changes` into it, built as the middleware built the
+ * text it stored with the merge (`changes.result`: reserved fields first, then the data in the
+ * session's order), so a store can keep copying a template instead of parsing every read. Null when
+ * the result would not be flat, or a value would not read back from that text the same (NaN, -0,
+ * undefined, a Date): then the store parses the text, as for any other entry.
+ */
+export function mergedTemplate(template: StoredSession, changes: SessionChanges): StoredSession | null {
+  const { set, unset, reserved } = changes;
+  const next: StoredSession = {};
+  if (reserved._expire !== undefined) {
+    if (!readsBackSame(reserved._expire)) return null;
+    next._expire = reserved._expire;
+  }
+  if (reserved._session !== undefined) {
+    if (!readsBackSame(reserved._session)) return null;
+    next._session = reserved._session;
+  }
+  if (reserved._maxAge !== undefined) {
+    if (!readsBackSame(reserved._maxAge)) return null;
+    next._maxAge = reserved._maxAge;
+  }
+  const meta = reserved._sk as Record<string, unknown> | undefined;
+  if (meta !== undefined) {
+    if (!isPlainRecord(meta)) return null;
+    const copy: Record<string, unknown> = {};
+    for (const name of Object.keys(meta)) {
+      if (!readsBackSame(meta[name]) || isDangerousKey(name)) return null;
+      copy[name] = meta[name];
+    }
+    next._sk = copy as unknown as StoredSession["_sk"];
+  }
+  for (const name of Object.keys(template)) {
+    if (name === "_expire" || name === "_session" || name === "_maxAge" || name === "_sk" || unset.includes(name)) continue;
+    next[name] = Object.prototype.hasOwnProperty.call(set, name) ? set[name] : template[name];
+  }
+  for (const name of Object.keys(set)) {
+    if (isDangerousKey(name) || name === "_expire" || name === "_session" || name === "_maxAge" || name === "_sk") return null;
+    if (!Object.prototype.hasOwnProperty.call(next, name)) next[name] = set[name];
+    if (!readsBackSame(set[name])) return null;
+  }
+  return next;
 }

@@ -5,9 +5,9 @@
  * Map evicted by `delete(keys().next().value)` keeps its deleted slots at the front until it
  * rehashes and walks over them on every eviction (6 µs per new session at 10,000 entries, full).
  * Entries are kept as JSON text, and every read returns an object of its own, so a handler mutating
- * its session can never alias the stored copy. A session read more than once between writes is
- * parsed once: flat sessions (primitive values, flat metadata) are then copied from a private template
- * instead of parsed again.
+ * its session can never alias the stored copy. A flat session (primitive values, flat metadata) is
+ * parsed once, on its first read: later reads copy a private template, which a merge carries on to
+ * the merged session, so a session written on every request is not parsed on every request either.
  *
  * Not for production: it is lost on restart and not shared between processes (it says so once).
  *
@@ -19,7 +19,7 @@
  * @module koa-sessionkit/memory
  */
 import { debuglog } from "node:util";
-import { copyFlat, flatTemplate, parseStored, serializeStored } from "./json.js";
+import { copyFlat, isFlatStored, mergedTemplate, parseStored, serializeStored } from "./json.js";
 import { stringifyJson } from "./deep-json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
@@ -50,12 +50,10 @@ interface Entry {
   /** Counter value when the entry last moved to the young end of the LRU order (its place in the queue). */
   tick: number;
   /**
-   * `json` parsed (never handed out, only copied), once read twice (a session written on every request is never
-   * parsed twice); null when the session is not flat and each read parses it.
+   * `json` parsed (never handed out, only copied), from the first read after a set, and carried
+   * through merges; undefined until read, null when the session is not flat and each read parses it.
    */
   template?: StoredSession | null | undefined;
-  /** Read since the last write. */
-  read?: boolean;
 }
 
 let warnedProduction = false;
@@ -117,11 +115,11 @@ export class MemoryStore implements SessionStore {
     // million sessions several times slower).
     if (this.#tick - entry.tick >= this.#refreshAfter) this.#enqueue(key, entry);
     if (entry.template === undefined) {
-      if (!entry.read) {
-        entry.read = true;
-        return parseStored(entry.json);
-      }
-      entry.template = flatTemplate(entry.json, false);
+      // First read since a set: parse once. A flat session keeps the parse as its template (merges
+      // carry it on), and this reader gets a copy; any other session is parsed on every read.
+      const parsed = parseStored(entry.json);
+      entry.template = parsed && isFlatStored(parsed) ? parsed : null;
+      if (!entry.template) return parsed;
     }
     return entry.template ? copyFlat(entry.template, entry.json) : parseStored(entry.json);
   }
@@ -155,8 +153,11 @@ export class MemoryStore implements SessionStore {
     // Destroy wins: an entry that is gone (logout, revoke) is never brought back by a merge.
     if (!entry) return false;
     if (changes.base !== undefined && changes.result !== undefined && entry.json === changes.base) {
-      // Nobody wrote since this request loaded the session: its result is the merge.
+      // Nobody wrote since this request loaded the session: its result is the merge, and a flat
+      // session's template follows it (the next read copies instead of parsing: ~1 µs a request).
+      const template = entry.template ? mergedTemplate(entry.template, changes) : undefined;
       this.#put(key, changes.result, this.#now() + ttlMs(maxAge), changes.reserved._sk?.userId ?? entry.userId);
+      if (template) entry.template = template;
       return true;
     }
     const stored = parseStored(entry.json);
@@ -214,11 +215,10 @@ export class MemoryStore implements SessionStore {
       previous.expiresAt = expiresAt;
       previous.userId = userId;
       previous.template = undefined;
-      previous.read = false;
       // Young enough: stays where it is in the order (see get).
       if (this.#tick - previous.tick >= this.#refreshAfter) this.#enqueue(key, previous);
     } else {
-      const entry: Entry = { json, expiresAt, userId, tick: 0, template: undefined, read: false };
+      const entry: Entry = { json, expiresAt, userId, tick: 0, template: undefined };
       this.#entries.set(key, entry);
       this.#enqueue(key, entry);
     }

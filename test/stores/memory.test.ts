@@ -21,7 +21,7 @@ runStoreContract("MemoryStore", async () => {
 });
 
 describe("MemoryStore: every read returns an object of its own", () => {
-  // From the second read on, a flat session is copied from a frozen template rather than parsed.
+  // A flat session is copied from a private template (parsed on its first read) rather than parsed per read.
   for (const [label, session] of [
     ["flat", { userId: "u1", n: 1, _sk: { createdAt: 1, userId: "u1" } }],
     ["nested", { userId: "u1", prefs: { theme: "dark" }, _sk: { createdAt: 1 } }],
