@@ -133,13 +133,19 @@ async function adoptLegacyFromStore(ctx: Context, runtime: SharedState, legacy: 
     if (found.alreadyMoved) return { stored: stored as StoredSession, identity, reissue: true, stale: false };
     return { ...adoptLegacy(stored as StoredSession, found.legacyStoreKey), identity };
   }
-  return noSession(ctx, incoming, stale);
+  // A koa-session cookie the legacy reader looked up has had its event (accept above): one per request.
+  return noSession(ctx, incoming, stale, found !== undefined);
 }
 
-function noSession(ctx: Context, incoming: IncomingId, stale: boolean): Loaded {
+function noSession(ctx: Context, incoming: IncomingId, stale: boolean, reported = false): Loaded {
   // A cookie that failed verification (and was no koa-session cookie either): forged, tampered,
   // or signed with a key that was retired.
   if (incoming.stale) auditEvent(ctx, "session.invalid_signature", { reason: "id cookie failed verification" });
+  // A value that can't be one of our ids is not looked up (an unsigned cookie or an external key can
+  // carry anything, and no store holds it), but koa-session looked it up and emitted session:missed,
+  // and listeners count on that event for "the client sent a session we don't have". `key` is
+  // undefined because no store key was read; a hash of the value would name an entry nobody asked for.
+  if (incoming.malformed && !reported) emit(ctx, "missed", { key: undefined, value: null, ctx });
   return stale ? { reissue: false, stale } : NOTHING;
 }
 
@@ -229,17 +235,23 @@ export interface IncomingId {
   stale: boolean;
   /** The signature the client sent, when the first key made it. */
   signature?: string | undefined;
+  /**
+   * The client sent a value (an unsigned or verified cookie, or an external key) that is not shaped
+   * like one of our ids: no store read, but a session:missed event, as koa-session emitted for it.
+   */
+  malformed?: boolean | undefined;
 }
 
 export function readSessionId(ctx: Context, options: ResolvedOptions, cache?: VerifiedCache<number>): IncomingId {
   if (options.externalKey) {
-    const value = options.externalKey.get(ctx);
+    const value: unknown = options.externalKey.get(ctx);
     const id = typeof value === "string" && idLooksValid(value, options) ? value : undefined;
-    return { id, keyIndex: 0, stale: false };
+    // koa-session treats an empty (falsy) key as none at all; anything else it looked up.
+    return { id, keyIndex: 0, stale: false, malformed: id === undefined && Boolean(value) };
   }
   const cookie = readCookie(ctx, options, cache);
   if (!cookie) return { id: undefined, keyIndex: 0, stale: rawCookie(ctx, options.key) !== undefined };
-  if (!idLooksValid(cookie.value, options)) return { id: undefined, keyIndex: 0, stale: true };
+  if (!idLooksValid(cookie.value, options)) return { id: undefined, keyIndex: 0, stale: true, malformed: true };
   return { id: cookie.value, keyIndex: cookie.keyIndex, stale: false, signature: cookie.keyIndex === 0 ? cookie.signature : undefined };
 }
 

@@ -68,4 +68,18 @@ describe("legacy koa-session, store mode: the first requests after the switch", 
     expect((await request(app.callback()).get("/whoami").set("Cookie", jar(before))).body).toEqual(ANONYMOUS);
     expect((await missed).key).toBe(legacyId);
   });
+
+  it("with signed: false too, that cookie's value (not shaped like our ids) gets one session:missed, the legacy reader's, not two", async () => {
+    const store = new MapStore();
+    const { before, legacyId } = await legacyLogin(store);
+    store.map.delete(legacyId);
+    const { app } = newApp([KEY_A], { store, legacy: "koa-session", signed: false });
+    const seen: SessionEvent[] = [];
+    app.on("session:missed", (event: SessionEvent) => seen.push(event));
+    expect((await request(app.callback()).get("/whoami").set("Cookie", jar(before))).body).toEqual(ANONYMOUS);
+    // An unsigned value the legacy reader does not take (no Keygrip signature): our own missed event.
+    expect((await request(app.callback()).get("/whoami").set("Cookie", "koa.sess=not-a-session")).body).toEqual(ANONYMOUS);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(seen.map((event) => event.key)).toEqual([legacyId, undefined]);
+  });
 });
