@@ -21,7 +21,9 @@ export { contextSession, CONTEXT_SESSION } from "./session/middleware.js";
 export type { ContextSession } from "./session/context-session.js";
 export type { SessionControl } from "./session/types.js";
 export type { KoaApp } from "./koa-app.js";
-export type { SessionOptions, CreateSessionOptions, SessionData, SessionModel, KoaSession, SessionEvent, SameSite, CookiePriority, ExternalKeyAccessor } from "./session/types.js";
+export type { CreateSessionOptions, SessionData, SessionModel, KoaSession, SessionEvent, SameSite, CookiePriority, ExternalKeyAccessor } from "./session/types.js";
+/** koa-session 7's runtime `SessionOptions` (`parse`, `safeParse`) and the options type, one name. */
+export { SessionOptions, type SessionOptionsSchema, type ParsedSessionOptions, type SessionOptionsParseResult } from "./session/options-schema.js";
 export { Session } from "./session/session.js";
 export { Keyring, keyring, MIN_KEY_BYTES, type KeyInput } from "./crypto/keyring.js";
 export { generateId, storeKeyFor } from "./crypto/ids.js";

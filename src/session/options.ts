@@ -117,8 +117,17 @@ export function cookieAttributes(key: string, input: CookieAttributeInput): Pick
   return { secure: input.secure ?? (secureRequired ? true : undefined), sameSite, path, domain: input.domain, priority, partitioned };
 }
 
-export function resolveOptions(input: SessionOptions, appKeys: unknown): ResolvedOptions {
-  if (typeof input !== "object" || input === null) fail("options must be an object");
+/** Everything about the options that can be checked without the keys: what `SessionOptions.parse` checks too. */
+export type CheckedOptions = Omit<ResolvedOptions, "keyring">;
+
+/**
+ * Validate the options and fill in defaults, everything but the keys. session() continues with
+ * resolveOptions (which needs app.keys); `SessionOptions.parse` (options-schema.ts) stops here, so
+ * both refuse the same options with the same SessionConfigError.
+ */
+export function checkOptions(value: unknown): CheckedOptions {
+  if (typeof value !== "object" || value === null) fail("options must be an object");
+  const input = value as SessionOptions;
   const key = input.key ?? "koa.sess";
   if (typeof key !== "string" || !COOKIE_NAME.test(key)) {
     fail(`option "key" must be a valid cookie name (letters, digits and !#$%&'*+-.^_\`|~), got ${JSON.stringify(key)}`);
@@ -137,6 +146,11 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
   }
   for (const name of ["encode", "decode", "genid", "valid", "beforeSave", "ContextStore"] as const) {
     checkFunction(name, input[name]);
+  }
+  // addAuditListener (events.ts) refuses it too, in these words, but only after session() has
+  // installed itself on the app; here it fails first, and SessionOptions.parse refuses it as well.
+  if (input.onEvent !== undefined && typeof input.onEvent !== "function") {
+    fail(`onEvent must be a function (event) => void, got ${typeof input.onEvent}`);
   }
 
   const mode = input.mode ?? "store";
@@ -174,19 +188,7 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
   const legacyKeys = legacyKeyBytes(input.legacyKeys, input.legacy !== undefined);
 
   const signed = input.signed ?? true;
-  const needsKeys = signed || mode === "cookie" || input.legacy !== undefined;
-  const keySource = input.keys ?? appKeys;
-  let ring: Keyring | undefined;
-  if (needsKeys) {
-    if (keySource === undefined || keySource === null) {
-      fail(
-        'app.keys is required for signed sessions and was not set when session() was called; set app.keys = [key1, key2] (keys of at least 32 bytes) before app.use(session(...)) (generate them with "npx koa-sessionkit keys")',
-      );
-    }
-    ring = keyring(keySource as readonly KeyInput[] | Keyring);
-  }
-
-  return Object.freeze({
+  return {
     key,
     maxAge,
     autoCommit: input.autoCommit ?? true,
@@ -210,6 +212,35 @@ export function resolveOptions(input: SessionOptions, appKeys: unknown): Resolve
     storeTimeout,
     legacy: input.legacy,
     legacyKeys,
-    keyring: ring,
-  });
+  };
+}
+
+/** Why the options need keys, as the error says it when they are missing; undefined when they don't. */
+function keysNeededFor(options: CheckedOptions, input: SessionOptions): string | undefined {
+  // Cookie mode seals whatever `signed` says (options.signed is false there: no .sig cookie), so
+  // "signed sessions" would send an app that set signed: false looking for the wrong reason.
+  if (options.mode === "cookie") return "to seal cookie-mode sessions (AES-256-GCM, under keys derived from app.keys, whatever signed says)";
+  if (input.signed ?? true) return "for signed sessions";
+  if (options.legacy !== undefined) return 'by legacy: "koa-session", which derives the re-issued session ids from the first key';
+  return undefined;
+}
+
+export function resolveOptions(input: SessionOptions, appKeys: unknown): ResolvedOptions {
+  const options = checkOptions(input);
+  return Object.freeze({ ...options, keyring: keyringFor(options, input, input.keys ?? appKeys) });
+}
+
+/**
+ * The keyring the options need (built and checked from `keySource`: the `keys` option, else
+ * app.keys), or undefined when nothing is signed or sealed. Throws when they are needed and missing.
+ */
+export function keyringFor(options: CheckedOptions, input: SessionOptions, keySource: unknown): Keyring | undefined {
+  const neededFor = keysNeededFor(options, input);
+  if (neededFor === undefined) return undefined;
+  if (keySource === undefined || keySource === null) {
+    fail(
+      `app.keys is required ${neededFor}, and was not set when session() was called; set app.keys = [key1, key2] (keys of at least 32 bytes) before app.use(session(...)) (generate them with "npx koa-sessionkit keys")`,
+    );
+  }
+  return keyring(keySource as readonly KeyInput[] | Keyring);
 }

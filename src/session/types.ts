@@ -8,9 +8,12 @@
  * }
  */
 import type { Context } from "koa";
-import type { Keyring, KeyInput } from "../crypto/keyring.js";
-import type { AuditListener } from "../events.js";
 import type { MaxAge, SessionMeta, SessionStore, StoredSession } from "../stores/contract.js";
+import type { SessionOptions } from "./options-schema.js";
+
+// Declared beside its runtime value (`SessionOptions.parse`), one name for both as in koa-session 7;
+// re-exported here for the modules that import their types from this file.
+export type { SessionOptions };
 
 /**
  * Your own session fields, empty until you declare them: `ctx.session.views` is then typed.
@@ -47,95 +50,6 @@ export interface ExternalKeyAccessor {
 
 /** A cookie's Priority attribute, as Koa's cookies module sends it. */
 export type CookiePriority = "low" | "medium" | "high";
-
-/**
- * Options of {@link session}: koa-session 7's, with the same names and defaults, plus `keys`,
- * `storeTimeout`, `legacy`, `legacyKeys` and `onEvent`.
- *
- * @example
- * app.use(session({
- *   key: "__Host-sid",
- *   maxAge: 7 * 86_400_000,
- *   sameSite: "lax",
- *   store: new RedisStore({ url: process.env.REDIS_URL }),
- *   onEvent: (event) => logger.info(event),
- * }, app));
- */
-export interface SessionOptions {
-  /** Cookie name. Default "koa.sess". */
-  key?: string | undefined;
-  /**
-   * Lifetime in ms, or "session" for a browser-session cookie. Not set: as in koa-session, the cookie
-   * is a browser-session cookie (no Expires) and the session itself ends after one day.
-   */
-  maxAge?: MaxAge | undefined;
-  /** Commit at the end of every request. Default true. */
-  autoCommit?: boolean | undefined;
-  /** Replace earlier Set-Cookie headers of the same name. Default true. */
-  overwrite?: boolean | undefined;
-  /** Hide the cookie from page scripts (HttpOnly). Default true. */
-  httpOnly?: boolean | undefined;
-  /** Sign the cookie (HMAC-SHA256 with app.keys). Default true. */
-  signed?: boolean | undefined;
-  /** Re-send the cookie (and extend the store entry) on every request. Default false. */
-  rolling?: boolean | undefined;
-  /** Re-send the cookie when less than half of maxAge remains. Default false. */
-  renew?: boolean | undefined;
-  /** Default: true when the request is HTTPS (honouring app.proxy). An explicit true always marks it Secure. */
-  secure?: boolean | undefined;
-  /**
-   * Default "lax". Any casing is accepted, and `string` is in the type because koa-session typed it
-   * so; anything but strict/lax/none/true/false is refused at start-up. `null` means the default.
-   */
-  sameSite?: SameSite | (string & Record<never, never>) | null | undefined;
-  /** The cookie's Path. Default "/". */
-  path?: string | undefined;
-  /** The cookie's Domain. Default: none (host-only, required for a `__Host-` cookie name). */
-  domain?: string | undefined;
-  /** The cookie's Priority attribute (Chrome): "low", "medium" or "high". Default: not sent. */
-  priority?: CookiePriority | (string & Record<never, never>) | undefined;
-  /** Partitioned (CHIPS): the cookie is kept per top-level site, for an app embedded in others' pages. Implies Secure. Default false. */
-  partitioned?: boolean | undefined;
-  /** "store" (default): the cookie holds an id. "cookie": the whole session, sealed with AES-256-GCM. */
-  mode?: "store" | "cookie" | undefined;
-  /** Where sessions live in store mode. Default: a bounded in-process MemoryStore. */
-  store?: SessionStore | undefined;
-  /** koa-session's per-request store: a class constructed as `new ContextStore(ctx)` for each request. */
-  ContextStore?: {
-    /** Make the store that serves this request. */
-    new (ctx: Context): SessionStore;
-  };
-  /** Read/write the session id somewhere other than the cookie. */
-  externalKey?: ExternalKeyAccessor | undefined;
-  /** Cookie mode: turn the session into text before sealing. Default JSON.stringify. */
-  encode?: ((session: StoredSession) => string) | undefined;
-  /** Cookie mode: the inverse of encode. Default a prototype-safe JSON.parse. */
-  decode?: ((text: string) => StoredSession) | undefined;
-  /** Make a new session id. Default 32 random bytes, base64url. Must be unguessable. */
-  genid?: ((ctx: Context) => string) | undefined;
-  /** Prepended to every store key. */
-  prefix?: string | undefined;
-  /** Reject a loaded session: return false and the request gets a fresh one (emits session:invalid). */
-  valid?: ((ctx: Context, session: StoredSession) => boolean) | undefined;
-  /** Called just before a session is saved. */
-  beforeSave?: ((ctx: Context, session: KoaSession) => void) | undefined;
-  /** Store calls that take longer fail with StoreUnavailableError (503). Default 3000 ms. */
-  storeTimeout?: number | undefined;
-  /** Accept, once, sessions written by koa-session 7 and re-issue them in koa-sessionkit's format. */
-  legacy?: "koa-session" | undefined;
-  /**
-   * With `legacy`: extra keys that only verify koa-session's (HMAC-SHA1) cookie signatures, for
-   * old app.keys shorter than the 32 bytes koa-sessionkit requires. Never used to sign anything.
-   */
-  legacyKeys?: readonly KeyInput[] | undefined;
-  /** Keys to use instead of app.keys. */
-  keys?: readonly KeyInput[] | Keyring | undefined;
-  /**
-   * Receives the app's audit events (logins, lockouts, forged cookies, store errors; see
-   * `AuditEvent`). Never slows or breaks a request: it runs later, and its errors are caught.
-   */
-  onEvent?: AuditListener | undefined;
-}
 
 /** What `ctx.session` is, apart from your own fields. */
 export interface SessionModel {
@@ -192,7 +106,12 @@ export type CreateSessionOptions = SessionOptions;
  * app.on("session:expired", ({ key, ctx }) => log.info({ key, path: ctx.path }, "session expired"));
  */
 export interface SessionEvent {
-  /** The store key (a hash of the id) when there is one; never the cookie value. */
+  /**
+   * The store key that was read (`prefix + sha256(id)`). Undefined when no store key was read: in
+   * cookie mode, for `session:legacy-kept`, and for a `session:missed` whose cookie or external key
+   * was not shaped like an id (not looked up). With `legacy`, a koa-session entry's key, which is
+   * koa-session's raw id.
+   */
   key: string | undefined;
   /** The stored session that was rejected, when one was read. */
   value: StoredSession | null | undefined;

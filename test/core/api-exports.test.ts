@@ -3,7 +3,7 @@ import Koa from "koa";
 import Koa2 from "koa2";
 import request from "supertest";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import session, { session as namedSession } from "../../src/index.js";
+import session, { SessionOptions, session as namedSession } from "../../src/index.js";
 import { Client, ID_RE, KEY1, KEY2, cookie, cookies, viewCounter } from "./_util.js";
 
 afterEach(() => {
@@ -45,6 +45,15 @@ describe("exports and call forms", () => {
     const agent = request.agent(c.callback());
     await agent.get("/");
     expect((await agent.get("/")).text).toBe("2 views");
+  });
+
+  it("SessionOptions is a value (koa-session 7's schema: parse, safeParse) and the options type, one name", () => {
+    // koa-session's own test (test/index.test.ts), unchanged but for the import.
+    const parsed = (SessionOptions as unknown as { parse(input: object): unknown }).parse({});
+    expect(JSON.parse(JSON.stringify(parsed))).toEqual({ key: "koa.sess", autoCommit: true, overwrite: true, httpOnly: true, signed: true, rolling: false, renew: false });
+    expect(typeof SessionOptions.safeParse).toBe("function");
+    const typed: SessionOptions = { key: "typed" };
+    expect(SessionOptions.parse(typed).key).toBe("typed");
   });
 
   it("session(opts) without the app throws a config error", () => {

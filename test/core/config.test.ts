@@ -148,8 +148,20 @@ describe("configurations that need no keys", () => {
     expect((await client.get("/")).text).toBe("2 views");
   });
 
-  it("cookie mode still needs keys", () => {
-    expect(configError(() => session({ mode: "cookie", signed: false }, appWith(NO_KEYS))).message).toMatch(/app\.keys/);
+  it("cookie mode still needs keys, and says they seal (not sign) the session", () => {
+    for (const signed of [false, true, undefined]) {
+      const err = configError(() => session({ mode: "cookie", signed }, appWith(NO_KEYS)));
+      expect((err as { code?: string }).code).toBe("ERR_SESSIONKIT_CONFIG");
+      expect(err.message).toMatch(/app\.keys is required to seal cookie-mode sessions/);
+      expect(err.message).not.toMatch(/signed sessions/);
+      expect(err.message).toContain("npx koa-sessionkit keys");
+    }
+  });
+
+  it("store mode: signed sessions need keys, and legacy needs them even with signed: false", () => {
+    expect(configError(() => session({}, appWith(NO_KEYS))).message).toMatch(/app\.keys is required for signed sessions/);
+    const legacy = configError(() => session({ signed: false, legacy: "koa-session" }, appWith(NO_KEYS)));
+    expect(legacy.message).toMatch(/app\.keys is required by legacy: "koa-session"/);
   });
 
   it("keys given as an option instead of app.keys", async () => {

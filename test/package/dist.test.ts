@@ -75,11 +75,15 @@ ${load}
 const names = [core.SessionkitError, core.SessionConfigError, core.StoreUnavailableError, core.MemoryStore, core.Session, auth.PasswordTooLongError, auth.ThrottleUnavailableError].map((c) => c.name);
 let thrown;
 try { core.session({}); } catch (err) { thrown = [err.name, err.constructor.name, err.code, String(err.stack).split("\\n")[0].split(":")[0]]; }
-console.log(JSON.stringify({ names, thrown }));
+const parsed = core.SessionOptions.safeParse({ maxAge: "soon" });
+const schema = [core.SessionOptions.parse({}).key, parsed.success, parsed.error.name, parsed.error.code];
+console.log(JSON.stringify({ names, thrown, schema }));
 `;
     const want = {
       names: ["SessionkitError", "SessionConfigError", "StoreUnavailableError", "MemoryStore", "Session", "PasswordTooLongError", "ThrottleUnavailableError"],
       thrown: ["SessionConfigError", "SessionConfigError", "ERR_SESSIONKIT_MISSING_APP", "SessionConfigError"],
+      // The runtime SessionOptions (koa-session 7's schema export) from both builds.
+      schema: ["koa.sess", false, "SessionConfigError", "ERR_SESSIONKIT_CONFIG"],
     };
     const fromCjs = await run(process.execPath, ["-e", probe('const core = require("koa-sessionkit"); const auth = require("koa-sessionkit/auth");')]);
     expect(JSON.parse(fromCjs.stdout.trim())).toEqual(want);
