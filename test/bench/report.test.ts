@@ -60,6 +60,22 @@ describe("bench report", () => {
     expect(line(report, "sessionkit-cookie-read ≥ 2.5 × koa-session-cookie-read")).toMatch(/^- MISS .*: 2\.19×/);
   });
 
+  it("puts the cookie-read ceiling beside the verdict, which it never changes", () => {
+    // koa-session at 0.42× bare Koa: even a middleware costing nothing would score 1 / 0.42 < 2.5.
+    const report = targetChecks([
+      entry("koa-bare", [30000, 29000, 31000], [33, 34, 32]),
+      entry("sessionkit-cookie-read", [25000, 24000, 26000], [38, 39, 37]),
+      entry("koa-session-cookie-read", [12600, 12200, 13000], [79, 80, 78]),
+    ]);
+    expect(line(report, "sessionkit-cookie-read ≥ 2.5 × koa-session-cookie-read")).toMatch(/^- MISS .*: 1\.98×/);
+    // Per round 30000/12600, 29000/12200, 31000/13000: 2.38, 2.38, 2.38.
+    const ceiling = line(report, "(ceiling:");
+    expect(ceiling).toContain("koa-bare itself is 2.38× koa-session-cookie-read");
+    expect(ceiling).toContain("koa-sessionkit 5.0 µs, koa-session 46.0 µs");
+    // Without koa-bare in the run there is no ceiling to show.
+    expect(targetChecks([entry("sessionkit-cookie-read", [1, 1, 1], [1, 1, 1]), entry("koa-session-cookie-read", [1, 1, 1], [1, 1, 1])])).not.toContain("(ceiling:");
+  });
+
   it("says SKIP, not PASS, for a comparison that was not measured", () => {
     const report = targetChecks([entry("sessionkit-redis-write", [1, 1, 1], [1, 1, 1])]);
     expect(line(report, "sessionkit-redis-write CPU/req")).toMatch(/^- SKIP /);
