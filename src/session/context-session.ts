@@ -154,10 +154,7 @@ export class ContextSession implements SessionController, SessionControl {
     // Whatever a middleware before this one put in ctx.session is dropped, as koa-session drops it:
     // the session is what the request's cookie names, or a new one.
     this.#session = undefined;
-    const loaded = transport.load(this.ctx, this.#maxAge);
-    if (isThenable(loaded)) return Promise.resolve(loaded).then((value) => this.#adopt(transport, value));
-    this.#adopt(transport, loaded);
-    return undefined;
+    return transport.load(this.ctx, this.#maxAge, (loaded) => this.#adopt(transport, loaded));
   }
 
   #adopt(transport: StoreTransport, loaded: Loaded): void {

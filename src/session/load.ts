@@ -83,13 +83,20 @@ export function adoption(stored: StoredSession, loaded: Loaded, transport: { kin
 
 /**
  * Store mode. At most one store read for our cookie, plus one for a koa-session cookie when `legacy`
- * is on. Synchronous when the store answers synchronously (MemoryStore): no promise on that path.
+ * is on. What was found goes to `adopt`; a promise is returned only while waiting for the store, so
+ * a store that answers synchronously (MemoryStore) costs no promise.
  */
-export function loadFromStore(ctx: Context, runtime: SharedState, store: SessionStore, maxAge: MaxAge | undefined): Loaded | Promise<Loaded> {
+export function loadFromStore(
+  ctx: Context,
+  runtime: SharedState,
+  store: SessionStore,
+  maxAge: MaxAge | undefined,
+  adopt: (loaded: Loaded) => void,
+): Promise<void> | undefined {
   const { options } = runtime;
   const incoming = readSessionId(ctx, options, runtime.verified);
   const id = incoming.id;
-  if (id === undefined) return withoutSession(ctx, runtime, store, incoming);
+  if (id === undefined) return handOver(withoutSession(ctx, runtime, store, incoming), adopt);
   let storeKey = runtime.storeKeys.get(id);
   if (storeKey === undefined) {
     storeKey = storeKeyFor(id, options.prefix);
@@ -97,8 +104,17 @@ export function loadFromStore(ctx: Context, runtime: SharedState, store: Session
   }
   const key = storeKey;
   const answer = storeCall(ctx, "get", options.storeTimeout, () => store.get(key, maxAge, { rolling: options.rolling, ctx }), store);
-  if (isThenable(answer)) return Promise.resolve(answer).then((value) => adoptStored(ctx, runtime, store, incoming, key, value));
-  return adoptStored(ctx, runtime, store, incoming, key, answer);
+  // The caller's adopt runs inside this one `then`, not in a `then` of its own on a promise of the
+  // Loaded: one promise and one microtask fewer on every asynchronous read.
+  if (isThenable(answer)) return Promise.resolve(answer).then((value) => handOver(adoptStored(ctx, runtime, store, incoming, key, value), adopt));
+  return handOver(adoptStored(ctx, runtime, store, incoming, key, answer), adopt);
+}
+
+/** Gives `adopt` what was found: at once, or when a legacy lookup it waits for has answered. */
+function handOver(loaded: Loaded | Promise<Loaded>, adopt: (loaded: Loaded) => void): Promise<void> | undefined {
+  if (isThenable(loaded)) return loaded.then(adopt);
+  adopt(loaded);
+  return undefined;
 }
 
 /** What the store returned for the id the request carries. */

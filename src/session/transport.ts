@@ -40,9 +40,9 @@ export class StoreTransport {
     this.store = store;
   }
 
-  /** Synchronous when the store answers synchronously. */
-  load(ctx: Context, maxAge: MaxAge | undefined): Loaded | Promise<Loaded> {
-    return loadFromStore(ctx, this.#runtime, this.store, maxAge);
+  /** Hands what was found to `adopt`; a promise only while the store is being waited on. */
+  load(ctx: Context, maxAge: MaxAge | undefined, adopt: (loaded: Loaded) => void): Promise<void> | undefined {
+    return loadFromStore(ctx, this.#runtime, this.store, maxAge, adopt);
   }
 
   /** A new session's id: the app's genid, or 256 random bits. */

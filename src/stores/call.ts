@@ -10,6 +10,7 @@ import { StoreUnavailableError } from "../errors.js";
 import { auditEvent } from "../events.js";
 import { measureStoreCall, type Measurement } from "../telemetry.js";
 import { storeBudget, type StoreBudget } from "./deadline.js";
+import { pendingCalls, type PendingCall } from "./timeouts.js";
 
 export function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
@@ -72,7 +73,10 @@ export function storeCall<T>(
   return race(operation, remaining, result as PromiseLike<Awaited<T>>, measurement, auditCtx, budget);
 }
 
-/** The store's answer or, after `timeoutMs`, a timeout: one promise and one timer, settled once. */
+/**
+ * The store's answer or, after `timeoutMs`, a timeout: one promise, settled once. The timeout is a
+ * node of the process's one list of pending calls (timeouts.ts), not a timer of its own.
+ */
 function race<T>(
   operation: string,
   timeoutMs: number,
@@ -82,35 +86,63 @@ function race<T>(
   budget: StoreBudget | undefined,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const timer = setTimeout(() => fail(new StoreUnavailableError(operation, undefined, true)), timeoutMs);
-    const fail = (err: unknown): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (corruptEntry(operation, err)) {
-        budget?.close();
-        return resolve(readAsMissing(measurement, ctx) as T);
-      }
-      const error = failed(err instanceof StoreUnavailableError ? err : new StoreUnavailableError(operation, err), measurement, ctx);
-      budget?.close(error);
-      reject(error);
-    };
-    // A late answer or rejection after the timeout won is dropped here (never an unhandled rejection).
+    const call = new RacedCall(operation, performance.now() + timeoutMs, measurement, ctx, budget, resolve, reject);
+    pendingCalls.add(call);
+    // A late answer or rejection after the timeout won is dropped (never an unhandled rejection).
     try {
-      pending.then((value) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        measurement?.end("ok");
-        budget?.close();
-        resolve(value);
-      }, fail);
+      pending.then(
+        (value) => call.answered(value),
+        (err: unknown) => call.fail(err),
+      );
     } catch (err) {
-      // A thenable whose then() throws: a failed store call like any other (503), timer cleared.
-      fail(err);
+      // A thenable whose then() throws: a failed store call like any other (503), timeout dropped.
+      call.fail(err);
     }
   });
+}
+
+class RacedCall<T> implements PendingCall {
+  prev: PendingCall | undefined = undefined;
+  next: PendingCall | undefined = undefined;
+  listed = false;
+  #settled = false;
+
+  constructor(
+    readonly operation: string,
+    readonly at: number,
+    readonly measurement: Measurement | undefined,
+    readonly ctx: Context | undefined,
+    readonly budget: StoreBudget | undefined,
+    readonly resolve: (value: T) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+
+  expire(): void {
+    this.fail(new StoreUnavailableError(this.operation, undefined, true));
+  }
+
+  answered(value: T): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    pendingCalls.remove(this);
+    this.measurement?.end("ok");
+    this.budget?.close();
+    this.resolve(value);
+  }
+
+  fail(err: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    pendingCalls.remove(this);
+    if (corruptEntry(this.operation, err)) {
+      this.budget?.close();
+      this.resolve(readAsMissing(this.measurement, this.ctx) as T);
+      return;
+    }
+    const error = failed(err instanceof StoreUnavailableError ? err : new StoreUnavailableError(this.operation, err), this.measurement, this.ctx);
+    this.budget?.close(error);
+    this.reject(error);
+  }
 }
 
 /**

@@ -75,7 +75,7 @@ export class RedisStore implements SessionStore {
     (key) => this.client.get(this.#sessionKey(key)).catch(missingIfWrongType),
   );
   /** Session reads of one event-loop turn, sent as one MGET (turn-batch.ts); none on a Cluster. */
-  #reads: TurnBatch<string, string | null> | undefined;
+  #reads: TurnBatch<string, string | null, StoredSession | null> | undefined;
   /** Compare-and-sets of one event-loop turn, sent as one script call over their keys; none on a Cluster. */
   #writes: TurnBatch<KeyCall, 1 | 0 | string> | undefined;
   /** User-index updates of one event-loop turn (logged-in writes), one script call; none on a Cluster. */
@@ -101,13 +101,15 @@ export class RedisStore implements SessionStore {
     // Not async: every request's read comes through here, and the async frame is one more promise.
     const full = this.#sessionKey(key);
     if (this.client.isCluster) return this.client.get(full).then(parseStored, missingIfWrongType);
-    this.#reads ??= new TurnBatch(
-      (one) => this.client.get(one),
-      (many) => this.client.mget(many),
-    );
     // MGET answers nil for a key of another type; a lone GET rejects with WRONGTYPE, which must read
-    // as no session too, not a 503 on every request (handled here: no extra promise per read).
-    return this.#reads.call(full).then(parseStored, missingIfWrongType);
+    // as no session too, not a 503 on every request. The batch parses each text itself (a SyntaxError
+    // rejects that read alone, which call.ts reads as a corrupt entry): no extra promise per read.
+    this.#reads ??= new TurnBatch(
+      (one) => this.client.get(one).catch(missingIfWrongType),
+      (many) => this.client.mget(many),
+      parseStored,
+    );
+    return this.#reads.call(full);
   }
 
   async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {

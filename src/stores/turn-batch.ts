@@ -20,31 +20,33 @@
 /** Calls per command: bounds one command's size (and the wait of the first caller) in a busy turn. */
 export const MAX_BATCH = 128;
 
-interface Waiter<Out> {
-  resolve: (value: Out) => void;
-  reject: (error: unknown) => void;
-}
-
-export class TurnBatch<In, Out> {
+export class TurnBatch<In, Raw, Out = Raw> {
   #inputs: In[] = [];
-  #waiters: Waiter<Out>[] = [];
+  // Parallel arrays, not a { resolve, reject } object per call: one allocation fewer per read.
+  #resolves: ((value: Out) => void)[] = [];
+  #rejects: ((error: unknown) => void)[] = [];
   #scheduled = false;
   readonly #flush = () => this.#send();
 
   /**
    * @param one sends a single call (its usual single-key command)
    * @param many sends 2 to MAX_BATCH calls as one command; resolves one result per input, in order
+   * @param decode turns one raw result into the caller's (RedisStore: the text into a session), so a
+   *   caller needs no `.then` of its own: one promise and one microtask fewer per call. When it throws,
+   *   that call alone rejects with the error.
    */
   constructor(
-    private readonly one: (input: In) => Promise<Out>,
-    private readonly many: (inputs: In[]) => Promise<Out[]>,
+    private readonly one: (input: In) => Promise<Raw>,
+    private readonly many: (inputs: In[]) => Promise<Raw[]>,
+    private readonly decode?: (raw: Raw) => Out,
   ) {}
 
   /** `input`'s result, sent with the other calls of this turn. */
   call(input: In): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
       this.#inputs.push(input);
-      this.#waiters.push({ resolve, reject });
+      this.#resolves.push(resolve);
+      this.#rejects.push(reject);
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(this.#flush);
@@ -55,26 +57,42 @@ export class TurnBatch<In, Out> {
   #send(): void {
     this.#scheduled = false;
     const inputs = this.#inputs;
-    const waiters = this.#waiters;
+    const resolves = this.#resolves;
+    const rejects = this.#rejects;
     this.#inputs = [];
-    this.#waiters = [];
+    this.#resolves = [];
+    this.#rejects = [];
     for (let start = 0; start < inputs.length; start += MAX_BATCH) {
       const end = Math.min(start + MAX_BATCH, inputs.length);
       if (end - start === 1) {
-        const waiter = waiters[start] as Waiter<Out>;
-        attempt(() => this.one(inputs[start] as In)).then(waiter.resolve, waiter.reject);
+        attempt(() => this.one(inputs[start] as In)).then(
+          (raw) => this.#settle(raw, resolves[start], rejects[start]),
+          rejects[start],
+        );
         continue;
       }
       const batch = start === 0 && end === inputs.length ? inputs : inputs.slice(start, end);
       attempt(() => this.many(batch)).then(
         (results) => {
-          for (let i = start; i < end; i++) (waiters[i] as Waiter<Out>).resolve(results[i - start] as Out);
+          for (let i = start; i < end; i++) this.#settle(results[i - start] as Raw, resolves[i], rejects[i]);
         },
         (error: unknown) => {
-          for (let i = start; i < end; i++) (waiters[i] as Waiter<Out>).reject(error);
+          for (let i = start; i < end; i++) (rejects[i] as (error: unknown) => void)(error);
         },
       );
     }
+  }
+
+  #settle(raw: Raw, resolve: ((value: Out) => void) | undefined, reject: ((error: unknown) => void) | undefined): void {
+    const decode = this.decode;
+    if (decode === undefined) return (resolve as (value: Out) => void)(raw as unknown as Out);
+    let value: Out;
+    try {
+      value = decode(raw);
+    } catch (error) {
+      return (reject as (error: unknown) => void)(error);
+    }
+    (resolve as (value: Out) => void)(value);
   }
 }
 

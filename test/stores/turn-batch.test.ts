@@ -86,3 +86,23 @@ describe("TurnBatch", () => {
     expect(both.map((r) => r.status === "rejected" && (r.reason as Error).message)).toEqual(["closed (many)", "closed (many)"]);
   });
 });
+
+describe("TurnBatch decode", () => {
+  it("decodes each result for its caller, batched or alone, and a decode that throws rejects that caller only", async () => {
+    const decode = (raw: string | null): number | null => {
+      if (raw === "bad") throw new SyntaxError("not a number");
+      return raw === null ? null : Number(raw);
+    };
+    const values: Record<string, string> = { a: "1", b: "bad", c: "3" };
+    const batch = new TurnBatch<string, string | null, number | null>(
+      async (key) => values[key] ?? null,
+      async (keys) => keys.map((key) => values[key] ?? null),
+      decode,
+    );
+    const settled = await Promise.allSettled([batch.call("a"), batch.call("b"), batch.call("c"), batch.call("missing")]);
+    expect(settled.map((s) => (s.status === "fulfilled" ? s.value : (s.reason as Error).name))).toEqual([1, "SyntaxError", 3, null]);
+    // A lone call takes the single form and is decoded the same way.
+    expect(await batch.call("c")).toBe(3);
+    await expect(batch.call("b")).rejects.toThrow(SyntaxError);
+  });
+});

@@ -1,0 +1,83 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { TimeoutList, type PendingCall } from "../../src/stores/timeouts.js";
+
+function pending(at: number, expired: string[], name: string): PendingCall {
+  return { at, prev: undefined, next: undefined, listed: false, expire: () => expired.push(name) };
+}
+
+describe("TimeoutList (one timer for every store call in flight)", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("expires each call at its own deadline, whatever the order they were added in, and never a removed one", async () => {
+    vi.useFakeTimers();
+    const list = new TimeoutList();
+    const expired: string[] = [];
+    const now = performance.now();
+    const late = pending(now + 300, expired, "late");
+    const early = pending(now + 100, expired, "early");
+    const removed = pending(now + 50, expired, "removed");
+    const middle = pending(now + 200, expired, "middle");
+    list.add(late);
+    list.add(early); // earlier than the armed deadline: the timer moves
+    list.add(removed);
+    list.add(middle);
+    list.remove(removed); // settled before its deadline
+    list.remove(removed); // twice is harmless
+    await vi.advanceTimersByTimeAsync(60);
+    expect(expired).toEqual([]);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(expired).toEqual(["early"]);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(expired).toEqual(["early", "middle"]);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(expired).toEqual(["early", "middle", "late"]);
+    expect(late.listed || early.listed || middle.listed || removed.listed).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("keeps one timer however many calls are pending, and a call added from an expiry is watched too", async () => {
+    vi.useFakeTimers();
+    const list = new TimeoutList();
+    const expired: string[] = [];
+    const base = performance.now();
+    for (let i = 0; i < 1000; i++) list.add(pending(base + 100 + i, expired, `c${i}`));
+    expect(vi.getTimerCount()).toBe(1);
+    const chained: PendingCall = { at: base + 1, prev: undefined, next: undefined, listed: false, expire: () => list.add(pending(performance.now() + 5, expired, "from-expiry")) };
+    list.add(chained);
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(expired).toEqual(["from-expiry"]);
+    await vi.advanceTimersByTimeAsync(1200);
+    expect(expired).toHaveLength(1001);
+    expect(expired.slice(1, 4)).toEqual(["c0", "c1", "c2"]);
+  });
+
+  it("re-arms after a timer that fired for a call which settled since", async () => {
+    vi.useFakeTimers();
+    const list = new TimeoutList();
+    const expired: string[] = [];
+    const base = performance.now();
+    const first = pending(base + 100, expired, "first");
+    const second = pending(base + 400, expired, "second");
+    list.add(first);
+    list.add(second);
+    list.remove(first); // the timer stays armed for 100 ms and finds nothing due then
+    await vi.advanceTimersByTimeAsync(150);
+    expect(expired).toEqual([]);
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(expired).toEqual(["second"]);
+  });
+
+  it("does not keep the process alive once nothing is pending", () => {
+    const list = new TimeoutList();
+    const call = pending(performance.now() + 60_000, [], "idle");
+    list.add(call);
+    const handles = (): number => (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().filter((kind) => kind === "Timeout").length;
+    const withPending = handles();
+    list.remove(call);
+    expect(handles()).toBe(withPending - 1);
+  });
+});
