@@ -11,9 +11,9 @@
  * merge and touch are compare-and-set: apply the change in JS, then a Lua script writes only if the
  * entry still holds the text the change was computed from, and never recreates a missing entry.
  * Parallel writers to one session from this process are pipelined (cas-chain.ts). Outside a Cluster,
- * the reads of one event-loop turn go out as one MGET, its compare-and-sets as one script call and
- * its user-index updates as one more (turn-batch.ts, redis-scripts.ts): under load, one command per
- * turn instead of one per request.
+ * the reads of one event-loop turn go out as MGETs, its compare-and-sets as script calls and its
+ * user-index updates likewise, up to eight calls to a command (turn-batch.ts, redis-scripts.ts):
+ * under load, a command per eight requests instead of one per request.
  * Merging inside Lua with cjson was rejected: it turns `[]` into `{}` and rounds numbers to 14 digits.
  *
  * @example
@@ -74,9 +74,9 @@ export class RedisStore implements SessionStore {
     (key, expected, next, userId, ttl) => this.#compareAndSet(key, expected, next, userId, ttl),
     (key) => this.client.get(this.#sessionKey(key)).catch(missingIfWrongType),
   );
-  /** Session reads of one event-loop turn, sent as one MGET (turn-batch.ts); none on a Cluster. */
+  /** Session reads of one event-loop turn, sent as MGETs of up to MAX_BATCH keys (turn-batch.ts); none on a Cluster. */
   #reads: TurnBatch<string, string | null, StoredSession | null> | undefined;
-  /** Compare-and-sets of one event-loop turn, sent as one script call over their keys; none on a Cluster. */
+  /** Compare-and-sets of one event-loop turn, sent as script calls over up to MAX_BATCH keys; none on a Cluster. */
   #writes: TurnBatch<KeyCall, 1 | 0 | string> | undefined;
   /** User-index updates of one event-loop turn (logged-in writes), one script call; none on a Cluster. */
   #indexes: TurnBatch<KeyCall, unknown> | undefined;

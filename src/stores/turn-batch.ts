@@ -10,15 +10,24 @@
  * script over many keys); each caller still gets its own promise and result, and its own timeout
  * (stores/call.ts).
  *
+ * A batch leaves as soon as it holds MAX_BATCH calls, the rest of the turn's at setImmediate. Sending
+ * a whole busy turn as one command at its end made every connection wait for the same reply: the
+ * server parsed the turn's requests, sent one MGET, and then sat idle for Redis's round trip with
+ * nothing else to do, so the connections moved in lockstep. Sending the first calls while the later
+ * requests are still being parsed overlaps that round trip with work (measured side by side: 5 %
+ * more Redis reads and 8 % more Redis writes per second at the same CPU per request, with batches of
+ * 8 against one command per turn; 16 gave less).
+ *
  * Order is kept: calls leave in the order they were made, on one connection, so a chain of
  * compare-and-sets on one session (cas-chain.ts) still reaches Redis link after link. A call can
- * only move later within its turn: a read sees the same or newer data than it would have unbatched,
- * and a compare-and-set that now lands after another writer's command fails and retries as it
- * would have had it lost the race. A lone call goes out as its single-key form.
+ * only move later, never before a call made earlier on the same batch: a read sees the same or
+ * newer data than it would have unbatched, and a compare-and-set that now lands after another
+ * writer's command fails and retries as it would have had it lost the race. A lone call goes out as
+ * its single-key form.
  */
 
-/** Calls per command: bounds one command's size (and the wait of the first caller) in a busy turn. */
-export const MAX_BATCH = 128;
+/** Calls per command: a batch is sent as soon as it holds this many. */
+export const MAX_BATCH = 8;
 
 export class TurnBatch<In, Raw, Out = Raw> {
   #inputs: In[] = [];
@@ -26,7 +35,7 @@ export class TurnBatch<In, Raw, Out = Raw> {
   #resolves: ((value: Out) => void)[] = [];
   #rejects: ((error: unknown) => void)[] = [];
   #scheduled = false;
-  readonly #flush = () => this.#send();
+  readonly #flush = () => this.#flushTurn();
 
   /**
    * @param one sends a single call (its usual single-key command)
@@ -41,46 +50,45 @@ export class TurnBatch<In, Raw, Out = Raw> {
     private readonly decode?: (raw: Raw) => Out,
   ) {}
 
-  /** `input`'s result, sent with the other calls of this turn. */
+  /** `input`'s result, sent with the other calls of this turn (at most MAX_BATCH to a command). */
   call(input: In): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
       this.#inputs.push(input);
       this.#resolves.push(resolve);
       this.#rejects.push(reject);
-      if (!this.#scheduled) {
+      if (this.#inputs.length >= MAX_BATCH) this.#send();
+      else if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(this.#flush);
       }
     });
   }
 
-  #send(): void {
+  /** At the turn's check phase: whatever is left of it. */
+  #flushTurn(): void {
     this.#scheduled = false;
+    if (this.#inputs.length > 0) this.#send();
+  }
+
+  #send(): void {
     const inputs = this.#inputs;
     const resolves = this.#resolves;
     const rejects = this.#rejects;
     this.#inputs = [];
     this.#resolves = [];
     this.#rejects = [];
-    for (let start = 0; start < inputs.length; start += MAX_BATCH) {
-      const end = Math.min(start + MAX_BATCH, inputs.length);
-      if (end - start === 1) {
-        attempt(() => this.one(inputs[start] as In)).then(
-          (raw) => this.#settle(raw, resolves[start], rejects[start]),
-          rejects[start],
-        );
-        continue;
-      }
-      const batch = start === 0 && end === inputs.length ? inputs : inputs.slice(start, end);
-      attempt(() => this.many(batch)).then(
-        (results) => {
-          for (let i = start; i < end; i++) this.#settle(results[i - start] as Raw, resolves[i], rejects[i]);
-        },
-        (error: unknown) => {
-          for (let i = start; i < end; i++) (rejects[i] as (error: unknown) => void)(error);
-        },
-      );
+    if (inputs.length === 1) {
+      attempt(() => this.one(inputs[0] as In)).then((raw) => this.#settle(raw, resolves[0], rejects[0]), rejects[0]);
+      return;
     }
+    attempt(() => this.many(inputs)).then(
+      (results) => {
+        for (let i = 0; i < inputs.length; i++) this.#settle(results[i] as Raw, resolves[i], rejects[i]);
+      },
+      (error: unknown) => {
+        for (const reject of rejects) reject(error);
+      },
+    );
   }
 
   #settle(raw: Raw, resolve: ((value: Out) => void) | undefined, reject: ((error: unknown) => void) | undefined): void {

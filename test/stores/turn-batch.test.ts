@@ -106,3 +106,21 @@ describe("TurnBatch decode", () => {
     await expect(batch.call("b")).rejects.toThrow(SyntaxError);
   });
 });
+
+describe("TurnBatch sends a full batch at once", () => {
+  it(`sends ${MAX_BATCH} calls as soon as they are made, and the turn's rest at its end, in call order`, async () => {
+    const values = Object.fromEntries(Array.from({ length: MAX_BATCH + 3 }, (_, i) => [`k${i}`, `v${i}`]));
+    const { batch, sent } = recording(values);
+    const keys = Object.keys(values);
+    const pending = keys.slice(0, MAX_BATCH).map((key) => batch.call(key));
+    // Full: on its way before this turn goes on parsing requests, not at the turn's end.
+    expect(sent).toEqual([{ kind: "many", inputs: keys.slice(0, MAX_BATCH) }]);
+    pending.push(...keys.slice(MAX_BATCH).map((key) => batch.call(key)));
+    expect(sent).toHaveLength(1);
+    expect(await Promise.all(pending)).toEqual(Object.values(values));
+    expect(sent).toEqual([
+      { kind: "many", inputs: keys.slice(0, MAX_BATCH) },
+      { kind: "many", inputs: keys.slice(MAX_BATCH) },
+    ]);
+  });
+});
