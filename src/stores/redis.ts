@@ -102,8 +102,8 @@ export class RedisStore implements SessionStore {
     const full = this.#sessionKey(key);
     if (this.client.isCluster) return this.client.get(full).then(parseStored, missingIfWrongType);
     // MGET answers nil for a key of another type; a lone GET rejects with WRONGTYPE, which must read
-    // as no session too, not a 503 on every request. The batch parses each text itself (a SyntaxError
-    // rejects that read alone, which call.ts reads as a corrupt entry): no extra promise per read.
+    // as no session too, not a 503 on every request. The batch parses each text itself (parseStored:
+    // text that does not parse reads as no session): no extra promise per read.
     this.#reads ??= new TurnBatch(
       (one) => this.client.get(one).catch(missingIfWrongType),
       (many) => this.client.mget(many),

@@ -1,5 +1,5 @@
 /**
- * Store commands issued in one turn of the event loop, sent to Redis as one command.
+ * Store commands issued in one turn of the event loop, sent to Redis as a few commands, not one per call.
  *
  * Under load a server parses many requests per turn, one socket callback each, and each starts with
  * the same read and may end with the same kind of write. ioredis's auto-pipelining groups only the
@@ -20,7 +20,7 @@
  *
  * Order is kept: calls leave in the order they were made, on one connection, so a chain of
  * compare-and-sets on one session (cas-chain.ts) still reaches Redis link after link. A call can
- * only move later, never before a call made earlier on the same batch: a read sees the same or
+ * only move later, never ahead of a call made earlier on the same TurnBatch: a read sees the same or
  * newer data than it would have unbatched, and a compare-and-set that now lands after another
  * writer's command fails and retries as it would have had it lost the race. A lone call goes out as
  * its single-key form.
