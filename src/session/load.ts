@@ -155,8 +155,10 @@ async function adoptLegacyFromStore(ctx: Context, runtime: SharedState, legacy: 
 
 function noSession(ctx: Context, incoming: IncomingId, stale: boolean, reported = false): Loaded {
   // A cookie that failed verification (and was no koa-session cookie either): forged, tampered,
-  // or signed with a key that was retired.
-  if (incoming.stale) auditEvent(ctx, "session.invalid_signature", { reason: "id cookie failed verification" });
+  // or signed with a key that was retired. Not a value that passed (or, with signed: false, needed)
+  // no verification but is not shaped like an id: nothing was forged there, and an alert on the
+  // security stream for every stray unsigned cookie would be noise; it gets session:missed below.
+  if (incoming.stale && !incoming.malformed) auditEvent(ctx, "session.invalid_signature", { reason: "id cookie failed verification" });
   // A value that can't be one of our ids is not looked up (an unsigned cookie or an external key can
   // carry anything, and no store holds it), but koa-session looked it up and emitted session:missed,
   // and listeners count on that event for "the client sent a session we don't have". `key` is

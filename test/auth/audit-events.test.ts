@@ -127,6 +127,19 @@ describe("audit events", () => {
     expect(JSON.stringify(log.events)).not.toContain(value.slice(0, 20));
   });
 
+  it("an unsigned cookie that is not shaped like an id (signed: false) is no session.invalid_signature: nothing was verified", async () => {
+    const log = recorder();
+    const missed: unknown[] = [];
+    const { app, server } = buildApp({ session: { signed: false, onEvent: log.onEvent } });
+    app.on("session:missed", (event: { key: unknown }) => missed.push(event.key));
+    const response = await request(server).get("/whoami").set("Cookie", "koa.sess=not-even-an-id");
+    await settle();
+    expect(log.names()).toEqual([]);
+    // koa-session's event for "the client sent a session we don't have", and the stray cookie is cleared.
+    expect(missed).toEqual([undefined]);
+    expect(String(response.headers["set-cookie"])).toMatch(/koa\.sess=;/);
+  });
+
   it("a sealed cookie that does not open, and one that expired, in cookie mode", async () => {
     const log = recorder();
     const { server } = buildApp({ store: null, session: { mode: "cookie", maxAge: 1000, onEvent: log.onEvent } });
