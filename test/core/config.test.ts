@@ -39,6 +39,15 @@ describe("session() refuses bad configuration at start-up", () => {
     expect(err.message).toContain("npx koa-sessionkit keys");
   });
 
+  it("keys given as session()'s keys option are named as that option, not as app.keys", () => {
+    const short = configError(bad({ keys: [KEY1, "short-key"] }, [KEY1]));
+    expect(short.message).toMatch(/^koa-sessionkit: the keys option has 1 key shorter than 32 bytes/);
+    expect(short.message).not.toMatch(/app\.keys/);
+    expect(configError(bad({ keys: [] }, [KEY1])).message).toMatch(/^koa-sessionkit: the keys option must be a non-empty array/);
+    // app.keys is still named when the keys came from there.
+    expect(configError(bad({}, [KEY1, "short-key"])).message).toMatch(/^koa-sessionkit: app\.keys has 1 key/);
+  });
+
   it("non-array keys and empty keys", () => {
     expect(configError(bad({}, KEY1)).message).toContain("npx koa-sessionkit keys");
     expect(configError(bad({}, [])).message).toMatch(/non-empty array/);
