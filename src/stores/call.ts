@@ -75,7 +75,7 @@ export function storeCall<T>(
 
 /**
  * The store's answer or, after `timeoutMs`, a timeout: one promise, settled once. The timeout is a
- * node of the process's one list of pending calls (timeouts.ts), not a timer of its own.
+ * entry in the process's one heap of pending calls (timeouts.ts), not a timer of its own.
  */
 function race<T>(
   operation: string,
@@ -102,9 +102,7 @@ function race<T>(
 }
 
 class RacedCall<T> implements PendingCall {
-  prev: PendingCall | undefined = undefined;
-  next: PendingCall | undefined = undefined;
-  listed = false;
+  slot = -1;
   #settled = false;
 
   constructor(

@@ -2,10 +2,39 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { TimeoutList, type PendingCall } from "../../src/stores/timeouts.js";
 
 function pending(at: number, expired: string[], name: string): PendingCall {
-  return { at, prev: undefined, next: undefined, listed: false, expire: () => expired.push(name) };
+  return { at, slot: -1, expire: () => expired.push(name) };
 }
 
 describe("TimeoutList (one timer for every store call in flight)", () => {
+  it("expires a random mix of deadlines in deadline order, each once, never a removed one, and never early", async () => {
+    vi.useFakeTimers();
+    const list = new TimeoutList();
+    const base = performance.now();
+    const fired: { name: number; at: number; when: number }[] = [];
+    const calls: PendingCall[] = [];
+    let seed = 17;
+    const random = (): number => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    for (let i = 0; i < 3000; i++) {
+      const at = base + 1 + Math.floor(random() * 2000);
+      const call: PendingCall = { at, slot: -1, expire: () => fired.push({ name: i, at, when: performance.now() }) };
+      calls.push(call);
+      list.add(call);
+      // Some settle before their deadline, in any order (a removal from the middle of the heap).
+      if (random() < 0.3) list.remove(calls[Math.floor(random() * calls.length)] as PendingCall);
+    }
+    const removed = new Set(calls.filter((call) => call.slot === -1).map((call) => calls.indexOf(call)));
+    expect(removed.size).toBeGreaterThan(500);
+    await vi.advanceTimersByTimeAsync(2100);
+    const names = fired.map((entry) => entry.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.some((name) => removed.has(name))).toBe(false);
+    expect(names.length + removed.size).toBe(3000);
+    const deadlines = fired.map((entry) => entry.at);
+    expect(deadlines).toEqual([...deadlines].sort((a, b) => a - b));
+    for (const entry of fired) expect(entry.when).toBeGreaterThanOrEqual(entry.at - 1);
+    expect(list.size).toBe(0);
+  });
+
   afterEach(() => {
     vi.useRealTimers();
   });
@@ -33,7 +62,8 @@ describe("TimeoutList (one timer for every store call in flight)", () => {
     expect(expired).toEqual(["early", "middle"]);
     await vi.advanceTimersByTimeAsync(100);
     expect(expired).toEqual(["early", "middle", "late"]);
-    expect(late.listed || early.listed || middle.listed || removed.listed).toBe(false);
+    expect([late, early, middle, removed].map((call) => call.slot)).toEqual([-1, -1, -1, -1]);
+    expect(list.size).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -44,7 +74,7 @@ describe("TimeoutList (one timer for every store call in flight)", () => {
     const base = performance.now();
     for (let i = 0; i < 1000; i++) list.add(pending(base + 100 + i, expired, `c${i}`));
     expect(vi.getTimerCount()).toBe(1);
-    const chained: PendingCall = { at: base + 1, prev: undefined, next: undefined, listed: false, expire: () => list.add(pending(performance.now() + 5, expired, "from-expiry")) };
+    const chained: PendingCall = { at: base + 1, slot: -1, expire: () => list.add(pending(performance.now() + 5, expired, "from-expiry")) };
     list.add(chained);
     expect(vi.getTimerCount()).toBe(1);
     await vi.advanceTimersByTimeAsync(10);
