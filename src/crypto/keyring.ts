@@ -42,22 +42,23 @@ export class Keyring {
 
   /**
    * @param keys - one or more keys of at least {@link MIN_KEY_BYTES} bytes, signing key first.
+   * @param name - what the keys are called in a refusal: where the user set them.
    * @throws SessionConfigError when the list is empty, holds a non-string/non-Buffer or a short key.
    */
-  constructor(keys: readonly KeyInput[]) {
+  constructor(keys: readonly KeyInput[], name = "app.keys") {
     if (!Array.isArray(keys) || keys.length === 0) {
-      throw new SessionConfigError(`app.keys must be a non-empty array of secret keys (found ${Array.isArray(keys) ? `an empty array${UNSET_HINT}` : typeof keys}); ${KEY_FIX}`);
+      throw new SessionConfigError(`${name} must be a non-empty array of secret keys (found ${Array.isArray(keys) ? `an empty array${UNSET_HINT}` : typeof keys}); ${KEY_FIX}`);
     }
     const bad = keys.filter((key) => typeof key !== "string" && !Buffer.isBuffer(key));
     if (bad.length > 0) {
       const unset = bad.some((key) => key === undefined || key === null);
-      throw new SessionConfigError(`app.keys must hold strings or Buffers (found ${bad[0] === null ? "null" : typeof bad[0]}${unset ? UNSET_HINT : ""}); ${KEY_FIX}`);
+      throw new SessionConfigError(`${name} must hold strings or Buffers (found ${bad[0] === null ? "null" : typeof bad[0]}${unset ? UNSET_HINT : ""}); ${KEY_FIX}`);
     }
     const short = keys.filter((key) => keyBytes(key).length < MIN_KEY_BYTES).length;
     if (short > 0) {
       const empty = keys.some((key) => keyBytes(key).length === 0);
       throw new SessionConfigError(
-        `app.keys has ${short} key${short === 1 ? "" : "s"} shorter than ${MIN_KEY_BYTES} bytes${empty ? ` (an empty key${UNSET_HINT})` : ""}; ${KEY_FIX}`,
+        `${name} has ${short} key${short === 1 ? "" : "s"} shorter than ${MIN_KEY_BYTES} bytes${empty ? ` (an empty key${UNSET_HINT})` : ""}; ${KEY_FIX}`,
       );
     }
     this.keys = Object.freeze(keys.map((key) => Buffer.from(keyBytes(key))));
@@ -99,26 +100,27 @@ export class Keyring {
 
 /**
  * Build a Keyring (accepts an existing Keyring unchanged). Refuses a Keygrip instance, whose keys
- * can't be read, with a SessionConfigError that says to pass the array itself.
+ * can't be read, with a SessionConfigError that says to pass the array itself. `name` is what the
+ * keys are called in a refusal (session() passes "the keys option" for its own `keys`).
  *
  * @example
  * import { keyring } from "koa-sessionkit";
  * app.keys = keyring(process.env.SESSION_KEYS!.split(","));
  */
-export function keyring(keys: readonly KeyInput[] | Keyring): Keyring {
+export function keyring(keys: readonly KeyInput[] | Keyring, name = "app.keys"): Keyring {
   if (keys instanceof Keyring) return keys;
   const value: unknown = keys;
   if (typeof value === "object" && value !== null && !Array.isArray(value)) {
     // A Keyring from another copy of this package (ESM and CommonJS builds both loaded): same keys.
     const raw = (value as { keys?: unknown }).keys;
-    if (Array.isArray(raw) && raw.length > 0 && raw.every((key) => Buffer.isBuffer(key))) return new Keyring(raw as Buffer[]);
+    if (Array.isArray(raw) && raw.length > 0 && raw.every((key) => Buffer.isBuffer(key))) return new Keyring(raw as Buffer[], name);
     const methods = value as { sign?: unknown; verify?: unknown; index?: unknown };
     if (typeof methods.sign === "function" && typeof methods.verify === "function" && typeof methods.index === "function") {
       // Keygrip keeps its keys private, so they can't be reused for HMAC-SHA256.
       throw new SessionConfigError(
-        'app.keys is a Keygrip instance, whose keys koa-sessionkit cannot read; set app.keys to the array of keys itself (or keyring([...]) from "koa-sessionkit"), each at least 32 bytes',
+        `${name} is a Keygrip instance, whose keys koa-sessionkit cannot read; set ${name} to the array of keys itself (or keyring([...]) from "koa-sessionkit"), each at least 32 bytes`,
       );
     }
   }
-  return new Keyring(keys as readonly KeyInput[]);
+  return new Keyring(keys as readonly KeyInput[], name);
 }

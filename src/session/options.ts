@@ -242,13 +242,6 @@ export function keyringFor(options: CheckedOptions, input: SessionOptions, keySo
       `app.keys is required ${neededFor}, and was not set when session() was called; set app.keys = [key1, key2] (keys of at least 32 bytes) before app.use(session(...)) (generate them with "npx koa-sessionkit keys")`,
     );
   }
-  if (input.keys === undefined) return keyring(keySource as readonly KeyInput[] | Keyring);
-  try {
-    return keyring(keySource as readonly KeyInput[] | Keyring);
-  } catch (err) {
-    // The keyring names app.keys, where keys usually come from; these came from session()'s own
-    // keys option, so the message names that, or the reader looks for a mistake in app.keys.
-    if (!(err instanceof SessionConfigError) || !err.message.startsWith("koa-sessionkit: app.keys")) throw err;
-    throw new SessionConfigError(err.message.replace(/^koa-sessionkit: app\.keys/, "the keys option"), err.code, { cause: err });
-  }
+  // A refusal names where the keys were set, or the reader looks for a mistake in a fine app.keys.
+  return keyring(keySource as readonly KeyInput[] | Keyring, input.keys === undefined ? "app.keys" : "the keys option");
 }

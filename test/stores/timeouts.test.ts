@@ -5,6 +5,12 @@ function pending(at: number, expired: string[], name: string): PendingCall {
   return { at, slot: -1, expire: () => expired.push(name) };
 }
 
+/** Fake timers on (afterEach turns them off), a fresh list, what it expired, and the clock's start. */
+function onFakeTimers(): { list: TimeoutList; expired: string[]; base: number } {
+  vi.useFakeTimers();
+  return { list: new TimeoutList(), expired: [], base: performance.now() };
+}
+
 describe("TimeoutList (one timer for every store call in flight)", () => {
   it("expires a random mix of deadlines in deadline order, each once, never a removed one, and never early", async () => {
     vi.useFakeTimers();
@@ -40,10 +46,7 @@ describe("TimeoutList (one timer for every store call in flight)", () => {
   });
 
   it("expires each call at its own deadline, whatever the order they were added in, and never a removed one", async () => {
-    vi.useFakeTimers();
-    const list = new TimeoutList();
-    const expired: string[] = [];
-    const now = performance.now();
+    const { list, expired, base: now } = onFakeTimers();
     const late = pending(now + 300, expired, "late");
     const early = pending(now + 100, expired, "early");
     const removed = pending(now + 50, expired, "removed");
@@ -68,10 +71,7 @@ describe("TimeoutList (one timer for every store call in flight)", () => {
   });
 
   it("keeps one timer however many calls are pending, and a call added from an expiry is watched too", async () => {
-    vi.useFakeTimers();
-    const list = new TimeoutList();
-    const expired: string[] = [];
-    const base = performance.now();
+    const { list, expired, base } = onFakeTimers();
     for (let i = 0; i < 1000; i++) list.add(pending(base + 100 + i, expired, `c${i}`));
     expect(vi.getTimerCount()).toBe(1);
     const chained: PendingCall = { at: base + 1, slot: -1, expire: () => list.add(pending(performance.now() + 5, expired, "from-expiry")) };
@@ -85,10 +85,7 @@ describe("TimeoutList (one timer for every store call in flight)", () => {
   });
 
   it("re-arms after a timer that fired for a call which settled since", async () => {
-    vi.useFakeTimers();
-    const list = new TimeoutList();
-    const expired: string[] = [];
-    const base = performance.now();
+    const { list, expired, base } = onFakeTimers();
     const first = pending(base + 100, expired, "first");
     const second = pending(base + 400, expired, "second");
     list.add(first);
