@@ -61,7 +61,12 @@ function family(url: string): string {
   return path || "(native, no JS caller)";
 }
 
-export async function runProfile(caseNames: string, duration: number, sessionCount?: number, top = 20): Promise<void> {
+/**
+ * @param survivors count in the allocation table only objects that outlived a young-generation
+ *   collection: what gets copied and promoted to the old generation, the garbage that costs most
+ *   (how ioredis's auto-pipelining was found holding every Redis batch past its reply)
+ */
+export async function runProfile(caseNames: string, duration: number, sessionCount?: number, survivors = false, top = 20): Promise<void> {
   const names = caseNames.split(",").map((name) => name.trim()).filter(Boolean);
   // Checked before anything starts: the profiler's /__profile/* routes exist in the Koa servers only.
   const koa = CASES.filter((entry) => ["bare", "koa-session", "sessionkit"].includes(entry.library)).map((entry) => entry.name);
@@ -72,7 +77,7 @@ export async function runProfile(caseNames: string, duration: number, sessionCou
   for (const caseName of names) {
     const forget = findCase(caseName)?.backend === "postgres" ? onInterrupt(dropPgTables) : undefined;
     try {
-      await profileOne(caseName, duration, top, sessionCount);
+      await profileOne(caseName, duration, top, sessionCount, survivors);
     } finally {
       if (forget) {
         forget();
@@ -82,7 +87,7 @@ export async function runProfile(caseNames: string, duration: number, sessionCou
   }
 }
 
-async function profileOne(caseName: string, duration: number, top: number, sessionCount: number | undefined): Promise<void> {
+async function profileOne(caseName: string, duration: number, top: number, sessionCount: number | undefined, survivors: boolean): Promise<void> {
   const dir = join(BENCH_DIR, "results", "profiles");
   mkdirSync(dir, { recursive: true });
   const redis = caseName.includes("redis") ? await startPrivateRedis() : undefined;
@@ -96,7 +101,7 @@ async function profileOne(caseName: string, duration: number, top: number, sessi
     // Like bench/run.ts: one session per connection for a write, one for a read (contended: one).
     // --sessions N: N logins sent round-robin (past the verified/opened-cookie caches when large).
     const sessions = sessionCount ?? (caseName.includes("write") && !caseName.includes("contended") ? connections : 1);
-    const env = { ...(redis ? { REDIS_URL: redis.url } : {}), BENCH_PROFILE: "1", BENCH_SESSIONS: String(sessions) };
+    const env = { ...(redis ? { REDIS_URL: redis.url } : {}), BENCH_PROFILE: survivors ? "survivors" : "1", BENCH_SESSIONS: String(sessions) };
     const started = await startServer(caseName, env, 0);
     if (started.kind === "skipped") throw new Error(`${caseName}: ${started.reason}`);
     const { server } = started;
@@ -160,11 +165,11 @@ async function profileOne(caseName: string, duration: number, top: number, sessi
   console.log(`profile: ${relative(ROOT_DIR, file)}; ${requests} requests; busy ${(busy / requests).toFixed(1)} µs per request (JS thread)`);
   printTable("| family | µs/req | % of busy |", byFamily, { requests, total: busy, digits: 2, minShare: 0.005 });
   printTable("| top self time | µs/req | % of busy |", byFunction, { requests, total: busy, digits: 2, top });
-  printAllocations(heap.head, requests, top);
+  printAllocations(heap.head, requests, top, survivors);
 }
 
 /** Bytes allocated per request by family and by function (natives charged to their JS caller). */
-function printAllocations(head: HeapNode, requests: number, top: number): void {
+function printAllocations(head: HeapNode, requests: number, top: number, survivors: boolean): void {
   const byFamily = new Map<string, number>();
   const byFunction = new Map<string, number>();
   let total = 0;
@@ -182,7 +187,8 @@ function printAllocations(head: HeapNode, requests: number, top: number): void {
     for (const child of node.children) walk(child, name);
   };
   walk(head, "(native, no JS caller)");
-  console.log(`\nallocated ${(total / requests).toFixed(0)} bytes per request (sampled, collected objects included)`);
+  const which = survivors ? "that outlived a young-generation collection" : "sampled, collected objects included";
+  console.log(`\nallocated ${(total / requests).toFixed(0)} bytes per request (${which})`);
   printTable("| family | bytes/req | % |", byFamily, { requests, total, digits: 0, minShare: 0.01 });
   printTable("| top allocating function | bytes/req | % |", byFunction, { requests, total, digits: 0, top });
 }

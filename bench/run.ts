@@ -7,6 +7,7 @@
  *   npm run bench -- --only a,b          just these cases
  *   npm run bench -- --scale             1,000 vs 1,000,000 live sessions per store (bench/scale.ts)
  *   npm run bench -- --profile <case>,…  the measured window under V8's profiler; µs/req by function family
+ *     (add --survivors: the allocation table counts only objects that outlived a young-generation GC)
  *   npm run bench -- --generators        wrk vs autocannon (with and without workers) against koa-bare
  *   npm run bench -- --report <json>     print the table and checks of a saved run (bench/results/latest.json)
  *   other flags: --rounds N --duration S --connections N --sessions N (round-robin over N logins;
@@ -40,6 +41,7 @@ const { values: flags } = parseArgs({
     "scale-counts": { type: "string" },
     "scale-stores": { type: "string" },
     profile: { type: "string" },
+    survivors: { type: "boolean", default: false },
     generators: { type: "boolean", default: false },
     report: { type: "string" },
   },
@@ -84,7 +86,7 @@ async function main(): Promise<void> {
   }
   if (flags.profile !== undefined) {
     const { runProfile } = await import("./profile.js");
-    await runProfile(flags.profile, count("duration", 8), flags.sessions === undefined ? undefined : count("sessions", 1));
+    await runProfile(flags.profile, count("duration", 8), flags.sessions === undefined ? undefined : count("sessions", 1), flags.survivors === true);
     return;
   }
   const quick = flags.quick === true;

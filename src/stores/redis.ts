@@ -43,7 +43,7 @@ import {
 } from "./contract.js";
 import { SessionConfigError } from "../errors.js";
 import { warnIfEvicting } from "./redis-eviction.js";
-import { connectRedis, type RedisStoreOptions } from "./redis-client.js";
+import { connectRedis, sendNow, type RedisStoreOptions, type SendNow } from "./redis-client.js";
 
 export { failFastRedisOptions, type RedisStoreOptions } from "./redis-client.js";
 
@@ -67,6 +67,8 @@ export class RedisStore implements SessionStore {
   /** Prefix of every Redis key the store writes (sessions under `${keyPrefix}s:`, user indexes under `${keyPrefix}u:`). */
   readonly keyPrefix: string;
   readonly #ownsClient: boolean;
+  /** Sends a batch's command at once, past ioredis's auto-pipeline when the client has it on (redis-client.ts). */
+  readonly #now: SendNow;
   /** SCRIPT LOAD was sent since the client started or last answered NOSCRIPT (see #script). */
   #scriptsLoaded = false;
   /** Compare-and-set merges, pipelined per session (cas-chain.ts). */
@@ -94,6 +96,7 @@ export class RedisStore implements SessionStore {
     const { client, owned } = connectRedis(options);
     this.client = client;
     this.#ownsClient = owned;
+    this.#now = sendNow(client);
     warnIfEvicting(client);
   }
 
@@ -105,8 +108,8 @@ export class RedisStore implements SessionStore {
     // as no session too, not a 503 on every request. The batch parses each text itself (parseStored:
     // text that does not parse reads as no session): no extra promise per read.
     this.#reads ??= new TurnBatch(
-      (one) => this.client.get(one).catch(missingIfWrongType),
-      (many) => this.client.mget(many),
+      (one) => this.#now(() => this.client.get(one)).catch(missingIfWrongType),
+      (many) => this.#now(() => this.client.mget(many)),
       parseStored,
     );
     return this.#reads.call(full);
@@ -274,7 +277,8 @@ export class RedisStore implements SessionStore {
     }
     const map = reply ?? ((result: number | string) => result as T);
     // One .then for both outcomes: a .catch and a .then would cost a second promise per write.
-    return (this.client.evalsha(script.sha, keys.length, ...keys, ...args) as Promise<number | string>).then(map, (error: unknown) => {
+    const sent = this.#now(() => this.client.evalsha(script.sha, keys.length, ...keys, ...args) as Promise<number | string>);
+    return sent.then(map, (error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
       this.#scriptsLoaded = false;
       return (this.client.eval(script.lua, keys.length, ...keys, ...args) as Promise<number | string>).then(map);
