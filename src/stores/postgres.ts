@@ -17,6 +17,7 @@ import { createHash } from "node:crypto";
 import { debuglog } from "node:util";
 import type { Pool, PoolConfig, QueryConfig, QueryResultRow } from "pg";
 import { parseStored, serializeStored } from "./json.js";
+import { TextTemplates } from "./text-templates.js";
 import { isDangerousKey, stringifyJson } from "./deep-json.js";
 import { applyTouch } from "./apply.js";
 import {
@@ -112,6 +113,8 @@ export class PostgresStore implements SessionStore {
   /** The table as written in SQL: quoted, and schema-qualified when `schema` was given. */
   readonly table: string;
   readonly #ownsPool: boolean;
+  /** Sessions read recently, by their text: a read of an unchanged session copies instead of parsing (text-templates.ts). */
+  readonly #templates = new TextTemplates();
   readonly #createTable: boolean;
   readonly #sql: Record<Statement, string>;
   readonly #names: string;
@@ -189,7 +192,7 @@ export class PostgresStore implements SessionStore {
 
   async get(key: string): Promise<StoredSession | null> {
     const { rows } = await this.#query<{ data: string }>("get", [key, Date.now()]);
-    return parseStored(rows[0]?.data);
+    return this.#templates.parse(rows[0]?.data);
   }
 
   async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {

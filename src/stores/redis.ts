@@ -32,6 +32,7 @@ import { CasChain, type CasMerge } from "./cas-chain.js";
 import { casReply, flatten, scripts, type KeyCall, type RedisScript } from "./redis-scripts.js";
 import { IndexWrites } from "./redis-index-writes.js";
 import { TurnBatch } from "./turn-batch.js";
+import { TextTemplates } from "./text-templates.js";
 import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
 import {
   ttlMs,
@@ -82,6 +83,9 @@ export class RedisStore implements SessionStore {
   #writes: TurnBatch<KeyCall, 1 | 0 | string> | undefined;
   /** User-index updates of one event-loop turn (logged-in writes), one script call; none on a Cluster. */
   #indexes: TurnBatch<KeyCall, unknown> | undefined;
+  /** Sessions read recently, by their text: a read of an unchanged session copies instead of parsing (text-templates.ts). */
+  readonly #templates = new TextTemplates();
+  readonly #parse = (text: string | null): StoredSession | null => this.#templates.parse(text);
   /** Which index writes can be skipped (redis-index-writes.ts). */
   readonly #indexWrites = new IndexWrites((call) => this.#indexCall(call));
 
@@ -103,14 +107,14 @@ export class RedisStore implements SessionStore {
   get(key: string): Promise<StoredSession | null> {
     // Not async: every request's read comes through here, and the async frame is one more promise.
     const full = this.#sessionKey(key);
-    if (this.client.isCluster) return this.client.get(full).then(parseStored, missingIfWrongType);
+    if (this.client.isCluster) return this.client.get(full).then(this.#parse, missingIfWrongType);
     // MGET answers nil for a key of another type; a lone GET rejects with WRONGTYPE, which must read
-    // as no session too, not a 503 on every request. The batch parses each text itself (parseStored:
+    // as no session too, not a 503 on every request. The batch parses each text itself (#parse:
     // text that does not parse reads as no session): no extra promise per read.
     this.#reads ??= new TurnBatch(
       (one) => this.#now(() => this.client.get(one)).catch(missingIfWrongType),
       (many) => this.#now(() => this.client.mget(many)),
-      parseStored,
+      this.#parse,
     );
     return this.#reads.call(full);
   }

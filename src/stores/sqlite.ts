@@ -17,6 +17,7 @@ import type BetterSqlite3 from "better-sqlite3";
 // Named types for everything public: the .d.ts then reads without esModuleInterop (@types/better-sqlite3 is `export =`).
 import type { Database as SqliteDatabase, Statement } from "better-sqlite3";
 import { parseStored, serializeStored } from "./json.js";
+import { TextTemplates } from "./text-templates.js";
 import { stringifyJson } from "./deep-json.js";
 import { applyChanges, applyTouch } from "./apply.js";
 import {
@@ -138,6 +139,8 @@ export class SqliteStore implements SessionStore {
   /** The better-sqlite3 Database in use (yours, or the one the store opened). */
   readonly database: SqliteDatabase;
   readonly #ownsDatabase: boolean;
+  /** Sessions read recently, by their text: a read of an unchanged session copies instead of parsing (text-templates.ts). */
+  readonly #templates = new TextTemplates();
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #get: Statement<[string, number], { data: string }>;
   readonly #put: Statement<Row>;
@@ -210,7 +213,7 @@ export class SqliteStore implements SessionStore {
   }
 
   async get(key: string): Promise<StoredSession | null> {
-    return parseStored(this.#get.get(key, Date.now())?.data);
+    return this.#templates.parse(this.#get.get(key, Date.now())?.data);
   }
 
   async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {

@@ -79,6 +79,21 @@ export function runStoreContract(
       await store.destroy(key, {});
     });
 
+    it("hands out a fresh session on every read: changing one read's result changes no later read", async () => {
+      const key = storeKeyOf(uid());
+      const now = Date.now();
+      await store.set(key, sessionFor(now, 60_000, { views: 1, _sk: { createdAt: now, userId: "u-1" } }), 60_000, {});
+      // Several reads of one unchanged entry (text-reading stores remember a template from the second on).
+      for (let read = 0; read < 4; read++) {
+        const loaded = (await store.get(key, 60_000, {})) as Record<string, unknown> & { _sk: Record<string, unknown> };
+        expect(loaded).toMatchObject({ views: 1, _sk: { userId: "u-1" } });
+        loaded.views = 99;
+        loaded.extra = true;
+        loaded._sk.userId = "someone-else";
+      }
+      await store.destroy(key, {});
+    });
+
     it("resolves null for an unknown key", async () => {
       expect((await store.get(storeKeyOf(uid()), 60_000, {})) ?? null).toBeNull();
     });
