@@ -49,6 +49,13 @@ function session(fields: Record<string, unknown> = {}): StoredSession {
 
 const change = (set: Record<string, unknown>): SessionChanges => ({ set, unset: [], reserved: {} });
 
+/** A change to `loaded` as the middleware hands it over: with the text it loaded and the whole result. */
+const loadedChange = (loaded: StoredSession, set: Record<string, unknown>): SessionChanges => ({
+  ...change(set),
+  base: JSON.stringify(loaded),
+  result: JSON.stringify({ ...loaded, ...set }),
+});
+
 describe.skipIf(!up)("RedisStore batches the calls of one event-loop turn", () => {
   for (const { name, Redis: Client } of IOREDIS_VERSIONS) {
     it(`${name}: parallel reads are MGETs of up to MAX_BATCH keys, each caller gets its own session (or null)`, async () => {
@@ -88,10 +95,14 @@ describe.skipIf(!up)("RedisStore batches the calls of one event-loop turn", () =
       const admin = new Client(REDIS_URL);
       const store = new RedisStore({ client: new Client(REDIS_URL), keyPrefix });
       try {
-        for (let i = 0; i < 6; i++) await store.set(`k${i}`, session({ n: i }), MAX_AGE);
+        const stored = Array.from({ length: 6 }, (_, i) => session({ n: i }));
+        for (let i = 0; i < 6; i++) await store.set(`k${i}`, stored[i] as StoredSession, MAX_AGE);
         let written: boolean[] = [];
         const sent = await commandsOn(admin, keyPrefix, async () => {
-          const merges = [0, 1, 2, 3, 4, 5].map((i) => store.merge(`k${i}`, change({ m: i }), MAX_AGE));
+          // Each with the text its request loaded, as the middleware merges: no read first, so all the
+          // compare-and-sets start in this turn (a read each would let them resume in different turns,
+          // whenever Redis's replies arrive).
+          const merges = [0, 1, 2, 3, 4, 5].map((i) => store.merge(`k${i}`, loadedChange(stored[i] as StoredSession, { m: i }), MAX_AGE));
           const again = store.merge("k0", change({ again: true }), MAX_AGE);
           // Issued after the merges, in the same turn: reaches Redis first, and the merge of k3 must not recreate it.
           const destroyed = store.destroy("k3");
