@@ -22,7 +22,7 @@ import { debuglog } from "node:util";
 import { copyFlat, isFlatStored, mergedTemplate, parseStored, serializeStored } from "./json.js";
 import { stringifyJson } from "./deep-json.js";
 import { applyChanges, applyTouch } from "./apply.js";
-import { entryFromMeta, exceptKeys, newestFirst } from "./shared.js";
+import { entryFromMeta, exceptKeys, newestFirst, refuseUnknownOptions } from "./shared.js";
 import {
   ttlMs,
   type MaxAge,
@@ -84,8 +84,9 @@ export class MemoryStore implements SessionStore {
   #queueTicks: number[] = [];
   #head = 0;
 
-  /** @throws SessionConfigError when `max` is not a positive integer. */
+  /** @throws SessionConfigError when `max` is not a positive integer or an option is not one of MemoryStoreOptions. */
   constructor(options: MemoryStoreOptions = {}) {
+    refuseUnknownOptions("MemoryStore", options, ["max", "now"]);
     const max = options.max ?? 10_000;
     if (!Number.isInteger(max) || max < 1) {
       throw new SessionConfigError(`MemoryStore max must be a positive integer, got ${String(options.max)}`);

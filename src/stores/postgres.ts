@@ -29,7 +29,7 @@ import {
   type StoredSession,
 } from "./contract.js";
 import { loadPeer } from "./peer.js";
-import { createdConcurrently, entryFromRow, exceptKeys, metaColumns, refuseEmpty, sqlIdentifier, startPruneTimer } from "./shared.js";
+import { createdConcurrently, entryFromRow, exceptKeys, metaColumns, refuseEmpty, refuseUnknownOptions, sqlIdentifier, startPruneTimer } from "./shared.js";
 import { SessionConfigError } from "../errors.js";
 
 const debug = debuglog("koa-sessionkit:postgres");
@@ -51,6 +51,17 @@ export interface PostgresStoreOptions {
   /** How often expired rows are deleted. Default 10 minutes; false disables pruning. */
   pruneIntervalMs?: number | false;
 }
+
+const POSTGRES_OPTIONS = ["pool", "connectionString", "poolOptions", "table", "schema", "createTable", "pruneIntervalMs"] as const;
+/** connect-pg-simple's names for the same settings (its pruneSessionInterval is in seconds). */
+const POSTGRES_RENAMED = {
+  tableName: "table",
+  schemaName: "schema",
+  conString: "connectionString",
+  conObject: "poolOptions",
+  createTableIfMissing: "createTable",
+  pruneSessionInterval: "pruneIntervalMs (in milliseconds)",
+};
 
 /**
  * Index names are per schema and at most 63 bytes: derive them from the whole (schema-qualified)
@@ -124,9 +135,11 @@ export class PostgresStore implements SessionStore {
 
   /**
    * @throws SessionConfigError when neither pool nor connectionString is given, a table or schema
-   * name is not a plain identifier, or pg is not installed (`ERR_SESSIONKIT_MISSING_PEER`).
+   * name is not a plain identifier, an option is not one of PostgresStoreOptions, or pg is not
+   * installed (`ERR_SESSIONKIT_MISSING_PEER`).
    */
   constructor(options: PostgresStoreOptions = {}) {
+    refuseUnknownOptions("PostgresStore", options, POSTGRES_OPTIONS, POSTGRES_RENAMED);
     const table = sqlIdentifier("PostgresStore", "table", options.table ?? "koa_sessions");
     this.table = options.schema === undefined ? table : `${sqlIdentifier("PostgresStore", "schema", options.schema)}.${table}`;
     this.#indexPrefix = indexPrefixFor(`${options.schema ?? ""}${options.schema ? "_" : ""}${options.table ?? "koa_sessions"}`);

@@ -86,7 +86,15 @@ export function connectRedis(options: RedisStoreOptions): RedisConnection {
   if ([client !== undefined, url !== undefined, sentinel].filter(Boolean).length > 1) {
     throw new SessionConfigError("RedisStore takes one of client, url or sentinels; drop the others");
   }
+  if (Object.prototype.hasOwnProperty.call(options, "prefix")) {
+    // connect-redis's and koa-redis's name for it; ioredis would ignore it in silence.
+    throw new SessionConfigError("RedisStore has no option prefix; the prefix of the keys it writes is keyPrefix (default \"sess:\")");
+  }
   if (client) {
+    const ignored = Object.keys(redisOptions);
+    if (ignored.length > 0) {
+      throw new SessionConfigError(`RedisStore({ client }) uses your client as it is, so ${ignored.join(", ")} would do nothing; set ioredis options on the client you pass (new Redis({ ...failFastRedisOptions(), … }))`);
+    }
     // A URL where a client belongs would otherwise fail only at the first request, as a 503.
     if (typeof (client as Partial<Redis>).get !== "function") {
       throw new SessionConfigError(`RedisStore({ client }) needs an ioredis client (new Redis(url)), got ${typeof client === "string" ? "a string; pass it as { url }" : typeof client}`);

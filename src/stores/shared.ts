@@ -109,3 +109,18 @@ export function startPruneTimer(storeName: string, interval: number | false | un
   // unref: pruning alone never keeps the process alive.
   return setInterval(() => void prune(), ms).unref();
 }
+
+/**
+ * Refuses an option the store does not have: a misspelt or borrowed name (connect-pg-simple's
+ * `tableName`, connect-sqlite3's `db`) would otherwise be ignored in silence, and the store would run
+ * on its defaults, e.g. a different table than the one the user's sessions are in. `renamed` maps
+ * such names to ours, for the message.
+ */
+export function refuseUnknownOptions(store: string, options: object, known: readonly string[], renamed: Readonly<Record<string, string>> = {}): void {
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue;
+    const ours = Object.prototype.hasOwnProperty.call(renamed, name) ? renamed[name] : undefined;
+    const hint = ours ? `; ${store} calls it ${ours}` : "";
+    throw new SessionConfigError(`${store} has no option ${JSON.stringify(name)}${hint}. Its options: ${known.join(", ")}`);
+  }
+}

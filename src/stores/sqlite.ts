@@ -29,7 +29,7 @@ import {
   type StoredSession,
 } from "./contract.js";
 import { loadPeer } from "./peer.js";
-import { entryFromRow, exceptKeys, metaColumns, refuseEmpty, sqlIdentifier, startPruneTimer, type MetaColumns, type MetaRow } from "./shared.js";
+import { entryFromRow, exceptKeys, metaColumns, refuseEmpty, refuseUnknownOptions, sqlIdentifier, startPruneTimer, type MetaColumns, type MetaRow } from "./shared.js";
 import { SessionConfigError } from "../errors.js";
 import { writeLockWaitFor, type WriteLockWait } from "./sqlite-lock.js";
 
@@ -54,6 +54,10 @@ export interface SqliteStoreOptions {
    */
   busyTimeout?: number;
 }
+
+const SQLITE_OPTIONS = ["path", "database", "table", "createTable", "pruneIntervalMs", "busyTimeout"] as const;
+/** What connect-sqlite3 and better-sqlite3-session-store call the same settings. */
+const SQLITE_RENAMED = { db: "path (a file) or database (an open Database)", client: "database", dir: "path", expired: "pruneIntervalMs" };
 
 /** The table and indexes, for users who run their own migrations (then pass createTable: false). */
 export function SQLITE_SCHEMA_SQL(table = "koa_sessions"): string {
@@ -157,6 +161,7 @@ export class SqliteStore implements SessionStore {
    * plain identifier, or better-sqlite3 is not installed (`ERR_SESSIONKIT_MISSING_PEER`).
    */
   constructor(options: SqliteStoreOptions = {}) {
+    refuseUnknownOptions("SqliteStore", options, SQLITE_OPTIONS, SQLITE_RENAMED);
     const table = options.table ?? "koa_sessions";
     const busyTimeout = options.busyTimeout ?? 1000;
     if (!Number.isInteger(busyTimeout) || busyTimeout < 0) {
