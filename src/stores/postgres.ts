@@ -205,7 +205,7 @@ export class PostgresStore implements SessionStore {
 
   async get(key: string): Promise<StoredSession | null> {
     const { rows } = await this.#query<{ data: string }>("get", [key, Date.now()]);
-    return this.#templates.parse(rows[0]?.data);
+    return this.#templates.parse(key, rows[0]?.data);
   }
 
   async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {

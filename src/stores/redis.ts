@@ -85,7 +85,6 @@ export class RedisStore implements SessionStore {
   #indexes: TurnBatch<KeyCall, unknown> | undefined;
   /** Sessions read recently, by their text: a read of an unchanged session copies instead of parsing (text-templates.ts). */
   readonly #templates = new TextTemplates();
-  readonly #parse = (text: string | null): StoredSession | null => this.#templates.parse(text);
   /** Which index writes can be skipped (redis-index-writes.ts). */
   readonly #indexWrites = new IndexWrites((call) => this.#indexCall(call));
 
@@ -106,17 +105,16 @@ export class RedisStore implements SessionStore {
 
   get(key: string): Promise<StoredSession | null> {
     // Not async: every request's read comes through here, and the async frame is one more promise.
-    const full = this.#sessionKey(key);
-    if (this.client.isCluster) return this.client.get(full).then(this.#parse, missingIfWrongType);
+    if (this.client.isCluster) return this.client.get(this.#sessionKey(key)).then((text) => this.#templates.parse(key, text), missingIfWrongType);
     // MGET answers nil for a key of another type; a lone GET rejects with WRONGTYPE, which must read
-    // as no session too, not a 503 on every request. The batch parses each text itself (#parse:
+    // as no session too, not a 503 on every request. The batch parses each text itself (#templates:
     // text that does not parse reads as no session): no extra promise per read.
     this.#reads ??= new TurnBatch(
-      (one) => this.#now(() => this.client.get(one)).catch(missingIfWrongType),
-      (many) => this.#now(() => this.client.mget(many)),
-      this.#parse,
+      (one) => this.#now(() => this.client.get(this.#sessionKey(one))).catch(missingIfWrongType),
+      (many) => this.#now(() => this.client.mget(many.map((each) => this.#sessionKey(each)))),
+      (text, one) => this.#templates.parse(one, text),
     );
-    return this.#reads.call(full);
+    return this.#reads.call(key);
   }
 
   async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {

@@ -218,7 +218,7 @@ export class SqliteStore implements SessionStore {
   }
 
   async get(key: string): Promise<StoredSession | null> {
-    return this.#templates.parse(this.#get.get(key, Date.now())?.data);
+    return this.#templates.parse(key, this.#get.get(key, Date.now())?.data);
   }
 
   async set(key: string, session: StoredSession, maxAge: MaxAge | undefined): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * Parsed sessions remembered by their stored text, for the stores that read text back (RedisStore,
+ * Parsed sessions remembered per store key, for the stores that read text back (RedisStore,
  * PostgresStore, SqliteStore). A session is read far more often than it is written, and between two
  * writes every read returns the same text, which each read used to parse again: `JSON.parse`, the
  * dangerous-key check and the RAW_JSON attachment, about 1.5 µs for a 140-byte session against about
@@ -7,13 +7,19 @@
  *
  * Only flat sessions are remembered (every value a primitive, `_sk` a flat record; see isFlatStored
  * in json.ts): a copy of the template then shares nothing with it, so no request can reach another's
- * session. The template itself is never handed out. A text is remembered from its second read on:
- * the first read of a text parses as before and costs one map lookup more, so a server whose
- * sessions are each read once between writes loses ~0.1 µs, not a parse and a copy.
+ * session. The template itself is never handed out, and it is used only when the text read now is
+ * exactly the text it was parsed from.
  *
- * Keyed by the exact text, so a hit is the same content by construction. Bounded two ways: at most
- * `max` texts (two generations, crypto/verified-cache.ts) and texts of at most MAX_TEXT characters
- * (a larger session is parsed every time): at most a few MB.
+ * What is remembered must cost nothing for a session read only once in a while: anything kept
+ * outlives V8's young-generation collections and is copied and promoted, the most expensive garbage
+ * there is (with the texts of 6,000 sessions in rotation kept on first sight, ~300 bytes per read were
+ * promoted and the read got slower, not faster). So a session is remembered from its second read in
+ * a short while on: the first read only marks its key in a fixed array of tags (no allocation), and
+ * a key whose tag is still there at the next read is remembered. Many sessions read once each overwrite
+ * each other's tags and are never kept.
+ *
+ * Bounded: at most `max` sessions (two generations, crypto/verified-cache.ts), texts of at most
+ * MAX_TEXT characters (a larger session is parsed every time): at most a few MB.
  */
 import type { StoredSession } from "./contract.js";
 import { VerifiedCache } from "../crypto/verified-cache.js";
@@ -21,35 +27,54 @@ import { copyFlat, isFlatStored, parseStored } from "./json.js";
 
 /** Longest text remembered: a typical session is 100–500 characters. */
 export const MAX_TEXT = 1024;
-/** Texts remembered by default (both generations together). */
+/** Sessions remembered by default (both generations together). */
 export const TEMPLATE_ENTRIES = 2_000;
+/** Tags of recently read keys (a power of two): a key is remembered if read again before its tag is overwritten. */
+const TAG_SLOTS = 1024;
 
-/** Read once so far: remembered at the next read. */
-const SEEN = 0;
-/** Not flat (or not a session): parsed on every read. */
-const NOT_FLAT = 1;
+interface Remembered {
+  text: string;
+  template: StoredSession;
+}
 
 export class TextTemplates {
-  readonly #known: VerifiedCache<StoredSession | typeof SEEN | typeof NOT_FLAT>;
+  readonly #known: VerifiedCache<Remembered>;
+  readonly #tags = new Int32Array(TAG_SLOTS);
 
   constructor(max = TEMPLATE_ENTRIES) {
     this.#known = new VerifiedCache(max);
   }
 
-  /** What `parseStored(text)` returns (a fresh object with the text attached), from a template when one is remembered. */
-  parse(text: string | null | undefined): StoredSession | null {
-    if (typeof text !== "string" || text.length > MAX_TEXT) return parseStored(text);
-    const known = this.#known.get(text);
-    if (known === undefined) {
-      this.#known.set(text, SEEN);
-      return parseStored(text);
-    }
-    if (known === NOT_FLAT) return parseStored(text);
-    if (known !== SEEN) return copyFlat(known, text);
-    // The second read: this parse becomes the template (kept, never handed out) when it is flat.
-    const parsed = parseStored(text);
-    const flat = parsed !== null && isFlatStored(parsed);
-    this.#known.set(text, flat ? parsed : NOT_FLAT);
-    return flat ? copyFlat(parsed, text) : parsed;
+  /** Sessions remembered (an entry moved between generations may count twice for a while). */
+  get size(): number {
+    return this.#known.size;
   }
+
+  /**
+   * What `parseStored(text)` returns (a fresh object with the text attached) for the text read under
+   * `key`, from a remembered template when it was parsed from this very text.
+   */
+  parse(key: string, text: string | null | undefined): StoredSession | null {
+    if (typeof text !== "string" || text.length > MAX_TEXT) return parseStored(text);
+    const known = this.#known.get(key);
+    if (known !== undefined && known.text === text) return copyFlat(known.template, text);
+    const parsed = parseStored(text);
+    if (parsed === null || !isFlatStored(parsed)) return parsed;
+    const tag = keyTag(key);
+    const slot = tag & (TAG_SLOTS - 1);
+    if (this.#tags[slot] !== tag) {
+      this.#tags[slot] = tag;
+      return parsed;
+    }
+    // Read again while its tag stood: this parse becomes the template (kept, never handed out).
+    this.#known.set(key, { text, template: parsed });
+    return copyFlat(parsed, text);
+  }
+}
+
+/** A non-zero 32-bit tag of a key from its last characters (store keys end in the hex of a hash). */
+function keyTag(key: string): number {
+  let hash = 0;
+  for (let i = Math.max(0, key.length - 8); i < key.length; i++) hash = (Math.imul(hash, 31) + key.charCodeAt(i)) | 0;
+  return hash === 0 ? 1 : hash;
 }

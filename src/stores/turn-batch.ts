@@ -40,14 +40,14 @@ export class TurnBatch<In, Raw, Out = Raw> {
   /**
    * @param one sends a single call (its usual single-key command)
    * @param many sends 2 to MAX_BATCH calls as one command; resolves one result per input, in order
-   * @param decode turns one raw result into the caller's (RedisStore: the text into a session), so a
+   * @param decode turns one raw result (and the call's input) into the caller's (RedisStore: the text read under a key into a session), so a
    *   caller needs no `.then` of its own: one promise and one microtask fewer per call. When it throws,
    *   that call alone rejects with the error.
    */
   constructor(
     private readonly one: (input: In) => Promise<Raw>,
     private readonly many: (inputs: In[]) => Promise<Raw[]>,
-    private readonly decode?: (raw: Raw) => Out,
+    private readonly decode?: (raw: Raw, input: In) => Out,
   ) {}
 
   /** `input`'s result, sent with the other calls of this turn (at most MAX_BATCH to a command). */
@@ -78,12 +78,12 @@ export class TurnBatch<In, Raw, Out = Raw> {
     this.#resolves = [];
     this.#rejects = [];
     if (inputs.length === 1) {
-      attempt(() => this.one(inputs[0] as In)).then((raw) => this.#settle(raw, resolves[0], rejects[0]), rejects[0]);
+      attempt(() => this.one(inputs[0] as In)).then((raw) => this.#settle(raw, inputs[0] as In, resolves[0], rejects[0]), rejects[0]);
       return;
     }
     attempt(() => this.many(inputs)).then(
       (results) => {
-        for (let i = 0; i < inputs.length; i++) this.#settle(results[i] as Raw, resolves[i], rejects[i]);
+        for (let i = 0; i < inputs.length; i++) this.#settle(results[i] as Raw, inputs[i] as In, resolves[i], rejects[i]);
       },
       (error: unknown) => {
         for (const reject of rejects) reject(error);
@@ -91,12 +91,12 @@ export class TurnBatch<In, Raw, Out = Raw> {
     );
   }
 
-  #settle(raw: Raw, resolve: ((value: Out) => void) | undefined, reject: ((error: unknown) => void) | undefined): void {
+  #settle(raw: Raw, input: In, resolve: ((value: Out) => void) | undefined, reject: ((error: unknown) => void) | undefined): void {
     const decode = this.decode;
     if (decode === undefined) return (resolve as (value: Out) => void)(raw as unknown as Out);
     let value: Out;
     try {
-      value = decode(raw);
+      value = decode(raw, input);
     } catch (error) {
       return (reject as (error: unknown) => void)(error);
     }
