@@ -124,7 +124,7 @@ export class PostgresStore implements SessionStore {
   /** The table as written in SQL: quoted, and schema-qualified when `schema` was given. */
   readonly table: string;
   readonly #ownsPool: boolean;
-  /** Sessions read recently, by their text: a read of an unchanged session copies instead of parsing (text-templates.ts). */
+  /** Sessions read more than once lately: a read of an unchanged session copies a template instead of parsing (text-templates.ts). */
   readonly #templates = new TextTemplates();
   readonly #createTable: boolean;
   readonly #sql: Record<Statement, string>;

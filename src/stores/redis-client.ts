@@ -91,7 +91,7 @@ export function connectRedis(options: RedisStoreOptions): RedisConnection {
     throw new SessionConfigError("RedisStore has no option prefix; the prefix of the keys it writes is keyPrefix (default \"sess:\")");
   }
   if (client) {
-    const ignored = Object.keys(redisOptions);
+    const ignored = Object.keys(redisOptions).filter((name) => (redisOptions as Record<string, unknown>)[name] !== undefined);
     if (ignored.length > 0) {
       throw new SessionConfigError(`RedisStore({ client }) uses your client as it is, so ${ignored.join(", ")} would do nothing; set ioredis options on the client you pass (new Redis({ ...failFastRedisOptions(), … }))`);
     }
@@ -129,7 +129,7 @@ export type SendNow = <T>(send: () => Promise<T>) => Promise<T>;
  * MGETs, its compare-and-sets as script calls, turn-batch.ts); behind the auto-pipeline each batch
  * sat until the previous batch's round trip had ended, so the server idled between replies and
  * requests lived long enough to be promoted to V8's old generation. Measured side by side on the
- * benchmark: 15 % more Redis reads and 32 % more writes per second without it (bench/README.md).
+ * benchmark: 9–15 % more Redis reads and 10–32 % more writes per second without it (bench/README.md).
  *
  * How: ioredis decides per call, from the client's options, whether a command joins the
  * auto-pipeline, so the flag is off for the one synchronous call and restored at once. That works

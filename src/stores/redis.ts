@@ -83,7 +83,7 @@ export class RedisStore implements SessionStore {
   #writes: TurnBatch<KeyCall, 1 | 0 | string> | undefined;
   /** User-index updates of one event-loop turn (logged-in writes), one script call; none on a Cluster. */
   #indexes: TurnBatch<KeyCall, unknown> | undefined;
-  /** Sessions read recently, by their text: a read of an unchanged session copies instead of parsing (text-templates.ts). */
+  /** Sessions read more than once lately: a read of an unchanged session copies a template instead of parsing (text-templates.ts). */
   readonly #templates = new TextTemplates();
   /** Which index writes can be skipped (redis-index-writes.ts). */
   readonly #indexWrites = new IndexWrites((call) => this.#indexCall(call));

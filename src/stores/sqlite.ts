@@ -143,7 +143,7 @@ export class SqliteStore implements SessionStore {
   /** The better-sqlite3 Database in use (yours, or the one the store opened). */
   readonly database: SqliteDatabase;
   readonly #ownsDatabase: boolean;
-  /** Sessions read recently, by their text: a read of an unchanged session copies instead of parsing (text-templates.ts). */
+  /** Sessions read more than once lately: a read of an unchanged session copies a template instead of parsing (text-templates.ts). */
   readonly #templates = new TextTemplates();
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #get: Statement<[string, number], { data: string }>;
