@@ -86,7 +86,7 @@ export function connectRedis(options: RedisStoreOptions): RedisConnection {
   if ([client !== undefined, url !== undefined, sentinel].filter(Boolean).length > 1) {
     throw new SessionConfigError("RedisStore takes one of client, url or sentinels; drop the others");
   }
-  if (Object.prototype.hasOwnProperty.call(options, "prefix")) {
+  if ((options as { prefix?: unknown }).prefix !== undefined) {
     // connect-redis's and koa-redis's name for it; ioredis would ignore it in silence.
     throw new SessionConfigError("RedisStore has no option prefix; the prefix of the keys it writes is keyPrefix (default \"sess:\")");
   }

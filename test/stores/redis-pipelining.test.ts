@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { StoredSession } from "../../src/stores/contract.js";
 import { failFastRedisOptions, RedisStore } from "../../src/stores/redis.js";
 import { MAX_BATCH } from "../../src/stores/turn-batch.js";
+import type { Redis } from "ioredis";
 import { IOREDIS_VERSIONS } from "../helpers/ioredis-versions.js";
 
 /** Replies to a batch command (MGET or EVALSHA) are held until `hold` of them arrived, or 300 ms passed. */
@@ -141,16 +142,22 @@ describe("RedisStore sends a second batch while the first is still waiting for i
     })),
   ];
 
+  /** A RedisStore (keyPrefix "sess:") on a scripted server that holds its replies until two batches came; both go at the test's end. */
+  async function storeOnScriptedRedis(make: (url: string) => { url: string } | { client: Redis }): Promise<{ fake: Scripted; store: RedisStore; yourClient: boolean }> {
+    const fake = await scriptedRedis(2);
+    cleanup.push(() => fake.close());
+    const options = make(fake.url);
+    const store = new RedisStore({ ...options, keyPrefix: "sess:" });
+    cleanup.push(async () => {
+      await store.close();
+      if ("client" in options) options.client.disconnect();
+    });
+    return { fake, store, yourClient: "client" in options };
+  }
+
   for (const { name, make } of clients) {
     it(`${name}: reads`, async () => {
-      const fake = await scriptedRedis(2);
-      cleanup.push(() => fake.close());
-      const options = make(fake.url);
-      const store = new RedisStore({ ...options, keyPrefix: "sess:" });
-      cleanup.push(async () => {
-        await store.close();
-        if ("client" in options) options.client.disconnect();
-      });
+      const { fake, store, yourClient } = await storeOnScriptedRedis(make);
       // The second batch starts once the first is on the wire (a later event-loop turn), as under load.
       const reads = await inTwoTurns((i) => store.get(`k${i}`));
       expect(await fake.released).toEqual({ seen: 2, timedOut: false });
@@ -158,19 +165,12 @@ describe("RedisStore sends a second batch while the first is still waiting for i
       const mgets = fake.commands.filter((args) => args[0]?.toLowerCase() === "mget");
       expect(mgets.map((args) => args.length - 1)).toEqual([MAX_BATCH, MAX_BATCH]);
       // The client's own keyPrefix still applies to commands sent past its auto-pipeline.
-      const prefix = "client" in options ? "app:sess:s:" : "sess:s:";
+      const prefix = yourClient ? "app:sess:s:" : "sess:s:";
       expect(mgets.flatMap((args) => args.slice(1)).every((key) => key.startsWith(prefix))).toBe(true);
     });
 
     it(`${name}: compare-and-sets`, async () => {
-      const fake = await scriptedRedis(2);
-      cleanup.push(() => fake.close());
-      const options = make(fake.url);
-      const store = new RedisStore({ ...options, keyPrefix: "sess:" });
-      cleanup.push(async () => {
-        await store.close();
-        if ("client" in options) options.client.disconnect();
-      });
+      const { fake, store } = await storeOnScriptedRedis(make);
       const base = JSON.stringify(session(1));
       const writes = await inTwoTurns((i) => store.merge(`k${i}`, { set: { n: 2 }, unset: [], reserved: {}, base, result: JSON.stringify(session(2)) }, 60_000));
       expect(await fake.released).toEqual({ seen: 2, timedOut: false });
