@@ -35,7 +35,10 @@ interface SealKey {
 
 export class Sealer {
   readonly #keys: SealKey[];
-  readonly #byKid = new Map<string, number>();
+  /** Key index by kid, read as a 32-bit number: no string per request. */
+  readonly #byKid = new Map<number, number>();
+  /** The additional authenticated data per cookie name (a middleware uses one or two names). */
+  readonly #aad = new Map<string, Buffer>();
 
   constructor(keyring: Keyring) {
     this.#keys = keyring.keys.map((raw) => {
@@ -44,7 +47,7 @@ export class Sealer {
       return { kid, key };
     });
     this.#keys.forEach(({ kid }, index) => {
-      const id = kid.toString("hex");
+      const id = kid.readUInt32BE(0);
       if (!this.#byKid.has(id)) this.#byKid.set(id, index);
     });
   }
@@ -56,9 +59,18 @@ export class Sealer {
     header.writeDoubleBE(issuedAt, 0);
     header.writeDoubleBE(expiresAt ?? 0, 8);
     const cipher = createCipheriv("aes-256-gcm", key, nonce);
-    cipher.setAAD(aad(cookieName));
+    cipher.setAAD(this.#aadFor(cookieName));
     const body = Buffer.concat([cipher.update(header), cipher.update(payload, "utf8"), cipher.final()]);
     return VERSION + Buffer.concat([kid, nonce, body, cipher.getAuthTag()]).toString("base64url");
+  }
+
+  #aadFor(cookieName: string): Buffer {
+    let known = this.#aad.get(cookieName);
+    if (known === undefined) {
+      known = aad(cookieName);
+      if (this.#aad.size < MAX_AAD_NAMES) this.#aad.set(cookieName, known);
+    }
+    return known;
   }
 
   /** The payload, or null for anything that is not a token we sealed for this cookie name. Never throws. */
@@ -70,16 +82,19 @@ export class Sealer {
     // Node's decoder skips stray characters and ignores the last character's spare bits, so many
     // spellings decode to the same bytes; only the canonical one is a token we issued.
     if (bytes.length < MIN_TOKEN_BYTES || bytes.toString("base64url") !== encoded) return null;
-    const keyIndex = this.#byKid.get(bytes.subarray(0, KID_BYTES).toString("hex"));
+    const keyIndex = this.#byKid.get(bytes.readUInt32BE(0));
     if (keyIndex === undefined) return null;
     const nonce = bytes.subarray(KID_BYTES, KID_BYTES + NONCE_BYTES);
     const tag = bytes.subarray(bytes.length - TAG_BYTES);
     const body = bytes.subarray(KID_BYTES + NONCE_BYTES, bytes.length - TAG_BYTES);
     try {
       const decipher = createDecipheriv("aes-256-gcm", (this.#keys[keyIndex] as SealKey).key, nonce);
-      decipher.setAAD(aad(cookieName));
+      decipher.setAAD(this.#aadFor(cookieName));
       decipher.setAuthTag(tag);
-      const plain = Buffer.concat([decipher.update(body), decipher.final()]);
+      const plain = decipher.update(body);
+      // GCM is a stream mode: final() only checks the tag (throws on a mismatch) and returns nothing.
+      const rest = decipher.final();
+      if (rest.length > 0) throw new Error("unexpected trailing plaintext");
       const issuedAt = plain.readDoubleBE(0);
       const expiresAt = plain.readDoubleBE(8);
       return {
@@ -97,3 +112,6 @@ export class Sealer {
 function aad(cookieName: string): Buffer {
   return Buffer.from(`koa-sessionkit/v1 cookie=${cookieName}`, "utf8");
 }
+
+/** Names remembered with their AAD; a caller passing many names gets a fresh buffer past this. */
+const MAX_AAD_NAMES = 16;

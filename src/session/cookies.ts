@@ -37,7 +37,7 @@ export function readCookie(ctx: Context, options: ResolvedOptions, cache?: Verif
   if (known !== undefined) return { value, keyIndex: known, signature };
   const keyIndex = options.keyring.index(`${options.key}=${value}`, signature);
   if (keyIndex === -1) return undefined;
-  cache?.set(cacheKey, keyIndex);
+  cache?.offer(cacheKey, keyIndex);
   return { value, keyIndex, signature };
 }
 

@@ -100,7 +100,7 @@ export function loadFromStore(
   let storeKey = runtime.storeKeys.get(id);
   if (storeKey === undefined) {
     storeKey = storeKeyFor(id, options.prefix);
-    runtime.storeKeys.set(id, storeKey);
+    runtime.storeKeys.offer(id, storeKey);
   }
   const key = storeKey;
   const answer = storeCall(ctx, "get", options.storeTimeout, () => store.get(key, maxAge, { rolling: options.rolling, ctx }), store);
@@ -298,9 +298,11 @@ export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer:
   // A returning browser sends the same sealed text each time: decrypt it once. The expiry inside
   // is still checked on every request below.
   let opened: OpenedCookie | null = cache?.get(token) ?? null;
+  // Kept: the cookie is in the cache (so it is worth a template), not one seen for the first time.
+  let kept = opened !== null;
   if (!opened) {
     opened = sealer.open(token, options.key);
-    if (opened) cache?.set(token, opened);
+    if (opened) kept = cache?.offer(token, opened) ?? false;
   }
   if (!opened) return { kind: "unopened", token };
   // Expired: the session is still handed to the session:expired event, as koa-session does.
@@ -309,7 +311,10 @@ export function openSealedCookie(ctx: Context, options: ResolvedOptions, sealer:
   // The same cookie parses to the same session every time: parse it once. The frozen template is
   // handed out only when the request can't change it through the object (flat values; the
   // controller copies them into the request's own Session) and nobody else sees it (no `valid`
-  // hook, and accepted, so no event carries it); otherwise each request parses its own copy.
+  // hook, and accepted, so no event carries it); otherwise each request parses its own copy. A
+  // cookie the cache did not keep (seen once in a while) is parsed plainly: freezing a template
+  // nobody reads again costs more than the parse.
+  if (!kept) return { kind: "opened", stored: parseStored(opened.payload), keyIndex: opened.keyIndex, expiresAt: opened.expiresAt };
   opened.template ??= flatTemplate(opened.payload, true);
   const template = opened.template;
   const stored = template && !options.valid && rejectReason(ctx, options, template) === null ? template : parseStored(opened.payload);

@@ -14,9 +14,7 @@
  * outlives V8's young-generation collections and is copied and promoted, the most expensive garbage
  * there is (with the texts of 6,000 sessions in rotation kept on first sight, ~300 bytes per read were
  * promoted and the read got slower, not faster). So a session is remembered from its second read in
- * a short while on: the first read only marks its key in a fixed array of tags (no allocation), and
- * a key whose tag is still there at the next read is remembered. Many sessions read once each overwrite
- * each other's tags and are never kept.
+ * a short while on (VerifiedCache.offer): many sessions read once each are never kept.
  *
  * Bounded: at most `max` sessions (two generations, crypto/verified-cache.ts), texts of at most
  * MAX_TEXT characters (a larger session is parsed every time): at most a few MB.
@@ -29,8 +27,6 @@ import { copyFlat, isFlatStored, parseStored } from "./json.js";
 export const MAX_TEXT = 1024;
 /** Sessions remembered by default (both generations together). */
 export const TEMPLATE_ENTRIES = 2_000;
-/** Tags of recently read keys (a power of two): a key is remembered if read again before its tag is overwritten. */
-const TAG_SLOTS = 1024;
 
 interface Remembered {
   text: string;
@@ -39,7 +35,6 @@ interface Remembered {
 
 export class TextTemplates {
   readonly #known: VerifiedCache<Remembered>;
-  readonly #tags = new Int32Array(TAG_SLOTS);
 
   constructor(max = TEMPLATE_ENTRIES) {
     this.#known = new VerifiedCache(max);
@@ -60,21 +55,8 @@ export class TextTemplates {
     if (known !== undefined && known.text === text) return copyFlat(known.template, text);
     const parsed = parseStored(text);
     if (parsed === null || !isFlatStored(parsed)) return parsed;
-    const tag = keyTag(key);
-    const slot = tag & (TAG_SLOTS - 1);
-    if (this.#tags[slot] !== tag) {
-      this.#tags[slot] = tag;
-      return parsed;
-    }
-    // Read again while its tag stood: this parse becomes the template (kept, never handed out).
-    this.#known.set(key, { text, template: parsed });
-    return copyFlat(parsed, text);
+    // Read again in a short while (VerifiedCache.offer): this parse becomes the template (kept, never
+    // handed out), so the caller gets a copy.
+    return this.#known.offer(key, { text, template: parsed }) ? copyFlat(parsed, text) : parsed;
   }
-}
-
-/** A non-zero 32-bit tag of a key from its last characters (store keys end in the hex of a hash). */
-function keyTag(key: string): number {
-  let hash = 0;
-  for (let i = Math.max(0, key.length - 8); i < key.length; i++) hash = (Math.imul(hash, 31) + key.charCodeAt(i)) | 0;
-  return hash === 0 ? 1 : hash;
 }

@@ -1,6 +1,6 @@
 /**
- * A returning sealed cookie is opened and parsed once per process (load.ts keeps a frozen template
- * of flat sessions): whatever one request does to its ctx.session, the next request carrying the
+ * A returning sealed cookie is opened and parsed once per process from its second request on
+ * (load.ts keeps a frozen template of flat sessions): whatever one request does to its ctx.session, the next request carrying the
  * same cookie must still see the session the cookie holds.
  */
 import Koa from "koa";
@@ -45,10 +45,14 @@ describe("cookie mode: requests replaying one cookie never share a session objec
       const koa = app(data);
       const token = cookieValue(await request(koa.callback()).get("/login"));
       const replay = (path: string) => request(koa.callback()).get(path).set("Cookie", cookieHeader({ "koa.sess": token }));
-      expect((await replay("/read")).body).toEqual({ ...data, isNew: false });
-      const mutated = await replay("/mutate");
-      expect(mutated.text).toBe("mutated");
-      expect(mutated.headers["set-cookie"]).toBeUndefined();
+      // The cache keeps a cookie from its second request on (VerifiedCache.offer), so the rounds
+      // after the first run on the cached (and, for flat values, shared) template.
+      for (let round = 0; round < 3; round++) {
+        expect((await replay("/read")).body).toEqual({ ...data, isNew: false });
+        const mutated = await replay("/mutate");
+        expect(mutated.text).toBe("mutated");
+        expect(mutated.headers["set-cookie"]).toBeUndefined();
+      }
       expect((await replay("/read")).body).toEqual({ ...data, isNew: false });
     });
   }

@@ -38,4 +38,36 @@ describe("VerifiedCache", () => {
     cache.set("zero", 0);
     expect(cache.get("zero")).toBe(0);
   });
+
+  it("offer keeps a key only from its second offer in a short while", () => {
+    const cache = new VerifiedCache<number>(100);
+    expect(cache.offer("returning", 1)).toBe(false);
+    expect(cache.get("returning")).toBeUndefined();
+    expect(cache.size).toBe(0);
+    expect(cache.offer("returning", 1)).toBe(true);
+    expect(cache.get("returning")).toBe(1);
+  });
+
+  it("offer keeps nothing for many keys offered once each (no churn past the cache's size)", () => {
+    const cache = new VerifiedCache<number>(100);
+    for (let i = 0; i < 5_000; i++) expect(cache.offer(`once-${i}-${(i * 2654435761) >>> 0}`, i)).toBe(false);
+    expect(cache.size).toBe(0);
+  });
+
+  it("offer forgets a first offer once enough other keys came in between", () => {
+    const cache = new VerifiedCache<number>(100);
+    cache.offer("visitor-00000000", 1);
+    // Other keys whose tags land everywhere overwrite the visitor's tag sooner or later.
+    for (let i = 0; i < 20_000; i++) cache.offer(`k${i}`, i);
+    expect(cache.offer("visitor-00000000", 1)).toBe(false);
+  });
+
+  it("a tag collision changes only what is kept: a lookup answers by the whole key", () => {
+    const cache = new VerifiedCache<string>(100);
+    // Same last eight characters, so the same tag: the second offer is kept under its own key only.
+    cache.offer("aaaa-12345678", "a");
+    expect(cache.offer("bbbb-12345678", "b")).toBe(true);
+    expect(cache.get("bbbb-12345678")).toBe("b");
+    expect(cache.get("aaaa-12345678")).toBeUndefined();
+  });
 });
