@@ -19,7 +19,7 @@ export { session as createSession };
 export default session;
 export { contextSession, CONTEXT_SESSION } from "./session/middleware.js";
 export type { ContextSession } from "./session/context-session.js";
-export type { SessionControl } from "./session/types.js";
+export type { CommitOptions, SessionControl } from "./session/types.js";
 export type { KoaApp } from "./koa-app.js";
 export type { CreateSessionOptions, SessionData, SessionModel, KoaSession, SessionEvent, SameSite, CookiePriority, ExternalKeyAccessor } from "./session/types.js";
 /** koa-session 7's runtime `SessionOptions` (`parse`, `safeParse`) and the options type, one name. */

@@ -97,8 +97,10 @@ async function loginNow(ctx: Context, user: LoginUser): Promise<void> {
     ip: ctx.ip || undefined,
     userAgent: userAgent ? userAgent.slice(0, MAX_USER_AGENT_LENGTH) : undefined,
   });
-  // regenerate: destroy the old store entry, then save under a fresh id and send the cookie.
-  await controller.commit({ regenerate: true });
+  // regenerate: destroy the old store entry, then save under a fresh id and send the cookie. Replaced:
+  // the session above holds nothing of the old one, so it is saved even if another request (the
+  // first click of a double-submitted form, a logout in another tab) destroyed the old entry meanwhile.
+  await controller.commit({ regenerate: true, replaced: true });
   auditEvent(ctx, "auth.login", { userId, storeKey: controller.storeKey });
 }
 

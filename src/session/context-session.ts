@@ -23,7 +23,7 @@ import { cookieExpires, OneWriteAtATime, saveInput, saveReason, settled, type Pe
 import { Session, type SessionController } from "./session.js";
 import { Snapshot } from "./snapshot.js";
 import type { StoreTransport, Transport } from "./transport.js";
-import type { SessionControl } from "./types.js";
+import type { CommitOptions, SessionControl } from "./types.js";
 
 const debug = debuglog("koa-sessionkit:session");
 
@@ -225,7 +225,7 @@ export class ContextSession implements SessionController, SessionControl {
   // ---------------------------------------------------------------- commit
 
   /** Write what this request changed (the middleware calls it after the handler unless autoCommit is false). */
-  commit(options: { save?: boolean; regenerate?: boolean } = {}): Promise<void> {
+  commit(options: CommitOptions = {}): Promise<void> {
     let result: Promise<void>;
     try {
       result = this.commitNow(options) ?? Promise.resolve();
@@ -242,7 +242,7 @@ export class ContextSession implements SessionController, SessionControl {
    * {@link commit} for the middleware: undefined when it finished synchronously (nothing to write, or
    * only a cookie to send), else a promise. May throw synchronously.
    */
-  commitNow(options: { save?: boolean; regenerate?: boolean } = {}): Promise<void> | undefined {
+  commitNow(options: CommitOptions = {}): Promise<void> | undefined {
     // Checked without a closure: most requests are reads and commit nothing.
     const inFlight = this.#writes.current;
     if (inFlight) return inFlight.then(() => this.commitNow(options));
@@ -250,7 +250,7 @@ export class ContextSession implements SessionController, SessionControl {
     return writing && this.#writes.track(writing);
   }
 
-  #commitOnce(options: { save?: boolean; regenerate?: boolean }): Promise<void> | undefined {
+  #commitOnce(options: CommitOptions): Promise<void> | undefined {
     // Destroyed by another request while this one saved: nothing more is written (see #lost).
     if (this.#gone) return undefined;
     const session = this.#session;
@@ -263,11 +263,11 @@ export class ContextSession implements SessionController, SessionControl {
     return this.#commitSession(session, options);
   }
 
-  async #regenerateThenSave(session: Session, options: { save?: boolean; regenerate?: boolean }): Promise<void> {
-    if (await this.#regenerate()) await this.#commitSession(session, options);
+  async #regenerateThenSave(session: Session, options: CommitOptions): Promise<void> {
+    if (await this.#regenerate(options.replaced === true)) await this.#commitSession(session, options);
   }
 
-  #commitSession(session: Session, options: { save?: boolean; regenerate?: boolean }): Promise<void> | undefined {
+  #commitSession(session: Session, options: CommitOptions): Promise<void> | undefined {
     const reason: SaveReason = options.save || options.regenerate || this.#pending.force ? "force" : saveReason(session, this.#snapshot, this.options, this.#pending, this.#expire, this.#maxAge, this.#meta);
     debug("commit: %s", reason || "nothing to save");
     if (!reason && !this.#pending.legacy) {
@@ -323,8 +323,13 @@ export class ContextSession implements SessionController, SessionControl {
     this.#pending = settled();
   }
 
-  /** Resolves false when the old entry was already gone: a concurrent logout won, nothing is written. */
-  async #regenerate(): Promise<boolean> {
+  /**
+   * Resolves false when the old entry was already gone: a concurrent logout won, nothing is written.
+   * Unless the session was `replaced` whole (a login): then nothing of the old entry is carried over,
+   * and a double-submitted login form must not log the user out (the second login found the
+   * anonymous session the first had already destroyed).
+   */
+  async #regenerate(replaced: boolean): Promise<boolean> {
     const old = this.#identity;
     const existed = this.#snapshot.json !== undefined;
     this.#identity = undefined;
@@ -334,7 +339,7 @@ export class ContextSession implements SessionController, SessionControl {
     // An id that was never stored (a new session's) has nothing to destroy.
     if (!existed) return true;
     const removed = await this.#transport.destroy(this.ctx, old);
-    if (removed !== false) return true;
+    if (removed !== false || replaced) return true;
     this.#lost(old, "regenerate() does not revive it");
     return false;
   }

@@ -119,6 +119,21 @@ export interface SessionEvent {
   ctx: Context;
 }
 
+/** How a commit writes: what `ctx.session.save()` / `regenerate()` and auth's login ask for. */
+export interface CommitOptions {
+  /** Write even if nothing changed. */
+  save?: boolean;
+  /** Move the session to a new id; the old entry is destroyed first. */
+  regenerate?: boolean;
+  /**
+   * With `regenerate`: the session was replaced whole (data and metadata, as login does), so it is
+   * written under its new id even when another request destroyed the old entry meanwhile. Without
+   * it a regenerate after a concurrent logout writes nothing, because it would carry the logged-out
+   * data over.
+   */
+  replaced?: boolean;
+}
+
 /** What `koa-sessionkit/auth` needs from a request's session, and nothing more. */
 export interface SessionControl {
   /** `ctx.session`: the session (made on first use), or null after `ctx.session = null`. */
@@ -135,8 +150,8 @@ export interface SessionControl {
   readonly active: boolean;
   /** Give this session the session() option's maxAge again, dropping a per-session one. */
   useDefaultMaxAge(): void;
-  /** Write what this request changed now; `save` forces a write, `regenerate` moves it to a new id. */
-  commit(options?: { save?: boolean; regenerate?: boolean }): Promise<void>;
+  /** Write what this request changed now (see {@link CommitOptions}). */
+  commit(options?: CommitOptions): Promise<void>;
   /** This request's store; undefined in cookie mode. */
   readonly store: SessionStore | undefined;
   /** The store key of this session, once it has one. */
