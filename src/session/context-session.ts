@@ -251,8 +251,10 @@ export class ContextSession implements SessionController, SessionControl {
   }
 
   #commitOnce(options: CommitOptions): Promise<void> | undefined {
-    // Destroyed by another request while this one saved: nothing more is written (see #lost).
-    if (this.#gone) return undefined;
+    // Destroyed by another request while this one saved: nothing more is written (see #lost), unless
+    // the session was replaced whole since (a login): it revives nothing of the destroyed one.
+    if (this.#gone && !options.replaced) return undefined;
+    this.#gone = false;
     const session = this.#session;
     if (session === undefined) {
       if (this.#pending.clearCookie) this.#clear(false);
@@ -324,10 +326,8 @@ export class ContextSession implements SessionController, SessionControl {
   }
 
   /**
-   * Resolves false when the old entry was already gone: a concurrent logout won, nothing is written.
-   * Unless the session was `replaced` whole (a login): then nothing of the old entry is carried over,
-   * and a double-submitted login form must not log the user out (the second login found the
-   * anonymous session the first had already destroyed).
+   * False when the old entry was already gone (a concurrent logout won: nothing is written), unless
+   * the session was `replaced` whole (a login, e.g. the second of a double-submitted form): it carries nothing over.
    */
   async #regenerate(replaced: boolean): Promise<boolean> {
     const old = this.#identity;

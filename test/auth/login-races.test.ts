@@ -16,6 +16,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function slowLoginApp() {
   return buildApp({
     extra: {
+      // A save first (lost if another request destroyed the session meanwhile), then the login.
+      "POST /save-then-login": async (ctx) => {
+        await sleep(Number(ctx.query.wait ?? 0));
+        ctx.session!.step = "saved";
+        await ctx.session!.save();
+        await login(ctx, { id: "42" });
+        ctx.body = { ok: true };
+      },
       // The password check's time, then login(): as the reference app's POST /login does.
       "POST /slow-login": async (ctx) => {
         await sleep(Number(ctx.query.wait ?? 0));
@@ -61,5 +69,17 @@ describe("login racing another request on the same session", () => {
     const cookie = cookieHeader(res, anonCookie);
     expect((await request(server).get("/me").set("Cookie", cookie)).body).toEqual({ id: "42" });
     expect((await request(server).get("/cart").set("Cookie", cookie)).body).toEqual({ cart: null });
+  });
+
+  it("a login after a save that a logout in another tab had already made moot still logs in", async () => {
+    const { server } = slowLoginApp();
+    const anonCookie = cookieHeader(await request(server).post("/cart"));
+    const slow = request(server).post("/save-then-login?wait=40").set("Cookie", anonCookie).then((res) => res);
+    await sleep(10);
+    expect((await request(server).post("/logout").set("Cookie", anonCookie)).status).toBe(204);
+    const res = await slow;
+    expect(res.body).toEqual({ ok: true });
+    const cookie = cookieHeader(res, anonCookie);
+    expect((await request(server).get("/me").set("Cookie", cookie)).body).toEqual({ id: "42" });
   });
 });
