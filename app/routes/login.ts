@@ -38,21 +38,11 @@ function minutes(seconds: number): string {
   return `${count} minute${count === 1 ? "" : "s"}`;
 }
 
-/**
- * The login form's CSRF token. Its secret lives in the visitor's anonymous session, which then lives
- * only as long as the idle timeout, not the absolute timeout a login gets: a script loading the page
- * without cookies adds a store entry per request, and those must not stay for 12 h. login() gives
- * the session the full lifetime back. The maxAge is set only when it differs: setting it saves.
- */
-function loginFormToken(ctx: Context, anonymousMaxAge: number): string {
-  const token = csrfToken(ctx);
-  if (ctx.session && !currentUser(ctx) && ctx.session.maxAge !== anonymousMaxAge) ctx.session.maxAge = anonymousMaxAge;
-  return token;
-}
-
 export function loginRoutes(deps: RouteDeps): Router {
   const router = new Router();
-  const formToken = (ctx: Context) => loginFormToken(ctx, deps.config.idleTimeoutMs);
+  // A visitor without a session gets the form's CSRF secret in a sealed cookie: loading the page
+  // creates no store entry (docs/auth.md, "Anonymous visitors").
+  const formToken = (ctx: Context) => csrfToken(ctx);
 
   router.get("/", (ctx) => {
     noStore(ctx);

@@ -21,6 +21,12 @@
  * page gets a different-looking token (no BREACH-style leak through compression). login() drops the
  * anonymous session's data, so a token from before login stops working after it.
  *
+ * A visitor with no stored session yet (store mode, not logged in: a login page's first load) gets
+ * the secret in a sealed companion cookie (`<key>.csrf`, session/companion.ts) instead, so a page
+ * that shows a form writes no store entry: a script loading the login page without cookies no
+ * longer adds one entry per request. The companion counts only while nobody is logged in, and
+ * login() expires it.
+ *
  * @example
  * import { bodyParser } from "@koa/bodyparser";
  * import { csrf, csrfToken } from "koa-sessionkit/auth";
@@ -33,6 +39,7 @@ import type { Context, Middleware, Next } from "koa";
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { SessionConfigError } from "../errors.js";
 import { sessionControl } from "../session/middleware.js";
+import { canSealCompanion, clearCompanion, readCompanion, writeCompanion } from "../session/companion.js";
 import { refuseNonObjectOptions, refuseUncalledFactory } from "./misuse.js";
 
 /** Options of {@link csrf}. */
@@ -48,24 +55,53 @@ const SECRET_FIELD = "csrfSecret";
 const SECRET_BYTES = 32;
 const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
+/** The companion cookie's suffix: `<key>.csrf`. */
+const COMPANION = "csrf";
+/** How long an anonymous visitor's secret (and so a login form) stays good. */
+const COMPANION_TTL_MS = 2 * 60 * 60 * 1000;
+
 function sessionSecret(ctx: Context): string | undefined {
   const value = ctx.session?.[SECRET_FIELD];
   return typeof value === "string" && SECRET_PATTERN.test(value) ? value : undefined;
 }
 
+/** Store mode with keys and nobody logged in: the secret may live in the companion cookie. */
+function anonymousInStore(ctx: Context): boolean {
+  const control = sessionControl(ctx);
+  return control.store !== undefined && control.meta?.userId === undefined && canSealCompanion(ctx);
+}
+
+function companionSecret(ctx: Context): string | undefined {
+  const value = readCompanion(ctx, COMPANION);
+  return value !== undefined && SECRET_PATTERN.test(value) ? value : undefined;
+}
+
+/** The secret tokens are checked against: the session's, or an anonymous visitor's companion's. */
+function currentSecret(ctx: Context): string | undefined {
+  return sessionSecret(ctx) ?? (anonymousInStore(ctx) ? companionSecret(ctx) : undefined);
+}
+
 /**
  * A CSRF token for this session, to put in a form's `_csrf` field or a fetch's `x-csrf-token` header.
- * Creates the session's secret on first use, so the session (e.g. the login page's) is saved.
+ * Creates the secret on first use: in the session, so a stored session is saved with it; for a
+ * visitor with no stored session yet (store mode, nobody logged in), in a sealed `<key>.csrf`
+ * cookie, so showing a form creates no store entry.
  */
 export function csrfToken(ctx: Context): string {
   // Throws ERR_SESSIONKIT_NOT_INSTALLED without session(): a token with nowhere to keep its secret
   // would be refused on every post.
   sessionControl(ctx);
-  let secret = sessionSecret(ctx);
+  let secret = currentSecret(ctx);
   if (!secret) {
     secret = randomBytes(SECRET_BYTES).toString("base64url");
-    if (!ctx.session) ctx.session = {};
-    (ctx.session as Record<string, unknown>)[SECRET_FIELD] = secret;
+    // A new session that holds nothing yet would be saved for the secret alone: keep it out of the store.
+    const current = ctx.session;
+    if (anonymousInStore(ctx) && (!current || (current.isNew && !current.populated))) {
+      writeCompanion(ctx, COMPANION, secret, COMPANION_TTL_MS);
+    } else {
+      if (!ctx.session) ctx.session = {};
+      (ctx.session as Record<string, unknown>)[SECRET_FIELD] = secret;
+    }
   }
   const secretBytes = Buffer.from(secret, "base64url");
   const mask = randomBytes(SECRET_BYTES);
@@ -76,13 +112,18 @@ export function csrfToken(ctx: Context): string {
 
 /** Does `token` unmask to this session's secret? Constant time; false for anything malformed. */
 export function verifyCsrfToken(ctx: Context, token: unknown): boolean {
-  const secret = sessionSecret(ctx);
+  const secret = currentSecret(ctx);
   if (!secret || typeof token !== "string" || token.length !== 86) return false;
   const raw = Buffer.from(token, "base64url");
   if (raw.length !== 2 * SECRET_BYTES) return false;
   const unmasked = Buffer.alloc(SECRET_BYTES);
   for (let i = 0; i < SECRET_BYTES; i++) unmasked[i] = (raw[i] as number) ^ (raw[i + SECRET_BYTES] as number);
   return timingSafeEqual(unmasked, Buffer.from(secret, "base64url"));
+}
+
+/** Expire an anonymous visitor's companion secret (login() calls it: a token from before login dies). */
+export function forgetAnonymousCsrfSecret(ctx: Context): void {
+  clearCompanion(ctx, COMPANION);
 }
 
 function normalizeOrigin(value: string): string {

@@ -24,6 +24,7 @@ import { auditEvent } from "../events.js";
 import { traced } from "../telemetry.js";
 import { authConfigOf } from "./config.js";
 import { SessionConfigError } from "../errors.js";
+import { forgetAnonymousCsrfSecret } from "./csrf.js";
 
 /** Longest User-Agent kept in the session's metadata. */
 export const MAX_USER_AGENT_LENGTH = 256;
@@ -101,6 +102,8 @@ async function loginNow(ctx: Context, user: LoginUser): Promise<void> {
   // the session above holds nothing of the old one, so it is saved even if another request (the
   // first click of a double-submitted form, a logout in another tab) destroyed the old entry meanwhile.
   await controller.commit({ regenerate: true, replaced: true });
+  // A CSRF token from before the login must not work after it (its secret may sit in a companion cookie).
+  forgetAnonymousCsrfSecret(ctx);
   auditEvent(ctx, "auth.login", { userId, storeKey: controller.storeKey });
 }
 

@@ -172,6 +172,16 @@ export function clearCompanionSignature(ctx: Context, options: ResolvedOptions):
   setCookies(ctx, options, [name], [serialize(name, "", attributes(ctx, options, { expires: EPOCH }))]);
 }
 
+/** Set (or, with an empty value and EPOCH, expire) one more cookie with the session cookie's attributes. */
+export function writeNamedCookie(ctx: Context, options: ResolvedOptions, name: string, value: string, lifetime: CookieLifetime): void {
+  setCookies(ctx, options, [name], [serialize(name, value, attributes(ctx, options, lifetime))]);
+}
+
+/** Expire one more cookie set with the session cookie's attributes. */
+export function clearNamedCookie(ctx: Context, options: ResolvedOptions, name: string): void {
+  writeNamedCookie(ctx, options, name, "", { expires: EPOCH });
+}
+
 /** Bytes of the Set-Cookie line a value would need, to refuse cookies a browser would drop. */
 export function cookieBytes(ctx: Context, options: ResolvedOptions, value: string, lifetime: CookieLifetime): number {
   return Buffer.byteLength(serialize(options.key, value, attributes(ctx, options, lifetime)));

@@ -152,7 +152,8 @@ describe("app config", () => {
     const secureFlag = async (t: TestApp, proto?: string) => {
       const req = t.http().get("/login");
       const res = await (proto ? req.set("X-Forwarded-Proto", proto) : req);
-      const cookie = setCookies(res).find((c) => c.name === "sessionkit.sid");
+      // The login page's cookie is the form's sealed CSRF secret, set with the session cookie's attributes.
+      const cookie = setCookies(res).find((c) => c.name === "sessionkit.sid.csrf");
       expect(cookie?.value).toBeTruthy();
       return cookie?.attrs.secure === true;
     };
@@ -200,10 +201,18 @@ describe("app config", () => {
     const t = await startTestApp({ SECURE_COOKIES: "true", TRUST_PROXY: "true" });
     try {
       const res = await t.http().get("/login").set("X-Forwarded-Proto", "https");
-      const cookie = setCookies(res).find((c) => c.name === "__Host-sid");
+      // The login page's sealed CSRF cookie takes the session cookie's name as its prefix, so __Host- too.
+      const cookie = setCookies(res).find((c) => c.name === "__Host-sid.csrf");
       expect(cookie?.value).toBeTruthy();
       expect(cookie?.attrs.secure).toBe(true);
       expect(cookie?.attrs.path).toBe("/");
+      expect(cookie?.attrs.domain).toBeUndefined();
+      const user = await t.addUser();
+      const login = await t.http().post("/login").set("X-Forwarded-Proto", "https").send({ email: user.email, password: user.password });
+      const session = setCookies(login).find((c) => c.name === "__Host-sid");
+      expect(session?.value).toBeTruthy();
+      expect(session?.attrs.secure).toBe(true);
+      expect(session?.attrs.path).toBe("/");
     } finally {
       await t.close();
     }

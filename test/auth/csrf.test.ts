@@ -72,7 +72,9 @@ describe("csrf: form token", () => {
 
     const page = await request(server).get("/form");
     const cookie = cookieHeader(page);
-    expect(cookie).toMatch(/koa\.sess=/); // the login page's session is saved
+    // A visitor without a session gets the secret in a sealed companion cookie: no session, no store entry.
+    expect(cookie).toMatch(/^koa\.sess\.csrf=v1\./);
+    expect(cookie).not.toMatch(/koa\.sess=/);
     const token = page.body.token as string;
 
     expect((await request(server).post("/submit").set("Cookie", cookie).type("form").send({ name: "x" })).status).toBe(403);
