@@ -26,9 +26,14 @@ function sealerFor(keyring: Keyring): Sealer {
   return sealer;
 }
 
-/** True when this request's middleware can seal companions (it has keys: store mode with signed, or cookie mode). */
+/**
+ * True when this request's middleware can seal companions: it has keys (store mode with signed, or
+ * cookie mode) and its session travels in a cookie (not `externalKey`'s header, whose clients may
+ * keep no cookies at all).
+ */
 export function canSealCompanion(ctx: Context): boolean {
-  return contextSession(ctx).options.keyring !== undefined;
+  const { options } = contextSession(ctx);
+  return options.keyring !== undefined && !options.externalKey;
 }
 
 /** The companion's value, or undefined when it is absent, forged, for another name or expired. */

@@ -109,4 +109,19 @@ describe("csrf: a visitor without a session", () => {
     expect(lines.some((line) => line.startsWith("koa.sess.csrf="))).toBe(false);
     expect((await post(server, cookieHeader(page), page.body.token as string)).status).toBe(200);
   });
+
+  it("externalKey (a session id in a header, whose clients may keep no cookies) keeps the secret in the session", async () => {
+    const externalKey = {
+      get: (ctx: Koa.Context) => ctx.get("x-session") || undefined,
+      set: (ctx: Koa.Context, value: string) => ctx.set("x-session", value),
+    };
+    const { server, store } = csrfApp({ externalKey });
+    const page = await request(server).get("/form");
+    expect(setCookies(page)).toHaveLength(0);
+    const id = page.headers["x-session"] as string;
+    expect(id).toBeTruthy();
+    expect(store.size).toBe(1);
+    const ok = await request(server).post("/submit").set("x-session", id).type("form").send({ _csrf: page.body.token });
+    expect(ok.status).toBe(200);
+  });
 });
