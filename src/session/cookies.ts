@@ -168,8 +168,7 @@ export function clearCookie(ctx: Context, options: ResolvedOptions): void {
 
 /** Expire a `<key>.sig` cookie left by koa-session, for a configuration that writes none of its own. */
 export function clearCompanionSignature(ctx: Context, options: ResolvedOptions): void {
-  const name = attributeText(options).sigName;
-  setCookies(ctx, options, [name], [serialize(name, "", attributes(ctx, options, { expires: EPOCH }))]);
+  clearNamedCookie(ctx, options, attributeText(options).sigName);
 }
 
 /** Set (or, with an empty value and EPOCH, expire) one more cookie with the session cookie's attributes. */
