@@ -68,6 +68,10 @@ describe("csrf: a visitor without a session", () => {
     const value = cookie.slice(cookie.indexOf("=") + 1);
     const flipped = value.slice(0, 20) + (value[20] === "A" ? "B" : "A") + value.slice(21);
     expect((await post(server, `koa.sess.csrf=${flipped}`, token)).status).toBe(403);
+    // Hostile companions are a 403, never a 5xx.
+    for (const hostile of ["", "v1.", "v1.!!!", "garbage", `v1.${"A".repeat(9000)}`, "%E0%A4%A"]) {
+      expect((await post(server, `koa.sess.csrf=${hostile}`, token)).status).toBe(403);
+    }
     // The sealed value is bound to its name: under another cookie name it opens to nothing.
     expect((await post(server, `other.csrf=${value}`, token)).status).toBe(403);
     const now = Date.now();
