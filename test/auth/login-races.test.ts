@@ -58,28 +58,26 @@ describe("login racing another request on the same session", () => {
     expect((await request(server).get("/cart").set("Cookie", anonCookie)).body).toEqual({ cart: null });
   });
 
-  it("a login whose anonymous session another tab logged out meanwhile still logs in, without the old data", async () => {
+  /** `path` (40 ms slow) on an anonymous session that another tab logs out 10 ms in; its cookie afterwards. */
+  async function loginThroughLogout(path: string) {
     const { server } = slowLoginApp();
     const anonCookie = cookieHeader(await request(server).post("/cart"));
-    const slow = request(server).post("/slow-login?wait=40").set("Cookie", anonCookie).then((res) => res);
+    const slow = request(server).post(`${path}?wait=40`).set("Cookie", anonCookie).then((res) => res);
     await sleep(10);
     expect((await request(server).post("/logout").set("Cookie", anonCookie)).status).toBe(204);
     const res = await slow;
     expect(res.body).toEqual({ ok: true });
     const cookie = cookieHeader(res, anonCookie);
     expect((await request(server).get("/me").set("Cookie", cookie)).body).toEqual({ id: "42" });
+    return { server, cookie };
+  }
+
+  it("a login whose anonymous session another tab logged out meanwhile still logs in, without the old data", async () => {
+    const { server, cookie } = await loginThroughLogout("/slow-login");
     expect((await request(server).get("/cart").set("Cookie", cookie)).body).toEqual({ cart: null });
   });
 
   it("a login after a save that a logout in another tab had already made moot still logs in", async () => {
-    const { server } = slowLoginApp();
-    const anonCookie = cookieHeader(await request(server).post("/cart"));
-    const slow = request(server).post("/save-then-login?wait=40").set("Cookie", anonCookie).then((res) => res);
-    await sleep(10);
-    expect((await request(server).post("/logout").set("Cookie", anonCookie)).status).toBe(204);
-    const res = await slow;
-    expect(res.body).toEqual({ ok: true });
-    const cookie = cookieHeader(res, anonCookie);
-    expect((await request(server).get("/me").set("Cookie", cookie)).body).toEqual({ id: "42" });
+    await loginThroughLogout("/save-then-login");
   });
 });
