@@ -39,7 +39,7 @@ import type { Context, Middleware, Next } from "koa";
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { SessionConfigError } from "../errors.js";
 import { sessionControl } from "../session/middleware.js";
-import { canSealCompanion, clearCompanion, readCompanion, writeCompanion } from "../session/companion.js";
+import { canSealCompanion, clearCompanion, readCompanion, writeCompanion, type Companion } from "../session/companion.js";
 import { refuseNonObjectOptions, refuseUncalledFactory } from "./misuse.js";
 
 /** Options of {@link csrf}. */
@@ -71,14 +71,14 @@ function anonymousInStore(ctx: Context): boolean {
   return control.store !== undefined && control.meta?.userId === undefined && canSealCompanion(ctx);
 }
 
-function companionSecret(ctx: Context): string | undefined {
-  const value = readCompanion(ctx, COMPANION);
-  return value !== undefined && SECRET_PATTERN.test(value) ? value : undefined;
+function companion(ctx: Context): Companion | undefined {
+  const found = readCompanion(ctx, COMPANION);
+  return found !== undefined && SECRET_PATTERN.test(found.value) ? found : undefined;
 }
 
 /** The secret tokens are checked against: the session's, or an anonymous visitor's companion's. */
 function currentSecret(ctx: Context): string | undefined {
-  return sessionSecret(ctx) ?? (anonymousInStore(ctx) ? companionSecret(ctx) : undefined);
+  return sessionSecret(ctx) ?? (anonymousInStore(ctx) ? companion(ctx)?.value : undefined);
 }
 
 /**
@@ -91,7 +91,15 @@ export function csrfToken(ctx: Context): string {
   // Throws ERR_SESSIONKIT_NOT_INSTALLED without session(): a token with nowhere to keep its secret
   // would be refused on every post.
   sessionControl(ctx);
-  let secret = currentSecret(ctx);
+  let secret = sessionSecret(ctx);
+  if (!secret && anonymousInStore(ctx)) {
+    const found = companion(ctx);
+    secret = found?.value;
+    // A form shown again late in its companion's life gets a fresh lifetime (same secret, so tokens
+    // already on other tabs stay good): a visitor who reloads the login page after 1 h 50 min must
+    // not have the form refused 10 minutes later. Renewed past half-life only, so most loads send no cookie.
+    if (found && found.expiresAt - Date.now() < COMPANION_TTL_MS / 2) writeCompanion(ctx, COMPANION, found.value, COMPANION_TTL_MS);
+  }
   if (!secret) {
     secret = randomBytes(SECRET_BYTES).toString("base64url");
     // A new session that holds nothing yet would be saved for the secret alone: keep it out of the store.

@@ -36,8 +36,14 @@ export function canSealCompanion(ctx: Context): boolean {
   return options.keyring !== undefined && !options.externalKey;
 }
 
-/** The companion's value, or undefined when it is absent, forged, for another name or expired. */
-export function readCompanion(ctx: Context, suffix: string): string | undefined {
+/** A companion as opened: its value and when its sealed lifetime ends (ms since the epoch). */
+export interface Companion {
+  value: string;
+  expiresAt: number;
+}
+
+/** The companion, or undefined when it is absent, forged, for another name or expired. */
+export function readCompanion(ctx: Context, suffix: string): Companion | undefined {
   const { options } = contextSession(ctx);
   if (!options.keyring) return undefined;
   const name = `${options.key}.${suffix}`;
@@ -45,7 +51,7 @@ export function readCompanion(ctx: Context, suffix: string): string | undefined 
   if (!token) return undefined;
   const opened = sealerFor(options.keyring).open(token, name);
   if (!opened || opened.expiresAt === undefined || opened.expiresAt <= Date.now()) return undefined;
-  return opened.payload;
+  return { value: opened.payload, expiresAt: opened.expiresAt };
 }
 
 /** Send the companion with `value`, valid for `ttlMs`. Needs keys (see canSealCompanion). */

@@ -79,6 +79,33 @@ describe("csrf: a visitor without a session", () => {
     expect((await post(server, cookie, token)).status).toBe(403);
   });
 
+  it("a form shown again past its companion's half-life renews the companion, keeping the secret", async () => {
+    const { server } = csrfApp();
+    const start = Date.now();
+    const first = await request(server).get("/form");
+    const cookie = cookieHeader(first);
+    const clock = vi.spyOn(Date, "now");
+    // Early reloads reuse the companion as it is: no Set-Cookie on every page load.
+    clock.mockReturnValue(start + 30 * 60 * 1000);
+    const early = await request(server).get("/form").set("Cookie", cookie);
+    expect(setCookies(early)).toHaveLength(0);
+    // A reload at 1 h 50 min: the same secret in a companion good for 2 h from now.
+    clock.mockReturnValue(start + 110 * 60 * 1000);
+    const late = await request(server).get("/form").set("Cookie", cookie);
+    expect(setCookies(late)).toHaveLength(1);
+    const renewed = cookieHeader(late);
+    expect(renewed).not.toBe(cookie);
+    // 2 h 30 min after the first load: the old companion has expired, the renewed one holds, and the
+    // tokens of both pages (another tab's too) unmask to the same secret.
+    clock.mockReturnValue(start + 150 * 60 * 1000);
+    expect((await post(server, cookie, first.body.token as string)).status).toBe(403);
+    expect((await post(server, renewed, late.body.token as string)).status).toBe(200);
+    expect((await post(server, renewed, first.body.token as string)).status).toBe(200);
+    // Without another reload it ends 2 h after the renewal.
+    clock.mockReturnValue(start + 231 * 60 * 1000);
+    expect((await post(server, renewed, late.body.token as string)).status).toBe(403);
+  });
+
   it("a visitor whose session is stored keeps the secret in the session, as before", async () => {
     const { server, store } = csrfApp();
     const cart = await request(server).post("/cart").set("Sec-Fetch-Site", "same-origin").send({});
