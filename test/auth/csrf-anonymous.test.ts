@@ -141,6 +141,22 @@ describe("csrf: a visitor without a session", () => {
     expect((await post(server, cookieHeader(page), page.body.token as string)).status).toBe(200);
   });
 
+  it("a store-mode app without keys (signed: false) has nothing to seal with: the secret goes into a stored session", async () => {
+    const app = new Koa();
+    const store = new CountingMemory();
+    app.use(session({ store, signed: false }, app));
+    app.use(bodyParser());
+    app.use(csrf());
+    app.use((ctx) => {
+      ctx.body = ctx.path === "/form" ? { token: csrfToken(ctx) } : { ok: true };
+    });
+    const server = app.callback();
+    const page = await request(server).get("/form");
+    expect(setCookies(page).some((line) => line.startsWith("koa.sess.csrf="))).toBe(false);
+    expect(store.size).toBe(1);
+    expect((await post(server, cookieHeader(page), page.body.token as string)).status).toBe(200);
+  });
+
   it("externalKey (a session id in a header, whose clients may keep no cookies) keeps the secret in the session", async () => {
     const externalKey = {
       get: (ctx: Koa.Context) => ctx.get("x-session") || undefined,
