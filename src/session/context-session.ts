@@ -232,9 +232,11 @@ export class ContextSession implements SessionController, SessionControl {
     } catch (err) {
       result = Promise.reject(err);
     }
-    // A save() the handler does not await must not crash the process with an unhandled rejection:
-    // the middleware's own commit after the handler writes again and answers with the error.
-    if (this.#options.autoCommit) result.catch(() => undefined);
+    // A save() or manuallyCommit() the handler does not await must not crash the process with an
+    // unhandled rejection (koa-session's did): the promise still rejects for code that awaits it. With
+    // autoCommit the middleware's own commit writes again and answers with the error; without it, a
+    // store failure is still its store.error audit event.
+    result.catch((err: unknown) => debug("a commit nobody awaited failed: %s", (err as Error)?.message));
     return result;
   }
 

@@ -155,6 +155,42 @@ describe("store failures answer 503", () => {
   });
 });
 
+describe("autoCommit: false and a failing manual commit", () => {
+  function manualApp(awaited: boolean) {
+    const store = new CountingStore();
+    const caught: unknown[] = [];
+    const events: string[] = [];
+    const app = makeApp({ store, autoCommit: false, onEvent: (event) => events.push(event.event) }, async (ctx) => {
+      ctx.session!.x = 1;
+      const saving = ctx.session!.manuallyCommit();
+      // koa-session's habit of not awaiting: with a store down, koa-session's rejection went unhandled
+      // and Node stopped the process.
+      if (awaited) await saving.catch((err: unknown) => caught.push(err));
+      ctx.body = "ok";
+    });
+    app.on("error", () => undefined);
+    store.failOn("set");
+    return { app, caught, events };
+  }
+
+  it("not awaited: no unhandled rejection (the process goes on), the failure is the store.error audit event", async () => {
+    const { app, events } = manualApp(false);
+    const r = await request(app.callback()).get("/");
+    expect(r.status).toBe(200);
+    await delay(20);
+    expect(unhandled.list).toEqual([]);
+    expect(events).toEqual(["store.error"]);
+  });
+
+  it("awaited: the promise still rejects with the store's error, for the handler to answer", async () => {
+    const { app, caught } = manualApp(true);
+    expect((await request(app.callback()).get("/")).status).toBe(200);
+    expect(caught).toHaveLength(1);
+    expect((caught[0] as { code?: string }).code).toBe("ERR_SESSIONKIT_STORE_UNAVAILABLE");
+    expect(unhandled.list).toEqual([]);
+  });
+});
+
 describe("a store that can't parse what it holds (a corrupt entry)", () => {
   // A koa-session-style store that JSON.parses in get, as many hand-written ones do.
   function parsingStore(asynchronous: boolean) {
