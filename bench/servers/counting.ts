@@ -2,8 +2,8 @@
  * Store-operation counters inside a benchmark server, read by the harness through GET /__stats.
  * - countingStore: wraps a koa-sessionkit store (memory, SQLite): get = read; set/merge/touch/destroy = write.
  * - countPgQueries: wraps pg's Client#query, so every statement sent to PostgreSQL is counted by
- *   its verb (SELECT = read; INSERT/UPDATE/DELETE = write; anything else = other), whichever library
- *   (PostgresStore, connect-pg-simple) sent it.
+ *   its verb (SELECT = read, one per key of a batched `key = ANY($1)`; INSERT/UPDATE/DELETE = write;
+ *   anything else = other), whichever library (PostgresStore, connect-pg-simple) sent it.
  */
 import type { SessionStore } from "../../src/stores/contract.js";
 
@@ -24,9 +24,9 @@ export function statsNow(): ServerStats {
   return stats;
 }
 
-function record(kind: "reads" | "writes" | "other", operation: string): void {
-  stats[kind] += 1;
-  stats.byOperation[operation] = (stats.byOperation[operation] ?? 0) + 1;
+function record(kind: "reads" | "writes" | "other", operation: string, count = 1): void {
+  stats[kind] += count;
+  stats.byOperation[operation] = (stats.byOperation[operation] ?? 0) + count;
 }
 
 /** The same store, with every contract method counted; optional methods stay absent when the inner store lacks them. */
@@ -76,7 +76,11 @@ export function countPgQueries(pg: typeof import("pg")): void {
     const first = args[0];
     const text = typeof first === "string" ? first : typeof first === "object" && first !== null ? (first as { text?: unknown }).text : undefined;
     const verb = typeof text === "string" ? (/^\s*(\w+)/.exec(text)?.[1] ?? "").toUpperCase() : "";
-    if (verb === "SELECT") record("reads", verb);
+    // A batched read (PostgresStore's SELECT … WHERE key = ANY($1)) reads one key per array element,
+    // as an MGET is counted per key on Redis: the check is reads per request, not queries.
+    const values = typeof first === "object" && first !== null ? (first as { values?: unknown }).values : args[1];
+    const keys = Array.isArray(values) && Array.isArray(values[0]) ? (values[0] as unknown[]).length : 1;
+    if (verb === "SELECT") record("reads", verb, keys);
     else if (verb === "INSERT" || verb === "UPDATE" || verb === "DELETE") record("writes", verb);
     else record("other", verb || "?");
     return original.apply(this, args);

@@ -113,6 +113,54 @@ describe.skipIf(!up)("PostgresStore", () => {
     }
   });
 
+  it("reads of one turn go out as one SELECT of up to eight keys, each caller getting its own session", async () => {
+    const table = `sk_test_${randomBytes(4).toString("hex")}`;
+    const pool = new pg.Pool({ connectionString: DATABASE_URL });
+    const store = new PostgresStore({ pool, table, pruneIntervalMs: false });
+    const sent: string[] = [];
+    try {
+      for (let i = 0; i < 10; i++) await store.set(`sk:${i}`, { n: i }, 60_000);
+      await store.set("sk:old", { n: -1 }, 60_000);
+      await pool.query(`UPDATE "${table}" SET expires_at = 1 WHERE key = 'sk:old'`);
+      const query = pool.query.bind(pool);
+      pool.query = ((config: { text?: string }, ...rest: unknown[]) => {
+        sent.push(typeof config === "string" ? config : (config.text ?? ""));
+        return (query as (...args: unknown[]) => unknown)(config, ...rest);
+      }) as typeof pool.query;
+      // 12 reads in one turn: 10 live (one of them twice), an expired and a missing one.
+      const keys = [...Array.from({ length: 10 }, (_, i) => `sk:${i}`), "sk:3", "sk:old", "sk:none"];
+      const results = await Promise.all(keys.map((key) => store.get(key)));
+      expect(results.map((result) => (result ? result.n : null))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 3, null, null]);
+      // Eight to a query, the rest of the turn at its end: two SELECTs, not thirteen.
+      expect(sent).toHaveLength(2);
+      expect(sent.every((text) => /WHERE key = ANY\(\$1::text\[\]\)/.test(text))).toBe(true);
+      // A lone read is the single-key SELECT.
+      sent.length = 0;
+      expect(await store.get("sk:7")).toMatchObject({ n: 7 });
+      expect(sent).toEqual([expect.stringMatching(/WHERE key = \$1 AND/)]);
+    } finally {
+      await store.close();
+      await pool.query(`DROP TABLE IF EXISTS "${table}"`);
+      await pool.end();
+    }
+  });
+
+  it("a batched read that fails rejects every read of the batch", async () => {
+    const table = `sk_test_${randomBytes(4).toString("hex")}`;
+    const pool = new pg.Pool({ connectionString: DATABASE_URL });
+    const store = new PostgresStore({ pool, table, pruneIntervalMs: false });
+    try {
+      await store.set("sk:a", { n: 1 }, 60_000);
+      await pool.query(`ALTER TABLE "${table}" RENAME COLUMN data TO gone`);
+      const reads = ["sk:a", "sk:b", "sk:c"].map((key) => store.get(key));
+      for (const read of reads) await expect(read).rejects.toThrow(/data/);
+    } finally {
+      await store.close();
+      await pool.query(`DROP TABLE IF EXISTS "${table}"`);
+      await pool.end();
+    }
+  });
+
   it("with createTable: false it never creates the table", async () => {
     const table = `sk_absent_${randomBytes(4).toString("hex")}`;
     const store = new PostgresStore({ connectionString: DATABASE_URL, table, createTable: false, pruneIntervalMs: false });
