@@ -6,7 +6,6 @@
  * password. The throttle counts failures (these included) per email and per client.
  */
 import Router from "@koa/router";
-import type { Context } from "koa";
 import {
   csrfToken,
   currentUser,
@@ -40,9 +39,6 @@ function minutes(seconds: number): string {
 
 export function loginRoutes(deps: RouteDeps): Router {
   const router = new Router();
-  // A visitor without a session gets the form's CSRF secret in a sealed cookie: loading the page
-  // creates no store entry (docs/auth.md, "Anonymous visitors").
-  const formToken = (ctx: Context) => csrfToken(ctx);
 
   router.get("/", (ctx) => {
     noStore(ctx);
@@ -54,7 +50,9 @@ export function loginRoutes(deps: RouteDeps): Router {
     const next = nextFrom(ctx.query.next);
     if (currentUser(ctx)) return seeOther(ctx, next ?? "/dashboard");
     const notice = ctx.query.loggedOut !== undefined ? "You have been logged out." : undefined;
-    sendHtml(ctx, 200, loginPage({ csrfToken: formToken(ctx), next, notice }));
+    // A visitor without a session gets the form's CSRF secret in a sealed cookie: loading the page
+    // creates no store entry (docs/auth.md, "Anonymous visitors").
+    sendHtml(ctx, 200, loginPage({ csrfToken: csrfToken(ctx), next, notice }));
   });
 
   router.post("/login", async (ctx) => {
@@ -67,7 +65,7 @@ export function loginRoutes(deps: RouteDeps): Router {
     const typedEmail = emailInput?.trim() ?? "";
 
     const refuse = (status: number, jsonError: string, htmlError: string) => {
-      if (html) sendHtml(ctx, status, loginPage({ csrfToken: formToken(ctx), email: typedEmail, next, error: htmlError }));
+      if (html) sendHtml(ctx, status, loginPage({ csrfToken: csrfToken(ctx), email: typedEmail, next, error: htmlError }));
       else sendJson(ctx, status, { error: jsonError });
     };
 
@@ -87,7 +85,7 @@ export function loginRoutes(deps: RouteDeps): Router {
           ctx,
           429,
           loginPage({
-            csrfToken: formToken(ctx),
+            csrfToken: csrfToken(ctx),
             email: typedEmail,
             next,
             error: `Too many attempts. Try again in ${minutes(verdict.retryAfterSeconds)}.`,

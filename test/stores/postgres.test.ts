@@ -113,12 +113,23 @@ describe.skipIf(!up)("PostgresStore", () => {
     }
   });
 
-  it("reads of one turn go out as one SELECT of up to eight keys, each caller getting its own session", async () => {
+  /** A store on a fresh table of its own and its own pool; both go afterwards. */
+  async function withTable(run: (store: PostgresStore, pool: pg.Pool, table: string) => Promise<void>): Promise<void> {
     const table = `sk_test_${randomBytes(4).toString("hex")}`;
     const pool = new pg.Pool({ connectionString: DATABASE_URL });
     const store = new PostgresStore({ pool, table, pruneIntervalMs: false });
-    const sent: string[] = [];
     try {
+      await run(store, pool, table);
+    } finally {
+      await store.close();
+      await pool.query(`DROP TABLE IF EXISTS "${table}"`);
+      await pool.end();
+    }
+  }
+
+  it("reads of one turn go out as one SELECT of up to eight keys, each caller getting its own session", () =>
+    withTable(async (store, pool, table) => {
+      const sent: string[] = [];
       for (let i = 0; i < 10; i++) await store.set(`sk:${i}`, { n: i }, 60_000);
       await store.set("sk:old", { n: -1 }, 60_000);
       await pool.query(`UPDATE "${table}" SET expires_at = 1 WHERE key = 'sk:old'`);
@@ -138,28 +149,15 @@ describe.skipIf(!up)("PostgresStore", () => {
       sent.length = 0;
       expect(await store.get("sk:7")).toMatchObject({ n: 7 });
       expect(sent).toEqual([expect.stringMatching(/WHERE key = \$1 AND/)]);
-    } finally {
-      await store.close();
-      await pool.query(`DROP TABLE IF EXISTS "${table}"`);
-      await pool.end();
-    }
-  });
+    }));
 
-  it("a batched read that fails rejects every read of the batch", async () => {
-    const table = `sk_test_${randomBytes(4).toString("hex")}`;
-    const pool = new pg.Pool({ connectionString: DATABASE_URL });
-    const store = new PostgresStore({ pool, table, pruneIntervalMs: false });
-    try {
+  it("a batched read that fails rejects every read of the batch", () =>
+    withTable(async (store, pool, table) => {
       await store.set("sk:a", { n: 1 }, 60_000);
       await pool.query(`ALTER TABLE "${table}" RENAME COLUMN data TO gone`);
       const reads = ["sk:a", "sk:b", "sk:c"].map((key) => store.get(key));
       for (const read of reads) await expect(read).rejects.toThrow(/data/);
-    } finally {
-      await store.close();
-      await pool.query(`DROP TABLE IF EXISTS "${table}"`);
-      await pool.end();
-    }
-  });
+    }));
 
   it("with createTable: false it never creates the table", async () => {
     const table = `sk_absent_${randomBytes(4).toString("hex")}`;
